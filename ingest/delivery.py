@@ -1,0 +1,89 @@
+"""A delivery: one HTTP request a monitoring tool sent us, as it arrived."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import parse_qs
+
+import orjson
+
+# Headers worth keeping verbatim: what identifies the event, the delivery, the sender.
+# Credentials (Authorization, tokens, signatures) are never stored.
+KEPT_HEADERS = frozenset(
+    {
+        "content-type",
+        "user-agent",
+        "x-github-event",
+        "x-github-delivery",
+        "x-github-hook-id",
+        "x-gitlab-event",
+        "x-gitlab-event-uuid",
+        "x-gitlab-webhook-uuid",
+        "x-gitlab-instance",
+        "x-grafana-alerting-timestamp",
+        "x-pagerduty-event-id",
+        "webhook-id",
+        "webhook-timestamp",
+        "x-request-id",
+        "x-hindsight-test",
+    }
+)
+
+
+class BodyError(ValueError):
+    """The body is not valid JSON or form data (answered 400, stored raw)."""
+
+
+class MappingError(ValueError):
+    """The body parsed, but the adapter cannot map it to signals (answered 422, stored raw).
+
+    The message is the first problem in plain words, shown to whoever set up the webhook.
+    """
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    source: str
+    body: bytes
+    received_at: datetime
+    headers: dict[str, str] = field(default_factory=dict)  # lower-case names, KEPT_HEADERS only
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+    def json(self) -> Any:
+        """The body as JSON; raises BodyError with a short reason when it is not."""
+        try:
+            return orjson.loads(self.body)
+        except orjson.JSONDecodeError as exc:
+            raise BodyError(f"body is not valid JSON: {exc.args[0]}") from None
+
+    def form(self) -> dict[str, str]:
+        """An application/x-www-form-urlencoded body, last value wins per key."""
+        try:
+            text = self.body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise BodyError("form body is not UTF-8") from None
+        return {k: v[-1] for k, v in parse_qs(text, keep_blank_values=True).items()}
+
+    def json_or_form(self) -> Any:
+        """JSON, or form data when the sender says so (UptimeRobot and a few others)."""
+        if self.content_type == "application/x-www-form-urlencoded":
+            return self.form()
+        return self.json()
+
+
+def keep_headers(headers: Any) -> dict[str, str]:
+    """The subset of request headers stored with a delivery, names lower-cased."""
+    kept: dict[str, str] = {}
+    for name, value in headers.items():
+        low = name.lower()
+        if low in KEPT_HEADERS:
+            kept[low] = value
+    return kept

@@ -1,0 +1,86 @@
+"""The event vocabulary: what one delivery says about one checked thing (TIMELINE.md)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+Kind = Literal["uptime", "cron", "ssl", "deploy", "alert"]
+State = Literal["failing", "ok", "warning", "info"]
+Severity = Literal["P1", "P2", "P3", "P4"]
+TimeSource = Literal["source", "receipt"]
+
+KINDS: tuple[Kind, ...] = ("uptime", "cron", "ssl", "deploy", "alert")
+STATES: tuple[State, ...] = ("failing", "ok", "warning", "info")
+SEVERITIES: tuple[Severity, ...] = ("P1", "P2", "P3", "P4")
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    url: str
+    title: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Signal:
+    """One state of one subject, as one delivery reported it.
+
+    - ``occurred_at``: the tool's own time of the state change; for a recovery, the
+      recovery time. Falls back to the delivery's ``received_at`` only when the payload
+      has no event time at all, and then ``time_source`` is ``"receipt"``.
+    - ``started_at``: set on an ``ok`` signal that carries its own failing start (an
+      Alertmanager alert first seen already resolved): a failing period seen after the fact.
+    - ``notified_at``: when the tool told someone (its send time, else ``received_at``).
+    - ``service``: the payload's own service hint (label, tag, group label); the projector
+      applies the configured ``[services]`` mapping over it and falls back to ``subject``.
+    - ``severity``: from the payload, or None for the source's configured default.
+    - ``action``: what happened, for kinds where state alone does not say it:
+      deploys (``started``, ``succeeded``, ``failed``, ``pipeline_failed``), on-call
+      tools (``triggered``, ``acknowledged``, ``resolved``), test messages never get here.
+    - ``attributes``: kind-specific facts (``ref``, ``environment``, ``expires_at``,
+      ``schedule``, ``last_ping``, ``down_at``, ``fingerprint``...), strings only.
+    """
+
+    source: str
+    kind: Kind
+    subject: str
+    state: State
+    occurred_at: datetime
+    notified_at: datetime
+    service: str | None = None
+    severity: Severity | None = None
+    summary: str = ""
+    time_source: TimeSource = "source"
+    started_at: datetime | None = None
+    action: str | None = None
+    links: tuple[Link, ...] = ()
+    labels: tuple[tuple[str, str], ...] = ()
+    attributes: tuple[tuple[str, str], ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready form: RFC 3339 UTC times with Z, lists and objects."""
+        out = asdict(self)
+        for key in ("occurred_at", "notified_at", "started_at"):
+            value = getattr(self, key)
+            out[key] = None if value is None else format_time(value)
+        out["links"] = [{"url": link.url, "title": link.title} for link in self.links]
+        out["labels"] = dict(self.labels)
+        out["attributes"] = dict(self.attributes)
+        return out
+
+    @property
+    def label_map(self) -> dict[str, str]:
+        return dict(self.labels)
+
+    @property
+    def attribute_map(self) -> dict[str, str]:
+        return dict(self.attributes)
+
+
+def format_time(value: datetime) -> str:
+    """RFC 3339 in UTC with ``Z``, keeping the precision the value has (µs at most)."""
+    from datetime import UTC
+
+    text = value.astimezone(UTC).isoformat()
+    return text.replace("+00:00", "Z")
