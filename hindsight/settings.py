@@ -1,0 +1,243 @@
+"""Settings: ``hindsight.toml`` overridden by ``HINDSIGHT_*`` variables, parsed once.
+
+Where a setting is looked for, first match wins:
+
+1. ``HINDSIGHT_*`` environment variables (``__`` nests: ``HINDSIGHT_SOURCES__GITHUB__SECRET``),
+   and ``HINDSIGHT_*_FILE`` variants whose value is a path to read the secret from;
+2. the TOML file: ``--config PATH``, else ``HINDSIGHT_CONFIG``, else ``./hindsight.toml``,
+   else the credentials ``serve`` generated in the data directory.
+
+A bad value fails at start with the variable's name and the expected form.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tomllib
+from collections.abc import Mapping
+from contextvars import ContextVar
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+from pydantic_settings.sources.utils import parse_env_vars
+
+from ingest.sources import SOURCES
+
+ENV_PREFIX = "HINDSIGHT_"
+GENERATED_NAME = "hindsight.toml"
+Severity = Literal["P1", "P2", "P3", "P4"]
+
+# Sources that authenticate by a shared secret (signature or header), the others by token.
+SIGNED_SOURCES = frozenset({"github", "gitlab", "pagerduty", "native"})
+
+
+# The environment a load_settings call reads: os.environ, or a mapping a test passes.
+_ENVIRON: ContextVar[Mapping[str, str]] = ContextVar("hindsight_environ")
+
+
+class _EnvironSource(EnvSettingsSource):
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        environ = _ENVIRON.get(os.environ)
+        return parse_env_vars(environ, self.case_sensitive, self.env_ignore_empty,
+                              self.env_parse_none_str)
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; the message names it and the expected form."""
+
+
+class SourceSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    token: SecretStr | None = None
+    secret: SecretStr | None = None
+    # Several secrets may be valid at once while a tool's secret is rotated.
+    previous_secrets: list[SecretStr] = Field(default_factory=list)
+    default_severity: Severity = "P3"
+
+
+class ApiSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tokens: list[SecretStr] = Field(default_factory=list)
+
+
+class NotifySettings(BaseModel):
+    """Outbound notifications for action items (Standard Webhooks signed)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    urls: list[str] = Field(default_factory=list)
+    secret: SecretStr | None = None
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        case_sensitive=False,
+    )
+
+    database_url: SecretStr | None = None
+    data_dir: Path = Path(".hindsight")
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    public_url: str | None = None           # how tools reach us, for printed webhook URLs
+    max_body_bytes: int = Field(1024 * 1024, ge=1024)
+    reopen_window_seconds: float = Field(15 * 60, ge=0)
+    group_commit_wait_ms: float = Field(2.0, ge=0, le=100)
+    signature_tolerance_seconds: int = Field(300, ge=1)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    sources: dict[str, SourceSettings] = Field(default_factory=dict)
+    services: dict[str, list[str]] = Field(default_factory=dict)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
+    config_path: Path | None = Field(None, exclude=True)
+
+    @field_validator("sources")
+    @classmethod
+    def _known_sources(cls, value: dict[str, SourceSettings]) -> dict[str, SourceSettings]:
+        # HINDSIGHT_SOURCES__UPTIME_KUMA__TOKEN: a variable name cannot hold a dash.
+        value = {name.replace("_", "-"): conf for name, conf in value.items()}
+        unknown = sorted(set(value) - set(SOURCES))
+        if unknown:
+            raise ValueError(f"unknown source {unknown[0]!r}; known: {', '.join(SOURCES)}")
+        return value
+
+    @property
+    def reopen_window(self) -> timedelta:
+        return timedelta(seconds=self.reopen_window_seconds)
+
+    @property
+    def api_tokens(self) -> list[str]:
+        return [t.get_secret_value() for t in self.api.tokens]
+
+    def source(self, name: str) -> SourceSettings | None:
+        return self.sources.get(name)
+
+    def webhook_url(self, source: str) -> str:
+        base = self.public_url or f"http://{self.host}:{self.port}"
+        return f"{base.rstrip('/')}/v1/webhooks/{source}"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (_EnvironSource(settings_cls), init_settings)
+
+
+def _file_variants(environ: Mapping[str, str]) -> dict[str, str]:
+    """``HINDSIGHT_X_FILE=/run/secrets/x`` becomes ``HINDSIGHT_X=<file content>``."""
+    found: dict[str, str] = {}
+    for name, path in environ.items():
+        if not (name.upper().startswith(ENV_PREFIX) and name.upper().endswith("_FILE")):
+            continue
+        if name.upper() == "HINDSIGHT_CONFIG_FILE":
+            continue
+        target = name[: -len("_FILE")]
+        try:
+            found[target] = Path(path).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise SettingsError(f"{name}: cannot read {path!r} ({exc.strerror})") from None
+    return found
+
+
+def config_file(explicit: str | os.PathLike[str] | None, environ: Mapping[str, str]) -> Path | None:
+    """Which TOML file applies, or None when there is none yet."""
+    if explicit:
+        return Path(explicit)
+    if environ.get("HINDSIGHT_CONFIG"):
+        return Path(environ["HINDSIGHT_CONFIG"])
+    local = Path(GENERATED_NAME)
+    if local.is_file():
+        return local
+    data_dir = Path(environ.get("HINDSIGHT_DATA_DIR", ".hindsight"))
+    generated = data_dir / GENERATED_NAME
+    return generated if generated.is_file() else None
+
+
+def load_settings(
+    config: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Parse settings once, failing fast with the setting's name and the expected form."""
+    env = dict(os.environ if environ is None else environ)
+    env.update(_file_variants(env))
+    path = config_file(config, env)
+    values: dict[str, Any] = {}
+    if path is not None:
+        try:
+            values = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise SettingsError(f"config file {str(path)!r} does not exist") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError(f"{path}: not valid TOML ({exc})") from None
+    token = _ENVIRON.set(env)
+    try:
+        settings = Settings(**values)
+    except ValidationError as exc:
+        raise SettingsError(_describe(exc)) from None
+    finally:
+        _ENVIRON.reset(token)
+    # Command-line flags are the most specific choice and win over the environment.
+    return settings.model_copy(update={**overrides, "config_path": path})
+
+
+def _describe(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"])
+    variable = ENV_PREFIX + "__".join(str(p) for p in first["loc"]).upper()
+    return f"{where} (or {variable}): {first['msg']}"
+
+
+def generate_credentials(settings: Settings) -> tuple[Settings, Path]:
+    """First start with no configuration: make an API token and one credential per
+    source, save them (mode 0600) in the data directory, and return the new settings."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    path = settings.data_dir / GENERATED_NAME
+    lines = [
+        "# Generated by `hindsight serve` on first start. Keep it secret (mode 0600).",
+        "[api]",
+        f'tokens = ["{secrets.token_urlsafe(24)}"]',
+        "",
+    ]
+    for source in SOURCES:
+        key = "secret" if source in SIGNED_SOURCES else "token"
+        value = _standard_webhooks_secret() if source == "native" else secrets.token_urlsafe(24)
+        lines += [f'[sources.{_toml_key(source)}]', f'{key} = "{value}"', ""]
+    # Create with 0600 from the start: the file must never be readable by others.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write("\n".join(lines))
+    os.chmod(path, 0o600)
+    return load_settings(config=path), path
+
+
+def _standard_webhooks_secret() -> str:
+    import base64
+
+    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+
+
+def _toml_key(name: str) -> str:
+    return f'"{name}"' if "-" in name else name
+
+
+def has_credentials(settings: Settings) -> bool:
+    return bool(settings.api.tokens or settings.sources)

@@ -1,0 +1,355 @@
+"""The event store client: append, read in order, follow.
+
+Ordering (why readers never skip): positions come from an identity column, drawn at
+INSERT but visible only at COMMIT, so transactions commit out of position order and a
+reader polling ``position > last`` can pass an event that commits later. Each row
+therefore records its writer's transaction id (``xid8``); readers order by
+``(transaction_id, position)`` and only read rows whose transaction id is below
+``pg_snapshot_xmin(pg_current_snapshot())``, the oldest transaction still running. Every
+transaction below that horizon has ended, so nothing can appear behind the cursor later.
+Writers never wait for each other; a long transaction only delays readers (bounded by
+``idle_in_transaction_session_timeout`` and visible as projector lag). There is no gap
+timeout: skipping after N seconds is how other stores lost events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
+
+import asyncpg
+import orjson
+
+from ingest.errors import StoreUnavailable, WrongExpectedVersion
+
+NOTIFY_CHANNEL = "hindsight_events"
+T = TypeVar("T")
+
+# Failures after which nothing was decided by the database, or the outcome is unknown
+# but an idempotent append may safely be tried again.
+TRANSIENT = (
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.SerializationError,
+    asyncpg.DeadlockDetectedError,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    stream: str
+    type: str
+    received_at: datetime
+    data: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    body: bytes | None = None
+    idempotency_key: str | None = None
+    occurred_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Appended:
+    position: int
+    stream: str
+    stream_version: int
+    duplicate: bool
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Cursor:
+    """A reader's place in the log: the last (transaction id, position) it has seen."""
+
+    transaction_id: int = 0
+    position: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedEvent:
+    position: int
+    transaction_id: int
+    stream: str
+    stream_version: int
+    type: str
+    data: dict[str, Any]
+    metadata: dict[str, Any]
+    body: bytes | None
+    idempotency_key: str | None
+    occurred_at: datetime | None
+    received_at: datetime
+    recorded_at: datetime
+
+    @property
+    def cursor(self) -> Cursor:
+        return Cursor(self.transaction_id, self.position)
+
+
+_COLUMNS = """position, transaction_id::text::bigint AS transaction_id, stream, stream_version,
+    type, data::text AS data, metadata::text AS metadata, body, idempotency_key,
+    occurred_at, received_at, recorded_at"""
+
+_INSERT = """
+INSERT INTO events (stream, stream_version, type, data, metadata, body, idempotency_key,
+                    occurred_at, received_at)
+SELECT s, v, t, d::jsonb, m::jsonb, b, k, o, r
+FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::bytea[],
+            $7::text[], $8::timestamptz[], $9::timestamptz[]) AS x(s, v, t, d, m, b, k, o, r)
+ON CONFLICT (idempotency_key) DO NOTHING
+RETURNING position, stream, stream_version
+"""
+
+_READ = f"""
+SELECT {_COLUMNS} FROM events
+WHERE (transaction_id, position) > ($1::text::xid8, $2::bigint)
+  AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+ORDER BY transaction_id, position
+LIMIT $3
+"""
+
+
+def _record(row: asyncpg.Record) -> RecordedEvent:
+    return RecordedEvent(
+        position=row["position"],
+        transaction_id=row["transaction_id"],
+        stream=row["stream"],
+        stream_version=row["stream_version"],
+        type=row["type"],
+        data=orjson.loads(row["data"]),
+        metadata=orjson.loads(row["metadata"]),
+        body=row["body"],
+        idempotency_key=row["idempotency_key"],
+        occurred_at=row["occurred_at"],
+        received_at=row["received_at"],
+        recorded_at=row["recorded_at"],
+    )
+
+
+def _columns(events: Sequence[NewEvent], versions: Sequence[int]) -> list[list[Any]]:
+    return [
+        [e.stream for e in events],
+        list(versions),
+        [e.type for e in events],
+        [orjson.dumps(e.data).decode() for e in events],
+        [orjson.dumps(e.metadata).decode() for e in events],
+        [e.body for e in events],
+        [e.idempotency_key for e in events],
+        [e.occurred_at for e in events],
+        [e.received_at for e in events],
+    ]
+
+
+class EventStore:
+    """Append-only event log on PostgreSQL. Every method translates asyncpg's errors into
+    ``ingest.errors``; the one retry loop lives in ``_with_retry``."""
+
+    def __init__(self, pool: asyncpg.Pool, *, attempts: int = 3, notify: bool = True) -> None:
+        self.pool = pool
+        self.attempts = attempts
+        self.notify = notify
+
+    async def _with_retry(self, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+        """Run ``work`` on a pooled connection, retrying transient failures a bounded
+        number of times. Safe for appends because they are idempotent by key: a retry
+        of a commit whose answer was lost finds the first write and reports it."""
+        delay = 0.05
+        for attempt in range(1, self.attempts + 1):
+            try:
+                async with self.pool.acquire() as conn:
+                    return await work(conn)
+            except TRANSIENT as exc:
+                if attempt == self.attempts:
+                    raise StoreUnavailable(f"PostgreSQL is unavailable: {exc!r}") from exc
+                await asyncio.sleep(delay)
+                delay *= 2
+        raise AssertionError("unreachable")
+
+    async def append_independent(self, events: Sequence[NewEvent]) -> list[Appended]:
+        """Append events that each open a stream of their own (deliveries), in one
+        transaction. An event whose idempotency key is already stored is not written
+        again; its answer carries the first append's position, ``duplicate=True``."""
+        if not events:
+            return []
+
+        async def work(conn: asyncpg.Connection) -> list[Appended]:
+            async with conn.transaction():
+                return await self._insert_independent(conn, events)
+
+        return await self._with_retry(work)
+
+    async def _insert_independent(
+        self, conn: asyncpg.Connection, events: Sequence[NewEvent]
+    ) -> list[Appended]:
+        rows = await conn.fetch(_INSERT, *_columns(events, [1] * len(events)))
+        written = {row["stream"]: row for row in rows}
+        missing = [e.idempotency_key for e in events if e.stream not in written]
+        existing: dict[str, asyncpg.Record] = {}
+        if missing:
+            # ON CONFLICT waited for any concurrent writer of the same key to finish;
+            # this statement's fresh snapshot sees what it committed.
+            for row in await conn.fetch(
+                "SELECT position, stream, stream_version, idempotency_key FROM events "
+                "WHERE idempotency_key = ANY($1::text[])",
+                missing,
+            ):
+                existing[row["idempotency_key"]] = row
+        if rows and self.notify:
+            await conn.execute("SELECT pg_notify($1, '')", NOTIFY_CHANNEL)
+        out: list[Appended] = []
+        for event in events:
+            row = written.get(event.stream)
+            if row is not None:
+                out.append(Appended(row["position"], row["stream"], row["stream_version"], False))
+                continue
+            first = existing.get(event.idempotency_key or "")
+            if first is None:
+                # Rare: a duplicate key repeated within this same batch; its first copy
+                # was just written by this statement.
+                first_event = next(e for e in events if e.idempotency_key == event.idempotency_key
+                                   and e.stream in written)
+                row = written[first_event.stream]
+                out.append(Appended(row["position"], row["stream"], row["stream_version"], True))
+                continue
+            out.append(
+                Appended(first["position"], first["stream"], first["stream_version"], True)
+            )
+        return out
+
+    async def append(
+        self, stream: str, events: Sequence[NewEvent], *, expected_version: int | None = None
+    ) -> list[Appended]:
+        """Append events to one stream in one transaction.
+
+        ``expected_version`` (the stream's current version, 0 for a new stream) makes the
+        append conditional: another writer got there first → WrongExpectedVersion. A
+        repeated idempotency key answers with the first append instead of writing.
+        """
+        if any(e.stream != stream for e in events):
+            raise ValueError("every event must belong to the stream appended to")
+
+        async def work(conn: asyncpg.Connection) -> list[Appended]:
+            async with conn.transaction():
+                # Serialise writers of this one stream so the version check below is
+                # exact; other streams and deliveries are not held up.
+                await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", stream)
+                keys = [e.idempotency_key for e in events if e.idempotency_key]
+                if keys:
+                    rows = await conn.fetch(
+                        "SELECT position, stream, stream_version FROM events "
+                        "WHERE idempotency_key = ANY($1::text[]) ORDER BY position",
+                        keys,
+                    )
+                    if len(rows) == len(keys) == len(events):
+                        return [Appended(r["position"], r["stream"], r["stream_version"], True)
+                                for r in rows]
+                current = await conn.fetchval(
+                    "SELECT coalesce(max(stream_version), 0) FROM events WHERE stream = $1", stream
+                )
+                if expected_version is not None and current != expected_version:
+                    raise WrongExpectedVersion(stream, expected_version, current)
+                versions = range(current + 1, current + 1 + len(events))
+                rows = await conn.fetch(_INSERT, *_columns(events, versions))
+                if len(rows) != len(events):
+                    raise WrongExpectedVersion(stream, current, current)
+                if self.notify:
+                    await conn.execute("SELECT pg_notify($1, '')", NOTIFY_CHANNEL)
+                return [Appended(r["position"], r["stream"], r["stream_version"], False)
+                        for r in sorted(rows, key=lambda r: r["stream_version"])]
+
+        return await self._with_retry(work)
+
+    async def read(self, after: Cursor = Cursor(), limit: int = 1000) -> list[RecordedEvent]:
+        """Events after ``after`` in log order, only from transactions that have ended."""
+
+        async def work(conn: asyncpg.Connection) -> list[RecordedEvent]:
+            rows = await conn.fetch(_READ, str(after.transaction_id), after.position, limit)
+            return [_record(r) for r in rows]
+
+        return await self._with_retry(work)
+
+    async def get(self, position: int) -> RecordedEvent | None:
+        async def work(conn: asyncpg.Connection) -> RecordedEvent | None:
+            row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM events WHERE position = $1", position)
+            return None if row is None else _record(row)
+
+        return await self._with_retry(work)
+
+    async def read_stream(self, stream: str) -> list[RecordedEvent]:
+        async def work(conn: asyncpg.Connection) -> list[RecordedEvent]:
+            rows = await conn.fetch(
+                f"SELECT {_COLUMNS} FROM events WHERE stream = $1 ORDER BY stream_version", stream
+            )
+            return [_record(r) for r in rows]
+
+        return await self._with_retry(work)
+
+    async def stream_version(self, stream: str) -> int:
+        async def work(conn: asyncpg.Connection) -> int:
+            value = await conn.fetchval(
+                "SELECT coalesce(max(stream_version), 0) FROM events WHERE stream = $1", stream
+            )
+            return int(value)
+
+        return await self._with_retry(work)
+
+    async def follow(
+        self,
+        after: Cursor,
+        *,
+        wake: asyncio.Event,
+        poll_interval: float = 0.5,
+        limit: int = 1000,
+    ) -> AsyncIterator[list[RecordedEvent]]:
+        """Catch up from ``after``, then follow live: ``wake`` (set by a LISTEN callback,
+        see ``Listener``) only shortens the wait; the timer polls regardless, so a lost
+        notification delays an event by at most ``poll_interval``."""
+        cursor = after
+        while True:
+            batch = await self.read(cursor, limit)
+            if batch:
+                cursor = batch[-1].cursor
+                yield batch
+                if len(batch) == limit:
+                    continue
+            wake.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(wake.wait(), poll_interval)
+
+
+class Listener:
+    """A dedicated connection LISTENing for appends; sets an asyncio.Event on each."""
+
+    def __init__(self, dsn: str, **connect: Any) -> None:
+        self.dsn = dsn
+        self.connect_args = connect
+        self.wake = asyncio.Event()
+        self._conn: asyncpg.Connection | None = None
+
+    def _on_notify(self, *_: object) -> None:
+        self.wake.set()
+
+    async def start(self) -> None:
+        try:
+            self._conn = await asyncpg.connect(self.dsn, **self.connect_args)
+            await self._conn.add_listener(NOTIFY_CHANNEL, self._on_notify)
+        except TRANSIENT:
+            # Without LISTEN the timer still polls; the projector's loop retries start().
+            self._conn = None
+
+    @property
+    def connected(self) -> bool:
+        return self._conn is not None and not self._conn.is_closed()
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                await self._conn.close()
+            self._conn = None

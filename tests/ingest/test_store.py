@@ -1,0 +1,251 @@
+"""The event store's contract, against the real PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+from datetime import UTC, datetime
+
+import asyncpg
+import pytest
+
+from ingest.errors import WrongExpectedVersion
+from ingest.store import Cursor, EventStore, NewEvent
+
+NOW = datetime(2025, 3, 14, 10, 2, 40, tzinfo=UTC)
+
+
+def delivery(key: str, body: bytes = b"{}") -> NewEvent:
+    return NewEvent(
+        stream=f"delivery-native-{uuid.uuid4().hex}",  # each delivery opens its own stream
+        type="delivery.received",
+        received_at=NOW,
+        data={"source": "native"},
+        body=body,
+        idempotency_key=f"native:{key}",
+    )
+
+
+def note(stream: str, text: str, key: str | None = None) -> NewEvent:
+    return NewEvent(stream=stream, type="incident.note", received_at=NOW, data={"text": text},
+                    idempotency_key=key)
+
+
+async def read_all(store: EventStore) -> list[int]:
+    positions: list[int] = []
+    cursor = Cursor()
+    while batch := await store.read(cursor, limit=7):
+        positions += [e.position for e in batch]
+        cursor = batch[-1].cursor
+    return positions
+
+
+async def test_appended_events_are_read_back_in_order_with_their_fields(pool: asyncpg.Pool) -> None:
+    store = EventStore(pool)
+    appended = await store.append_independent([delivery("a", b"raw \x00 bytes"), delivery("b")])
+    events = await store.read()
+    assert [e.position for e in events] == [a.position for a in appended]
+    first = events[0]
+    assert first.body == b"raw \x00 bytes"
+    assert first.type == "delivery.received"
+    assert first.data == {"source": "native"}
+    assert first.received_at == NOW
+    assert first.stream_version == 1
+    assert first.recorded_at > NOW
+
+
+async def test_a_repeated_idempotency_key_answers_with_the_first_position(pool: asyncpg.Pool) -> None:
+    store = EventStore(pool)
+    [first] = await store.append_independent([delivery("same")])
+    [again] = await store.append_independent([delivery("same")])
+    assert not first.duplicate
+    assert again.duplicate
+    assert again.position == first.position
+    assert len(await store.read()) == 1
+
+
+async def test_a_key_repeated_within_one_batch_is_stored_once(pool: asyncpg.Pool) -> None:
+    store = EventStore(pool)
+    answers = await store.append_independent([delivery("x"), delivery("x"), delivery("y")])
+    assert [a.duplicate for a in answers] == [False, True, False]
+    assert answers[0].position == answers[1].position
+    assert len(await store.read()) == 2
+
+
+async def test_concurrent_appends_of_one_key_store_it_once(pool: asyncpg.Pool) -> None:
+    store = EventStore(pool)
+    answers = await asyncio.gather(*(store.append_independent([delivery("race")]) for _ in range(8)))
+    positions = {a[0].position for a in answers}
+    assert len(positions) == 1
+    assert sum(not a[0].duplicate for a in answers) == 1
+
+
+async def test_a_stream_append_with_a_stale_version_is_refused(pool: asyncpg.Pool) -> None:
+    store = EventStore(pool)
+    await store.append("incident-1", [note("incident-1", "a")], expected_version=0)
+    await store.append("incident-1", [note("incident-1", "b")], expected_version=1)
+    with pytest.raises(WrongExpectedVersion) as caught:
+        await store.append("incident-1", [note("incident-1", "c")], expected_version=1)
+    assert caught.value.actual == 2
+    assert await store.stream_version("incident-1") == 2
+
+
+async def test_many_events_in_one_stream_append_get_consecutive_versions(pool: asyncpg.Pool) -> None:
+    store = EventStore(pool)
+    answers = await store.append("s", [note("s", str(i)) for i in range(3)], expected_version=0)
+    assert [a.stream_version for a in answers] == [1, 2, 3]
+    assert [e.data["text"] for e in await store.read_stream("s")] == ["0", "1", "2"]
+
+
+async def test_a_repeated_stream_append_with_its_key_is_a_no_op(pool: asyncpg.Pool) -> None:
+    store = EventStore(pool)
+    [first] = await store.append("s", [note("s", "a", key="k1")], expected_version=0)
+    [again] = await store.append("s", [note("s", "a", key="k1")], expected_version=0)
+    assert again.duplicate
+    assert again.position == first.position
+
+
+async def test_concurrent_stream_appends_without_a_version_all_land(pool: asyncpg.Pool) -> None:
+    store = EventStore(pool)
+    await asyncio.gather(*(store.append("busy", [note("busy", str(i))]) for i in range(10)))
+    versions = [e.stream_version for e in await store.read_stream("busy")]
+    assert versions == list(range(1, 11))
+
+
+async def test_a_reader_never_skips_an_event_whose_transaction_commits_late(
+    pool: asyncpg.Pool, database_url: str
+) -> None:
+    """Hold one append open, commit later ones, read; then commit the first: the reader
+    sees every event exactly once, in order, and never past the open one meanwhile."""
+    store = EventStore(pool)
+    slow = await asyncpg.connect(database_url)
+    try:
+        transaction = slow.transaction()
+        await transaction.start()
+        slow_store = EventStore(pool)
+        await slow_store._insert_independent(slow, [delivery("slow")])
+
+        await store.append_independent([delivery("fast-1")])
+        await store.append_independent([delivery("fast-2")])
+        seen = await store.read()
+        # The open transaction holds the horizon: nothing after it may be handed out yet.
+        assert seen == []
+
+        await transaction.commit()
+        cursor = Cursor()
+        keys: list[str | None] = []
+        while batch := await store.read(cursor):
+            keys += [e.idempotency_key for e in batch]
+            cursor = batch[-1].cursor
+        assert keys == ["native:slow", "native:fast-1", "native:fast-2"]
+    finally:
+        await slow.close()
+
+
+async def test_a_reader_following_eight_racing_appenders_gets_exactly_the_committed_events(
+    pool: asyncpg.Pool, database_url: str
+) -> None:
+    """Eight appenders commit after random delays (some roll back) while a reader follows."""
+    rng = random.Random(20251126)
+    committed: list[str] = []
+
+    async def appender(worker: int) -> None:
+        conn = await asyncpg.connect(database_url)
+        try:
+            for n in range(25):
+                key = f"w{worker}-{n}"
+                transaction = conn.transaction()
+                await transaction.start()
+                await EventStore(pool, notify=False)._insert_independent(conn, [delivery(key)])
+                await asyncio.sleep(rng.random() * 0.01)
+                if rng.random() < 0.1:
+                    await transaction.rollback()
+                else:
+                    await transaction.commit()
+                    committed.append(f"native:{key}")
+        finally:
+            await conn.close()
+
+    store = EventStore(pool)
+    seen: list[str | None] = []
+    done = asyncio.Event()
+
+    async def reader() -> None:
+        cursor = Cursor()
+        while True:
+            finished = done.is_set()
+            batch = await store.read(cursor, limit=13)
+            seen.extend(e.idempotency_key for e in batch)
+            if batch:
+                cursor = batch[-1].cursor
+            elif finished:
+                return
+            else:
+                await asyncio.sleep(0.002)
+
+    reading = asyncio.create_task(reader())
+    await asyncio.gather(*(appender(w) for w in range(8)))
+    done.set()
+    await reading
+    assert len(seen) == len(set(seen)), "an event was read twice"
+    assert sorted(seen) == sorted(committed)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "statement",
+    ["UPDATE events SET type = 'x'", "DELETE FROM events", "TRUNCATE events"],
+)
+async def test_the_service_role_cannot_change_the_event_log(
+    pool: asyncpg.Pool, statement: str
+) -> None:
+    await EventStore(pool).append_independent([delivery("keep")])
+    async with pool.acquire() as conn:
+        assert await conn.fetchval("SELECT current_user") == "hindsight_service"
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await conn.execute(statement)
+    assert len(await EventStore(pool).read()) == 1
+
+
+@pytest.mark.parametrize(
+    "statement",
+    ["UPDATE events SET type = 'x'", "DELETE FROM events", "TRUNCATE events"],
+)
+async def test_even_the_owner_is_stopped_by_the_append_only_triggers(
+    pool: asyncpg.Pool, database_url: str, statement: str
+) -> None:
+    await EventStore(pool).append_independent([delivery("keep")])
+    owner = await asyncpg.connect(database_url)
+    try:
+        with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only"):
+            await owner.execute(statement)
+        # ENABLE ALWAYS: replica mode (used by logical replication) does not bypass them.
+        await owner.execute("SET session_replication_role = replica")
+        with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only"):
+            await owner.execute(statement)
+    finally:
+        await owner.close()
+    assert len(await EventStore(pool).read()) == 1
+
+
+async def test_follow_wakes_on_an_append(pool: asyncpg.Pool, database_url: str) -> None:
+    from ingest.store import Listener
+
+    store = EventStore(pool)
+    listener = Listener(database_url)
+    await listener.start()
+    try:
+        got: list[int] = []
+
+        async def consume() -> None:
+            async for batch in store.follow(Cursor(), wake=listener.wake, poll_interval=30):
+                got.extend(e.position for e in batch)
+                return
+
+        task = asyncio.create_task(consume())
+        await asyncio.sleep(0.1)
+        [appended] = await store.append_independent([delivery("wake")])
+        await asyncio.wait_for(task, 5)  # far below the 30 s timer: the NOTIFY woke it
+        assert got == [appended.position]
+    finally:
+        await listener.close()
