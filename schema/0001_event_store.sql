@@ -61,3 +61,6 @@ $$;
 GRANT USAGE ON SCHEMA public TO hindsight_service;
 REVOKE ALL ON events FROM hindsight_service;
 GRANT SELECT, INSERT ON events TO hindsight_service;
+
+-- /readyz, running as the service role, checks that every migration is applied.
+GRANT SELECT ON schema_migrations TO hindsight_service;

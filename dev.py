@@ -1,0 +1,70 @@
+#!/usr/bin/env python3
+"""Bootstrap: needs only Python 3.11+. Creates .venv, installs Hindsight into it (again
+only when pyproject.toml changed), then runs a command inside it.
+
+    python3 dev.py serve            # the service on its embedded defaults
+    python3 dev.py test [ARGS]      # lint, types, then the whole test suite
+    python3 dev.py hindsight ARGS   # any hindsight command
+    python3 dev.py bench NAME       # python bench/NAME.py
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+STAMP = VENV / ".installed"
+
+
+def ensure_env() -> None:
+    if sys.version_info < (3, 11):
+        sys.exit("Hindsight needs Python 3.11 or newer")
+    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if STAMP.exists() and STAMP.read_text() == wanted:
+        return
+    if not (BIN / "python").exists():
+        print("creating .venv …", flush=True)
+        venv.create(VENV, with_pip=True)
+    print("installing Hindsight and its test tools into .venv …", flush=True)
+    subprocess.run([str(BIN / "python"), "-m", "pip", "install", "--quiet",
+                    "--disable-pip-version-check", "-e", f"{ROOT}[test]"], check=True)
+    STAMP.write_text(wanted)
+
+
+def run(*cmd: str) -> int:
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+    return subprocess.run(cmd, cwd=ROOT, env=env, check=False).returncode
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] in {"-h", "--help"}:
+        print(__doc__)
+        return 0
+    ensure_env()
+    command, rest = argv[0], argv[1:]
+    if command == "serve":
+        return run(str(BIN / "hindsight"), "serve", *rest)
+    if command == "test":
+        for step in ((str(BIN / "ruff"), "check", "."),
+                     (str(BIN / "mypy"),)):
+            code = run(*step)
+            if code:
+                return code
+        return run(str(BIN / "python"), "-m", "pytest", "-n", "2", *rest)
+    if command == "hindsight":
+        return run(str(BIN / "hindsight"), *rest)
+    if command == "bench":
+        return run(str(BIN / "python"), str(ROOT / "bench" / f"{rest[0]}.py"), *rest[1:])
+    print(f"unknown command {command!r}\n{__doc__}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,177 @@
+"""The application factory: every resource opened in ``cleanup_ctx``, reached by AppKey."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import asyncpg
+import structlog
+from aiohttp import web
+from prometheus_client import generate_latest
+
+from hindsight import migrations
+from hindsight.database import connect, create_pool
+from hindsight.embedded import EmbeddedPostgres
+from hindsight.metrics import Metrics
+from hindsight.settings import Settings
+from ingest.auth import Credentials, presented_token
+from ingest.group_commit import GroupCommitter
+from ingest.store import EventStore
+from ingest.webhooks import INGESTOR, IngestSettings, Ingestor
+from ingest.webhooks import routes as ingest_routes
+
+log = structlog.get_logger("hindsight")
+
+SETTINGS = web.AppKey("settings", Settings)
+DATABASE_URL = web.AppKey("database_url", str)
+POOL = web.AppKey("pool", asyncpg.Pool)
+STORE = web.AppKey("store", EventStore)
+METRICS = web.AppKey("metrics", Metrics)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+OPEN_PATHS = ("/v1/webhooks/", "/v1/status")
+
+
+def credentials(settings: Settings) -> dict[str, Credentials]:
+    out: dict[str, Credentials] = {}
+    for name, conf in settings.sources.items():
+        secrets = [s.get_secret_value() for s in ([conf.secret] if conf.secret else [])]
+        secrets += [s.get_secret_value() for s in conf.previous_secrets]
+        token = conf.token.get_secret_value() if conf.token else None
+        out[name] = Credentials(token=token, secrets=tuple(secrets))
+    return out
+
+
+@web.middleware
+async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
+    structlog.contextvars.clear_contextvars()
+    request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex
+    structlog.contextvars.bind_contextvars(request_id=request_id)
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        response.headers["X-Request-Id"] = request_id
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    finally:
+        route = request.match_info.route.resource
+        name = route.canonical if route is not None else "unmatched"
+        request.app[METRICS].request_seconds.labels(name, f"{status // 100}xx").observe(
+            time.perf_counter() - started)
+
+
+@web.middleware
+async def api_token(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The read and manual-event API needs a Bearer token from ``[api] tokens``."""
+    path = request.path
+    if path.startswith("/v1/") and not path.startswith(OPEN_PATHS):
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        offered = presented_token(headers, request.query)
+        tokens = request.app[SETTINGS].api_tokens
+        if offered is None or not any(hmac.compare_digest(offered.encode(), t.encode())
+                                      for t in tokens):
+            return web.json_response({"error": "missing or wrong API token"}, status=401,
+                                     headers={"WWW-Authenticate": "Bearer"})
+    return await handler(request)
+
+
+async def database_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Embedded PostgreSQL (unless a URL is configured), migrations, the service pool."""
+    settings = app[SETTINGS]
+    embedded: EmbeddedPostgres | None = None
+    if DATABASE_URL not in app:
+        if settings.database_url is not None:
+            app[DATABASE_URL] = settings.database_url.get_secret_value()
+        else:
+            embedded = EmbeddedPostgres(settings.data_dir.resolve() / "pgdata")
+            app[DATABASE_URL] = await asyncio.to_thread(embedded.start)
+    url = app[DATABASE_URL]
+    conn = await connect(url)
+    try:
+        applied = await migrations.migrate(conn)
+    finally:
+        await conn.close()
+    if applied:
+        log.info("migrations_applied", names=applied)
+    app[POOL] = await create_pool(url, min_size=2, max_size=16)
+    app[STORE] = EventStore(app[POOL])
+    try:
+        yield
+    finally:
+        await app[POOL].close()
+        if embedded is not None:
+            await asyncio.to_thread(embedded.stop)
+
+
+async def ingest_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    metrics = app[METRICS]
+    committer = GroupCommitter(
+        app[STORE],
+        max_wait=settings.group_commit_wait_ms / 1000,
+        on_batch=metrics.batch_size.observe,
+    )
+    committer.start()
+    app[INGESTOR] = Ingestor(
+        committer,
+        IngestSettings(
+            credentials=credentials(settings),
+            max_body_bytes=settings.max_body_bytes,
+            tolerance_seconds=settings.signature_tolerance_seconds,
+        ),
+    )
+    try:
+        yield
+    finally:
+        await committer.close()
+
+
+async def healthz(_: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Ready when the database answers and every migration is applied."""
+    try:
+        async with asyncio.timeout(1.5):
+            async with request.app[POOL].acquire() as conn:
+                missing = await migrations.pending(conn)
+    except Exception as exc:
+        return web.json_response({"status": "unavailable", "error": type(exc).__name__}, status=503)
+    if missing:
+        return web.json_response({"status": "migrations pending", "pending": missing}, status=503)
+    return web.json_response({"status": "ready"})
+
+
+async def metrics_page(request: web.Request) -> web.Response:
+    return web.Response(body=generate_latest(request.app[METRICS].registry),
+                        content_type="text/plain", charset="utf-8")
+
+
+def create_app(settings: Settings, *, database_url: str | None = None,
+               projector: bool = True) -> web.Application:
+    app = web.Application(
+        middlewares=[request_context, api_token],
+        client_max_size=256 * 1024 * 1024,  # imports; webhooks enforce max_body_bytes themselves
+    )
+    app[SETTINGS] = settings
+    app[METRICS] = Metrics()
+    if database_url is not None:
+        app[DATABASE_URL] = database_url
+    app.cleanup_ctx.append(database_ctx)
+    app.cleanup_ctx.append(ingest_ctx)
+    app.add_routes(ingest_routes())
+    app.add_routes([
+        web.get("/healthz", healthz),
+        web.get("/readyz", readyz),
+        web.get("/metrics", metrics_page),
+    ])
+    return app

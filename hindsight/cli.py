@@ -1,0 +1,127 @@
+"""The ``hindsight`` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from hindsight.settings import (
+    SIGNED_SOURCES,
+    Settings,
+    SettingsError,
+    generate_credentials,
+    has_credentials,
+    load_settings,
+)
+
+
+def _print_webhooks(settings: Settings, out: Any = sys.stdout) -> None:
+    print("Webhook URLs (paste into each tool):", file=out)
+    for name, conf in settings.sources.items():
+        url = settings.webhook_url(name)
+        if name in SIGNED_SOURCES or (conf.secret and not conf.token):
+            secret = conf.secret.get_secret_value() if conf.secret else "(not set)"
+            print(f"  {name:<13} {url}\n  {'':<13} secret: {secret}", file=out)
+        else:
+            token = conf.token.get_secret_value() if conf.token else "(not set)"
+            print(f"  {name:<13} {url}?token={token}\n"
+                  f"  {'':<13} or header  Authorization: Bearer {token}", file=out)
+    if settings.api.tokens:
+        print(f"API token (read API, dashboard): {settings.api_tokens[0]}", file=out)
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from aiohttp import web
+
+    from hindsight.app import create_app
+    from hindsight.logs import configure
+
+    if not has_credentials(settings):
+        settings, path = generate_credentials(settings)
+        settings = settings.model_copy(update={"host": args.host or settings.host,
+                                               "port": args.port or settings.port})
+        print(f"No configuration found: generated credentials in {path} (mode 0600).")
+    _print_webhooks(settings)
+    print(f"Serving on http://{settings.host}:{settings.port}  (readiness: /readyz)", flush=True)
+    configure(settings.log_level)
+    web.run_app(create_app(settings), host=settings.host, port=settings.port,
+                print=None, access_log=None, shutdown_timeout=10)
+    return 0
+
+
+async def _with_admin_connection(settings: Settings, work: Callable[[Any], Coroutine[Any, Any, int]]) -> int:
+    from hindsight.database import connect
+    from hindsight.embedded import EmbeddedPostgres
+
+    embedded = None
+    if settings.database_url is not None:
+        url = settings.database_url.get_secret_value()
+    else:
+        embedded = EmbeddedPostgres(settings.data_dir.resolve() / "pgdata")
+        url = await asyncio.to_thread(embedded.start)
+    try:
+        conn = await connect(url)
+        try:
+            return await work(conn)
+        finally:
+            await conn.close()
+    finally:
+        if embedded is not None:
+            await asyncio.to_thread(embedded.stop)
+
+
+def cmd_migrate(_: argparse.Namespace, settings: Settings) -> int:
+    from hindsight.migrations import migrate
+
+    async def work(conn: Any) -> int:
+        applied = await migrate(conn)
+        print("applied: " + ", ".join(applied) if applied else "nothing to apply: up to date")
+        return 0
+
+    return asyncio.run(_with_admin_connection(settings, work))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hindsight", description=__doc__)
+    parser.add_argument("--config", help="TOML settings file (default ./hindsight.toml)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="migrate, project and serve HTTP in one process")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.set_defaults(func=cmd_serve)
+
+    migrate = sub.add_parser("migrate", help="apply pending schema migrations")
+    migrate.set_defaults(func=cmd_migrate)
+
+    from hindsight import commands
+
+    commands.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    overrides: dict[str, Any] = {}
+    if getattr(args, "host", None):
+        overrides["host"] = args.host
+    if getattr(args, "port", None):
+        overrides["port"] = args.port
+    try:
+        settings = load_settings(args.config, **overrides)
+    except SettingsError as exc:
+        print(f"hindsight: bad setting: {exc}", file=sys.stderr)
+        return 2
+    func: Callable[[argparse.Namespace, Settings], int] = args.func
+    return func(args, settings)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
+
+
+

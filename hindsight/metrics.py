@@ -1,0 +1,43 @@
+"""Prometheus metrics, one registry per application (no module-level singletons)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+@dataclass
+class Metrics:
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        r = self.registry
+        self.deliveries = Counter(
+            "hindsight_deliveries_total",
+            "Webhook deliveries answered, by source and outcome "
+            "(understood, duplicate, invalid, unmapped, unsupported, unauthenticated, "
+            "too_large, unknown_source, unavailable).",
+            ["source", "outcome"], registry=r)
+        self.request_seconds = Histogram(
+            "hindsight_request_seconds", "HTTP request latency by route and status class.",
+            ["route", "status"], registry=r,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
+        self.append_seconds = Histogram(
+            "hindsight_append_seconds", "Time from a delivery entering group commit to its commit.",
+            registry=r, buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2))
+        self.batch_size = Histogram(
+            "hindsight_group_commit_batch_size", "Deliveries committed together in one transaction.",
+            registry=r, buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256))
+        self.projector_lag_events = Gauge(
+            "hindsight_projector_lag_events", "Events in the log not yet projected (leader only).",
+            registry=r)
+        self.projector_lag_seconds = Gauge(
+            "hindsight_projector_lag_seconds",
+            "Seconds between the newest projected event's commit and now (leader only).",
+            registry=r)
+        self.projector_leader = Gauge(
+            "hindsight_projector_leader", "1 when this process holds the projector lock.",
+            registry=r)
+        self.open_incidents = Gauge(
+            "hindsight_open_incidents", "Incidents currently open (as last projected).", registry=r)

@@ -1,0 +1,272 @@
+"""The write side's HTTP surface: ``POST /v1/webhooks/{source}`` and the import of
+recorded deliveries. Every authentic delivery is committed before it is answered, even
+one we cannot understand: nothing acknowledged is ever lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import structlog
+from aiohttp import web
+
+from ingest.auth import Credentials, Request, authenticate
+from ingest.delivery import BodyError, Delivery, MappingError, keep_headers
+from ingest.errors import StoreUnavailable
+from ingest.group_commit import GroupCommitter
+from ingest.signals import Signal
+from ingest.sources import SOURCES, adapter_for
+from ingest.store import Appended, NewEvent
+
+log = structlog.get_logger("hindsight.ingest")
+
+DELIVERY_EVENT = "delivery.received"
+ANSWER_DEADLINE = 1.8  # seconds: a sender hears 503 within 2 s when the store is down
+
+# Content types a monitoring tool may send. Anything else is 415 (and still stored).
+ACCEPTED_TYPES = frozenset(
+    {"", "application/json", "text/json", "application/x-www-form-urlencoded", "text/plain",
+     "multipart/form-data"}
+)
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    credentials: Mapping[str, Credentials]   # enabled sources only
+    max_body_bytes: int = 1024 * 1024
+    tolerance_seconds: int = 300
+
+
+@dataclass
+class Outcome:
+    """What a delivery gets answered: HTTP status and JSON body."""
+
+    status: int
+    body: dict[str, Any]
+    signals: list[Signal] = field(default_factory=list)
+
+
+def delivery_id(source: str, headers: Mapping[str, str], body: bytes) -> str:
+    """The tool's own delivery id when it sends one, else a hash of source and body:
+    a retried delivery gets the same key, so it is stored once."""
+    for header in ("x-github-delivery", "x-gitlab-event-uuid", "webhook-id"):
+        value = headers.get(header)
+        if value:
+            return f"{source}:{header}:{value}"
+    if source == "pagerduty":
+        try:
+            event = orjson.loads(body).get("event", {})
+            if isinstance(event, dict) and isinstance(event.get("id"), str):
+                return f"{source}:event.id:{event['id']}"
+        except (orjson.JSONDecodeError, AttributeError):
+            pass
+    return f"{source}:sha256:{hashlib.sha256(body).hexdigest()}"
+
+
+def interpret(delivery: Delivery) -> tuple[int, str | None, list[Signal]]:
+    """Run the source's adapter: (status, error, signals). Never raises: an adapter bug
+    is reported as an unmapped delivery, not a 500, and the delivery is kept."""
+    if delivery.content_type not in ACCEPTED_TYPES and not delivery.content_type.endswith("+json"):
+        return 415, f"unsupported content type {delivery.content_type!r}", []
+    try:
+        return 202, None, adapter_for(delivery.source)(delivery)
+    except BodyError as exc:
+        return 400, str(exc), []
+    except MappingError as exc:
+        return 422, str(exc), []
+    except Exception as exc:
+        log.exception("adapter_failed", source=delivery.source)
+        return 422, f"the {delivery.source} adapter could not read this payload ({type(exc).__name__})", []
+
+
+class Ingestor:
+    def __init__(self, committer: GroupCommitter, settings: IngestSettings) -> None:
+        self.committer = committer
+        self.settings = settings
+        self.rejected: dict[tuple[str, str], int] = {}  # (source, reason) -> count, for /metrics
+
+    async def receive(
+        self,
+        source: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        query: Mapping[str, str],
+        received_at: datetime,
+        *,
+        imported: bool = False,
+    ) -> Outcome:
+        creds = self.settings.credentials.get(source)
+        if source not in SOURCES or creds is None:
+            return Outcome(404, {"error": f"unknown or disabled source {source!r}"})
+        if len(body) > self.settings.max_body_bytes:
+            return Outcome(413, {"error": f"body over {self.settings.max_body_bytes} bytes"})
+        lower = {k.lower(): v for k, v in headers.items()}
+        problem = authenticate(source, Request(body, lower, query, received_at), creds,
+                               self.settings.tolerance_seconds)
+        if problem is not None:
+            self.rejected[(source, "unauthenticated")] = self.rejected.get((source, "unauthenticated"), 0) + 1
+            # The reason names what was wrong, never the credential presented.
+            log.warning("delivery_refused", source=source, reason=problem)
+            return Outcome(401, {"error": "missing or wrong credential or signature"})
+
+        delivery = Delivery(source=source, body=body, received_at=received_at,
+                            headers=keep_headers(lower))
+        status, error, signals = interpret(delivery)
+        event = NewEvent(
+            stream=f"delivery-{source}-{uuid.uuid4().hex}",
+            type=DELIVERY_EVENT,
+            received_at=received_at,
+            data={"source": source, "headers": delivery.headers},
+            metadata={"imported": imported},
+            body=body,
+            idempotency_key=delivery_id(source, lower, body),
+        )
+        appended = await self.committer.append(event)
+        return answer(status, error, signals, appended)
+
+
+def answer(status: int, error: str | None, signals: list[Signal], appended: Appended) -> Outcome:
+    body: dict[str, Any] = {"delivery": appended.position, "duplicate": appended.duplicate}
+    if error is not None:
+        body["error"] = error
+        return Outcome(status, body)
+    body["signals"] = [s.to_json() for s in signals]
+    return Outcome(200 if appended.duplicate else 202, body, signals)
+
+
+INGESTOR = web.AppKey("ingestor", Ingestor)
+
+
+async def read_body(request: web.Request, limit: int) -> bytes | None:
+    """The body, or None when it is over ``limit``: refused from Content-Length without
+    reading, or as soon as a chunked body passes the limit."""
+    if request.content_length is not None and request.content_length > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _json(outcome: Outcome) -> web.Response:
+    return web.Response(status=outcome.status, body=orjson.dumps(outcome.body),
+                        content_type="application/json")
+
+
+async def post_webhook(request: web.Request) -> web.Response:
+    ingestor = request.app[INGESTOR]
+    source = request.match_info["source"]
+    received_at = datetime.now(UTC)
+    structlog.contextvars.bind_contextvars(source=source)
+    if source not in ingestor.settings.credentials:
+        return _json(Outcome(404, {"error": f"unknown or disabled source {source!r}"}))
+    body = await read_body(request, ingestor.settings.max_body_bytes)
+    if body is None:
+        return _json(Outcome(413, {"error": f"body over {ingestor.settings.max_body_bytes} bytes"}))
+    try:
+        async with asyncio.timeout(ANSWER_DEADLINE):
+            outcome = await ingestor.receive(source, body, request.headers, request.query,
+                                             received_at)
+    except (StoreUnavailable, TimeoutError):
+        log.warning("store_unavailable", source=source)
+        return web.json_response({"error": "the event store is unavailable; retry later"},
+                                 status=503, headers={"Retry-After": "5"})
+    if "delivery" in outcome.body:
+        structlog.contextvars.bind_contextvars(delivery=outcome.body["delivery"])
+        log.info("delivery_stored", status=outcome.status, duplicate=outcome.body["duplicate"],
+                 signals=len(outcome.signals))
+    return _json(outcome)
+
+
+def parse_import_line(raw: bytes) -> tuple[str, datetime, dict[str, str], dict[str, str], bytes]:
+    """One JSON Lines record of a recorded delivery; ValueError names the problem."""
+    try:
+        record = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise ValueError("line is not valid JSON") from None
+    if not isinstance(record, dict):
+        raise ValueError("line is not a JSON object")
+    source = record.get("source")
+    if not isinstance(source, str):
+        raise ValueError("source: missing")
+    stamp = record.get("received_at")
+    try:
+        received_at = datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError("received_at: not an RFC 3339 time") from None
+    if received_at.tzinfo is None:
+        raise ValueError("received_at: needs a time zone")
+    headers = record.get("headers") or {}
+    query = record.get("query") or {}
+    if not isinstance(headers, dict) or not isinstance(query, dict):
+        raise ValueError("headers and query must be objects")
+    if isinstance(record.get("body_base64"), str):
+        try:
+            body = base64.b64decode(record["body_base64"], validate=True)
+        except binascii.Error:
+            raise ValueError("body_base64: not base64") from None
+    elif isinstance(record.get("body"), str):
+        body = record["body"].encode("utf-8")
+    else:
+        raise ValueError("body or body_base64: missing")
+    return (source, received_at.astimezone(UTC), {str(k): str(v) for k, v in headers.items()},
+            {str(k): str(v) for k, v in query.items()}, body)
+
+
+async def import_lines(ingestor: Ingestor, lines: list[bytes]) -> list[dict[str, Any]]:
+    """Each line gets the outcome a live delivery would; lines run concurrently so group
+    commit batches them, but results keep the file's order."""
+
+    async def one(number: int, raw: bytes) -> dict[str, Any]:
+        try:
+            source, received_at, headers, query, body = parse_import_line(raw)
+        except ValueError as exc:
+            return {"line": number, "status": 400, "delivery": None, "duplicate": False,
+                    "error": str(exc)}
+        outcome = await ingestor.receive(source, body, headers, query, received_at, imported=True)
+        return {
+            "line": number,
+            "status": outcome.status,
+            "delivery": outcome.body.get("delivery"),
+            "duplicate": outcome.body.get("duplicate", False),
+            "error": outcome.body.get("error"),
+        }
+
+    numbered = [(n, line) for n, line in enumerate(lines, start=1) if line.strip()]
+    results: list[dict[str, Any]] = []
+    for start in range(0, len(numbered), 512):
+        chunk = numbered[start:start + 512]
+        results += await asyncio.gather(*(one(n, line) for n, line in chunk))
+    return results
+
+
+async def post_import(request: web.Request) -> web.Response:
+    ingestor = request.app[INGESTOR]
+    body = await request.read()
+    try:
+        results = await import_lines(ingestor, body.splitlines())
+    except StoreUnavailable:
+        return web.json_response({"error": "the event store is unavailable; retry later"},
+                                 status=503, headers={"Retry-After": "5"})
+    return web.Response(body=orjson.dumps({"results": results}), content_type="application/json")
+
+
+def routes() -> list[web.RouteDef]:
+    return [
+        web.post("/v1/webhooks/{source}", post_webhook),
+        web.put("/v1/webhooks/{source}", post_webhook),  # Grafana may be set to PUT
+        web.post("/v1/deliveries/import", post_import),
+    ]
