@@ -163,13 +163,22 @@ class EventStore:
         delay = 0.05
         for attempt in range(1, self.attempts + 1):
             try:
-                async with self.pool.acquire() as conn:
+                conn = await self.pool.acquire()
+            except Exception as exc:
+                # Whatever stops us from getting a connection (server down, database
+                # closed to connections, auth refused) is an outage to the caller.
+                failure: BaseException = exc
+            else:
+                try:
                     return await work(conn)
-            except TRANSIENT as exc:
-                if attempt == self.attempts:
-                    raise StoreUnavailable(f"PostgreSQL is unavailable: {exc!r}") from exc
-                await asyncio.sleep(delay)
-                delay *= 2
+                except TRANSIENT as exc:
+                    failure = exc
+                finally:
+                    await self.pool.release(conn)
+            if attempt == self.attempts:
+                raise StoreUnavailable(f"PostgreSQL is unavailable: {failure!r}") from failure
+            await asyncio.sleep(delay)
+            delay *= 2
         raise AssertionError("unreachable")
 
     async def append_independent(self, events: Sequence[NewEvent]) -> list[Appended]:

@@ -131,6 +131,13 @@ class Ingestor:
             idempotency_key=delivery_id(source, lower, body),
         )
         appended = await self.committer.append(event)
+        if appended.duplicate:
+            # A retry answers as the first delivery did: from what was stored then.
+            first = await self.committer.store.get(appended.position)
+            if first is not None and first.body is not None:
+                status, error, signals = interpret(Delivery(
+                    source=source, body=first.body, received_at=first.received_at,
+                    headers=first.data.get("headers", {})))
         return answer(status, error, signals, appended)
 
 

@@ -142,3 +142,23 @@ async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
         yield created
     finally:
         await created.close()
+
+
+@pytest.fixture
+async def make_client(aiohttp_client, database_url: str):  # type: ignore[no-untyped-def]
+    """A running Hindsight HTTP server on its own database; ``make_client(projector=…,
+    **settings)`` returns an aiohttp test client talking to it over loopback."""
+    from hindsight.app import create_app
+    from tests.helpers import test_settings
+
+    async def make(projector: bool = False, **overrides):  # type: ignore[no-untyped-def]
+        app = create_app(test_settings(**overrides), database_url=database_url,
+                         projector=projector)
+        return await aiohttp_client(app)
+
+    return make
+
+
+@pytest.fixture
+async def client(make_client):  # type: ignore[no-untyped-def]
+    return await make_client()

@@ -1,0 +1,135 @@
+"""Action-item events: follow-up work engineers record for an incident (TIMELINE.md).
+
+Each event is a frozen value with a ``type`` literal. The HTTP layer validates a request
+with ``parse_action_item_event`` and appends the event; the log gives it a position and
+``recorded_at``. The projection (``projections/action_items.py``) folds them into items.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+)
+
+NotificationReason = Literal["created", "overdue"]
+
+
+def _http_url(value: str) -> str:
+    # Kept as given (pydantic's URL type would normalise it, and the stored event must
+    # say exactly what the engineer sent); only the shape is checked.
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError("expected an http(s) URL")
+    return value
+
+
+def _utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+Text = Annotated[str, Field(min_length=1, max_length=500)]
+Id = Annotated[str, Field(min_length=1, max_length=200)]
+Url = Annotated[str, Field(min_length=1, max_length=2000), AfterValidator(_http_url)]
+UtcTime = Annotated[AwareDatetime, AfterValidator(_utc)]
+
+
+class _Event(BaseModel):
+    # extra="forbid": a misspelt field ("owner_name") is an error at the edge, not a
+    # silently dropped value in an immutable log.
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+
+class ActionItemAdded(_Event):
+    type: Literal["action_item.added"] = "action_item.added"
+    item_id: Id
+    incident_id: Id
+    title: Text
+    owner: Text | None = None
+    due_date: date | None = None
+    ticket_url: Url | None = None
+
+
+class ActionItemAssigned(_Event):
+    type: Literal["action_item.assigned"] = "action_item.assigned"
+    item_id: Id
+    owner: Text
+
+
+class ActionItemDueDateSet(_Event):
+    type: Literal["action_item.due_date_set"] = "action_item.due_date_set"
+    item_id: Id
+    due_date: date
+
+
+class ActionItemTicketLinked(_Event):
+    type: Literal["action_item.ticket_linked"] = "action_item.ticket_linked"
+    item_id: Id
+    url: Url
+
+
+class ActionItemCompleted(_Event):
+    type: Literal["action_item.completed"] = "action_item.completed"
+    item_id: Id
+    completed_at: UtcTime | None = None
+
+
+class ActionItemNotificationAttempted(_Event):
+    """One outbound POST about an item (created, or fallen overdue), whatever its outcome."""
+
+    type: Literal["action_item.notification_attempted"] = "action_item.notification_attempted"
+    item_id: Id
+    url: Url
+    attempt: Annotated[int, Field(ge=1)]
+    status_code: Annotated[int, Field(ge=100, le=599)] | None = None
+    error: Annotated[str, Field(max_length=500)] | None = None
+    reason: NotificationReason
+
+
+ActionItemEvent = Annotated[
+    ActionItemAdded
+    | ActionItemAssigned
+    | ActionItemDueDateSet
+    | ActionItemTicketLinked
+    | ActionItemCompleted
+    | ActionItemNotificationAttempted,
+    Field(discriminator="type"),
+]
+
+ACTION_ITEM_EVENT_TYPES: tuple[str, ...] = (
+    "action_item.added",
+    "action_item.assigned",
+    "action_item.due_date_set",
+    "action_item.ticket_linked",
+    "action_item.completed",
+    "action_item.notification_attempted",
+)
+
+_ADAPTER: TypeAdapter[ActionItemEvent] = TypeAdapter(ActionItemEvent)
+
+
+def parse_action_item_event(data: Mapping[str, Any]) -> ActionItemEvent:
+    """The event ``data`` describes, or ValueError with the first problem in a short,
+    stable message (``due_date: Input should be a valid date ...``)."""
+    if not isinstance(data, Mapping):
+        raise ValueError("expected an object")
+    kind = data.get("type")
+    if kind not in ACTION_ITEM_EVENT_TYPES:
+        raise ValueError(f"type: unknown action-item event {str(kind)[:60]!r}")
+    try:
+        return _ADAPTER.validate_python(dict(data))
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        # The discriminator adds the type name to the location; the field is what matters.
+        where = ".".join(str(part) for part in first["loc"] if part != kind) or "body"
+        raise ValueError(f"{where}: {first['msg']}") from None

@@ -1,0 +1,128 @@
+"""Better Stack Uptime: the "Incident" outgoing webhook.
+
+Documented at betterstack.com/docs/uptime/webhooks/ ("You will get a POST request when a
+new incident is created, acknowledged, or resolved") with the incident in the Uptime
+API's JSON:API form (betterstack.com/docs/uptime/api/incidents-api-response-params/):
+``data.id``, ``data.type`` "incident", ``data.attributes`` (``name``, ``url``,
+``http_method``, ``cause``, ``started_at``, ``acknowledged_at``, ``acknowledged_by``,
+``resolved_at``, ``resolved_by``, ``status``, ``team_name``, ``regions``, ...) and
+``data.relationships.monitor``.
+
+- subject: ``attributes.name``, the monitor's name that the incident is named after.
+- what happened: ``resolved_at`` set → resolved (``ok`` at ``resolved_at``, carrying
+  ``started_at``); else ``acknowledged_at`` set → acknowledged; else started. ``status``
+  decides when it says Resolved/Acknowledged/Started; the times decide otherwise.
+  ``action`` is ``triggered``, ``acknowledged`` or ``resolved``, as for on-call tools.
+- an acknowledgement changes nobody's state: it is a ``failing`` signal at the
+  incident's ``started_at`` (a repeat of the same failure), with ``acknowledged_at`` in
+  ``attributes`` for the incident's acknowledgement moment.
+- ``acknowledged_by``/``resolved_by`` name people: never copied (blameless drafts).
+- SSL incidents: Better Stack opens incidents for certificates that expire soon or have
+  expired (monitor settings "SSL verification"/"SSL expiration"). Its docs do not spell
+  the ``cause`` text; we recognise a cause naming an SSL/TLS certificate: "expired" or
+  "invalid" → ``failing``, otherwise → ``warning`` (with ``days_left`` when the cause has
+  "N days"). Those signals are ``kind: ssl`` with the URL's host as subject, so they never
+  stand in for the monitor's up/down state.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from typing import Any
+
+from ingest.delivery import Delivery, MappingError
+from ingest.signals import Kind, Link, Signal, State, TimeSource, format_time
+from ingest.sources._common import clip, host_of, http_url, no_people, optional, parse_time, require
+
+SOURCE = "betterstack"
+ACTIONS = {"started": "triggered", "acknowledged": "acknowledged", "resolved": "resolved"}
+
+_CERTIFICATE = re.compile(r"\b(ssl|tls|certificate)\b", re.IGNORECASE)
+_EXPIRED = re.compile(r"\b(expired|invalid|revoked|untrusted|self[- ]signed)\b", re.IGNORECASE)
+_DAYS = re.compile(r"(\d+)\s+days?", re.IGNORECASE)
+
+
+def parse(delivery: Delivery) -> list[Signal]:
+    body = delivery.json()
+    data = require(body, "data", dict)
+    kind_of = optional(data, "type", str, "data")
+    if kind_of is not None and kind_of != "incident":
+        # Monitor and on-call webhooks share the endpoint shape; they say nothing failed.
+        return []
+    attributes = require(data, "attributes", dict, "data")
+    where = "data.attributes"
+    name = require(attributes, "name", str, where).strip()
+    if not name:
+        raise MappingError(f"{where}.name: empty")
+    started = parse_time(require(attributes, "started_at", str, where))
+    acknowledged = parse_time(attributes.get("acknowledged_at"))
+    resolved = parse_time(attributes.get("resolved_at"))
+    status = (optional(attributes, "status", str, where) or "").strip().lower()
+    if status in ACTIONS:
+        action = ACTIONS[status]
+    elif resolved is not None:
+        action = "resolved"
+    elif acknowledged is not None:
+        action = "acknowledged"
+    else:
+        action = "triggered"  # Unconfirmed, Validating: still a failure in progress
+
+    cause = optional(attributes, "cause", str, where) or ""
+    url = optional(attributes, "url", str, where) or ""
+    facts = [("incident_id", str(data.get("id", "")))]
+    monitor = _monitor_id(data)
+    if monitor:
+        facts.append(("monitor_id", monitor))
+    if cause:
+        facts.append(("cause", clip(no_people(cause), 300)))
+    if acknowledged is not None:
+        facts.append(("acknowledged_at", format_time(acknowledged)))
+
+    kind: Kind = "uptime"
+    subject = name
+    state: State = "ok" if action == "resolved" else "failing"
+    if _CERTIFICATE.search(cause):
+        kind, subject = "ssl", host_of(url) or name
+        facts.append(("monitor", name))
+        if action != "resolved" and not _EXPIRED.search(cause):
+            state = "warning"
+            days = _DAYS.search(cause)
+            if days and started is not None:
+                facts.append(("days_left", days.group(1)))
+                estimate = started + timedelta(days=int(days.group(1)))
+                facts += [("expires_at", format_time(estimate)), ("expires_at_estimated", "true")]
+
+    occurred_at: datetime | None = resolved if action == "resolved" else started
+    started_at = started if action == "resolved" else None
+    time_source: TimeSource = "source"
+    if occurred_at is None:
+        occurred_at, time_source = delivery.received_at, "receipt"
+    link = http_url(url)
+    return [
+        Signal(
+            source=SOURCE,
+            kind=kind,
+            subject=subject,
+            state=state,
+            occurred_at=occurred_at,
+            notified_at=delivery.received_at,
+            summary=clip(no_people(cause or f"{name}: incident {action}")),
+            time_source=time_source,
+            started_at=started_at,
+            action=action,
+            links=(Link(url=link, title="monitored URL"),) if link else (),
+            attributes=tuple(facts),
+        )
+    ]
+
+
+def _monitor_id(data: dict[str, Any]) -> str | None:
+    relationships = data.get("relationships")
+    if not isinstance(relationships, dict):
+        return None
+    monitor = relationships.get("monitor")
+    inner = monitor.get("data") if isinstance(monitor, dict) else None
+    if isinstance(inner, dict) and inner.get("id") is not None:
+        return str(inner["id"])
+    return None

@@ -1,0 +1,69 @@
+"""Test helpers: settings with known credentials, and each source's authentication
+computed the way the real tool computes it."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from datetime import datetime
+from typing import Any
+
+from hindsight.settings import Settings, load_settings
+from ingest.auth import standard_webhooks_signature
+
+API_TOKEN = "test-api-token"
+TOKENS = {s: f"token-{s}" for s in (
+    "alertmanager", "grafana", "uptime-kuma", "uptimerobot", "betterstack", "healthchecks",
+    "cronitor", "argocd")}
+SECRETS = {
+    "github": "github-secret",
+    "gitlab": "gitlab-secret",
+    "pagerduty": "pagerduty-secret",
+    "native": "whsec_" + base64.b64encode(b"native-secret-key-bytes-0123").decode(),
+    "grafana": "grafana-hmac-secret",
+}
+
+
+def test_settings(**overrides: Any) -> Settings:
+    sources: dict[str, Any] = {s: {"token": t} for s, t in TOKENS.items()}
+    for source, secret in SECRETS.items():
+        sources.setdefault(source, {})["secret"] = secret
+    settings = load_settings(environ={}, config=None)
+    values = {
+        "api": {"tokens": [API_TOKEN]},
+        "sources": sources,
+        **overrides,
+    }
+    return settings.model_validate({**settings.model_dump(), **values})
+
+
+def api_headers() -> dict[str, str]:
+    return {"Authorization": f"Bearer {API_TOKEN}"}
+
+
+def signed_headers(source: str, body: bytes, headers: dict[str, str] | None = None,
+                   at: datetime | None = None) -> dict[str, str]:
+    """The tool's own headers plus the credential it would send for ``body``."""
+    out = dict(headers or {})
+    lower = {k.lower(): v for k, v in out.items()}
+    if source == "github":
+        digest = hmac.new(SECRETS["github"].encode(), body, hashlib.sha256).hexdigest()
+        out["X-Hub-Signature-256"] = f"sha256={digest}"
+    elif source == "gitlab":
+        out["X-Gitlab-Token"] = SECRETS["gitlab"]
+    elif source == "pagerduty":
+        digest = hmac.new(SECRETS["pagerduty"].encode(), body, hashlib.sha256).hexdigest()
+        out["X-PagerDuty-Signature"] = f"v1={digest}"
+    elif source == "native":
+        msg_id = lower.get("webhook-id") or "msg_" + hashlib.sha256(body).hexdigest()[:20]
+        timestamp = str(int((at or datetime.now().astimezone()).timestamp()))
+        out["webhook-id"] = msg_id
+        out["webhook-timestamp"] = timestamp
+        out["webhook-signature"] = standard_webhooks_signature(SECRETS["native"], msg_id,
+                                                               timestamp, body)
+        for stale in ("Webhook-Id", "Webhook-Timestamp"):
+            out.pop(stale, None)
+    else:
+        out["Authorization"] = f"Bearer {TOKENS[source]}"
+    return out
