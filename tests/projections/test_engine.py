@@ -1,0 +1,513 @@
+"""The incident engine's rules (TIMELINE.md "Incidents"), exact to the second."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+
+from projections.engine import Engine, EngineConfig, incident_id_for
+from tests.projections.test_engine_support import T0, Log, deploy, marked, sig, t, texts
+
+# --- Rule 1: opening, ids, services -----------------------------------------------------
+
+
+def test_a_failing_signal_opens_an_incident_for_its_service() -> None:
+    log = Log()
+    log.deliver(sig(at=t(0), summary="connect ECONNREFUSED"))
+    incident = log.only()
+    assert incident.service == "checkout"
+    assert incident.status == "open"
+    assert incident.started_at == t(0)
+    assert incident.subjects == ("Checkout API",)
+    assert incident.title == "checkout: Checkout API down"
+    assert texts(incident) == [
+        "Checkout API (uptime-kuma) down: connect ECONNREFUSED",
+        "Detected: Checkout API (uptime-kuma) notified",
+    ]
+
+
+def test_the_incident_id_is_derived_from_service_subject_and_time() -> None:
+    log = Log()
+    log.deliver(sig(at=t(0, 7)))
+    digest = hashlib.sha256("checkout\x1fCheckout API\x1f2025-03-14T10:00:07Z".encode())
+    assert log.only().id == "inc_" + digest.hexdigest()[:16]
+
+
+def test_the_same_log_gives_the_same_id_in_another_engine() -> None:
+    first, second = Log(), Log()
+    for log in (first, second):
+        log.deliver(sig(at=t(3)))
+    assert first.only().id == second.only().id == incident_id_for("checkout", sig(at=t(3)))
+
+
+def test_an_id_still_held_is_never_reused() -> None:
+    """The same failure reported again, after its incident closed, opens a new id."""
+    log = Log(reopen_window=timedelta(minutes=1))
+    log.deliver(sig(at=t(0)))
+    log.deliver(sig(state="ok", at=t(1)))
+    log.deliver(sig(at=t(30)))  # a new failure, beyond the window
+    log.deliver(sig(state="ok", at=t(31)))
+    ids = [i.id for i in log.incidents()]
+    assert len(set(ids)) == 2
+
+
+def test_later_failing_signals_of_the_same_service_join_the_open_incident() -> None:
+    log = Log()
+    log.deliver(sig("Checkout API", at=t(0)))
+    log.deliver(sig("HighErrorRate", source="alertmanager", kind="alert", at=t(2)))
+    incident = log.only()
+    assert incident.subjects == ("Checkout API", "HighErrorRate")
+    assert incident.sources == ("alertmanager", "uptime-kuma")
+    assert incident.kinds == ("alert", "uptime")
+
+
+def test_a_failing_signal_of_another_service_opens_its_own_incident() -> None:
+    log = Log()
+    log.deliver(sig("Checkout API", at=t(0)))
+    log.deliver(sig("Search API", service="search", at=t(1)))
+    assert [i.service for i in log.incidents()] == ["checkout", "search"]
+
+
+def test_a_signal_without_a_service_belongs_to_its_subject() -> None:
+    log = Log()
+    log.deliver(sig("nightly-backup", kind="cron", source="healthchecks", service=None))
+    assert log.only().service == "nightly-backup"
+
+
+def test_the_configured_mapping_wins_over_the_payload_service() -> None:
+    engine = Engine(EngineConfig(services={
+        "shop": ["checkout api", "acme/checkout-*"],
+        "payments": ["acme/*"],
+        "zeta": ["Checkout API"],
+    }))
+    # Case-insensitive; an exact name beats a glob; among globs the sorted name wins.
+    assert engine.service_of(sig("CHECKOUT API", service="other")) == "shop"
+    assert engine.service_of(sig("acme/checkout-service production")) == "payments"
+    assert engine.service_of(sig("acme/ledger")) == "payments"
+    assert engine.service_of(sig("unmapped", service=" hinted ")) == "hinted"
+    assert engine.service_of(sig("unmapped", service=None)) == "unmapped"
+
+
+# --- Rule 2: joining and reopening ---------------------------------------------------------
+
+
+def test_a_failure_within_the_reopen_window_reopens_the_incident() -> None:
+    log = Log()
+    log.deliver(sig(at=t(0)))
+    log.deliver(sig(state="ok", at=t(5)))
+    assert log.only().status == "resolved"
+    log.deliver(sig(at=t(20)))  # 15 min after the recovery: still inside the window
+    incident = log.only()
+    assert incident.status == "open"
+    assert incident.resolved_at is None
+    log.deliver(sig(state="ok", at=t(22)))
+    incident = log.only()
+    assert incident.resolved_at == t(22)
+    assert incident.duration_seconds == 22 * 60
+
+
+def test_a_failure_after_the_reopen_window_opens_a_new_incident() -> None:
+    log = Log()
+    log.deliver(sig(at=t(0)))
+    log.deliver(sig(state="ok", at=t(5)))
+    log.deliver(sig(at=t(20, 1)))  # one second past the window
+    first, second = log.incidents()
+    assert (first.status, first.resolved_at) == ("resolved", t(5))
+    assert (second.status, second.started_at) == ("open", t(20, 1))
+
+
+# --- Rule 3: subject states and resolution -----------------------------------------------
+
+
+def test_the_incident_resolves_only_when_every_subject_that_failed_is_ok() -> None:
+    log = Log()
+    log.deliver(sig("Checkout API", at=t(0)))
+    log.deliver(sig("HighErrorRate", source="alertmanager", kind="alert", at=t(1)))
+    log.deliver(sig("HighErrorRate", "ok", source="alertmanager", kind="alert", at=t(9)))
+    assert log.only().status == "open"
+    log.deliver(sig("Checkout API", "ok", at=t(7)))  # arrives last, happened before
+    incident = log.only()
+    assert incident.status == "resolved"
+    assert incident.resolved_at == t(9)  # the latest recovery, not the last to arrive
+    (resolved,) = marked(incident, "resolved")
+    assert resolved.subject == "HighErrorRate"
+
+
+def test_a_subjects_state_is_its_latest_signal_by_time_not_by_arrival() -> None:
+    log = Log()
+    log.deliver(sig(at=t(0)))
+    log.deliver(sig(at=t(6)))  # still failing at 10:06
+    log.deliver(sig(state="ok", at=t(3)))  # an older recovery, arriving late
+    incident = log.only()
+    assert incident.status == "open"
+    states = log.engine.subject_states("checkout")
+    assert [(s.subject, s.state, s.occurred_at) for s in states] == [
+        ("Checkout API", "failing", t(6))]
+
+
+def test_equal_times_are_ordered_by_log_position() -> None:
+    log = Log()
+    log.deliver(sig(at=t(0)))
+    log.deliver(sig(state="ok", at=t(4)))
+    log.deliver(sig(at=t(4)))  # same second, later in the log: the failure is the state
+    assert log.only().status == "open"
+
+
+# --- Rule 4: repeats, failing periods, quiet recoveries ----------------------------------
+
+
+def test_repeats_add_no_entry_and_are_counted_on_the_entry_they_repeat() -> None:
+    log = Log()
+    log.deliver(sig("HighErrorRate", source="alertmanager", kind="alert", at=t(0)))
+    for minutes in (240, 480):  # Alertmanager's repeat_interval
+        log.deliver(sig("HighErrorRate", source="alertmanager", kind="alert", at=t(0),
+                        notified=t(minutes)))
+    log.deliver(sig("HighErrorRate", source="alertmanager", kind="alert", at=t(500)))
+    incident = log.only()
+    failing = [e for e in incident.timeline if e.state == "failing" and e.marker != "detected"]
+    assert len(failing) == 1
+    assert failing[0].repeats == 3
+    assert failing[0].last_repeat_at == t(500)
+    assert incident.signal_count == 4
+
+
+def test_a_recovery_with_its_own_start_puts_both_ends_on_the_timeline() -> None:
+    log = Log()
+    period = sig("DiskFull", "ok", source="alertmanager", kind="alert", at=t(12),
+                 started=t(2), notified=t(12))
+    log.deliver(period, received=t(13, 5))
+    incident = log.only()
+    assert incident.started_at == t(2)
+    assert incident.resolved_at == t(12)
+    assert incident.status == "resolved"
+    assert incident.detected_at == t(13, 5)  # notified when received
+    assert incident.detection_latency_seconds == 11 * 60 + 5
+    assert [(e.at, e.marker, e.state) for e in incident.timeline] == [
+        (t(2), "started", "failing"),
+        (t(12), "resolved", "ok"),
+        (t(13, 5), "detected", "failing"),
+    ]
+
+
+def test_a_recovery_with_its_own_start_joins_the_open_incident() -> None:
+    log = Log()
+    log.deliver(sig(at=t(5)))
+    log.deliver(sig("DiskFull", "ok", source="alertmanager", kind="alert", at=t(8),
+                    started=t(1)), received=t(9))
+    incident = log.only()
+    assert incident.started_at == t(1)
+    assert incident.subjects == ("Checkout API", "DiskFull")
+    assert incident.status == "open"
+
+
+def test_an_ok_for_a_subject_that_never_failed_opens_nothing_but_is_kept() -> None:
+    log = Log()
+    log.deliver(sig(state="ok", at=t(0)))
+    assert log.engine.incidents() == []
+    (state,) = log.engine.subject_states("checkout")
+    assert (state.state, state.occurred_at) == ("ok", t(0))
+
+
+def test_an_ok_from_another_subject_adds_nothing_to_the_open_incident() -> None:
+    log = Log()
+    log.deliver(sig("Checkout API", at=t(0)))
+    log.deliver(sig("Search API", "ok", at=t(1)))
+    assert log.only().signal_count == 1
+
+
+# --- Rule 5: out of order -----------------------------------------------------------------
+
+
+def test_a_late_signal_with_an_earlier_time_moves_started_at() -> None:
+    log = Log()
+    log.deliver(sig("Checkout API", at=t(5)))
+    opened = log.only().id
+    log.deliver(sig("HighErrorRate", source="alertmanager", kind="alert", at=t(2),
+                    notified=t(6)))
+    incident = log.only()
+    assert incident.id == opened  # the id never moves
+    assert incident.started_at == t(2)
+    assert [e.at for e in incident.timeline] == sorted(e.at for e in incident.timeline)
+    (started,) = marked(incident, "started")
+    assert (started.subject, started.at) == ("HighErrorRate", t(2))
+
+
+def test_a_missed_cron_run_long_before_the_outage_joins_the_open_incident() -> None:
+    log = Log()
+    log.deliver(sig("Checkout API", at=t(30)))
+    log.deliver(sig("payment-reconciliation", source="healthchecks", kind="cron", at=t(0),
+                    notified=t(45)))
+    incident = log.only()
+    assert incident.started_at == t(0)
+    assert incident.detection_latency_seconds == 30 * 60
+
+
+def test_a_late_failure_inside_a_past_incident_joins_it() -> None:
+    log = Log()
+    log.deliver(sig("Checkout API", at=t(0)))
+    log.deliver(sig("Checkout API", "ok", at=t(10)))
+    log.deliver(sig("Checkout API", at=t(60)))  # a later, separate incident
+    log.deliver(sig("HighErrorRate", source="alertmanager", kind="alert", at=t(4)))
+    first, second = log.incidents()
+    assert first.subjects == ("Checkout API", "HighErrorRate")
+    assert first.status == "open"  # HighErrorRate has not recovered
+    assert second.subjects == ("Checkout API",)
+
+
+def test_a_late_failure_whose_recovery_arrived_first_is_its_own_resolved_incident() -> None:
+    log = Log()
+    log.deliver(sig("Search API", "ok", service="checkout", at=t(5)))  # kept
+    log.deliver(sig("Checkout API", at=t(60)))
+    log.deliver(sig("Search API", at=t(1)), received=t(70))  # over long before 10:60
+    past, current = log.incidents()
+    assert (past.started_at, past.resolved_at, past.status) == (t(1), t(5), "resolved")
+    assert current.started_at == t(60)
+
+
+# --- Rule 6: warnings and certificates ----------------------------------------------------
+
+
+def test_a_warning_opens_no_incident_and_is_a_risk_until_the_subject_is_ok() -> None:
+    log = Log()
+    log.deliver(sig("shop.example.com", "warning", source="native", kind="ssl", at=t(0),
+                    summary="certificate expires in 7 days"))
+    assert log.engine.incidents() == []
+    (risk,) = log.engine.risks("checkout")
+    assert (risk.subject, risk.kind, risk.reason, risk.since) == (
+        "shop.example.com", "ssl", "certificate expires in 7 days", t(0))
+    log.deliver(sig("shop.example.com", "ok", source="native", kind="ssl", at=t(60)))
+    assert log.engine.risks("checkout") == ()
+
+
+def test_an_expired_certificate_is_failing_from_its_not_after() -> None:
+    log = Log()
+    log.deliver(sig("shop.example.com", source="native", kind="ssl", at=t(0),
+                    notified=t(20), attributes=(("expires_at", "2025-03-14T10:00:00Z"),)))
+    incident = log.only()
+    assert incident.started_at == t(0)
+    assert incident.detection_latency_seconds == 20 * 60
+    assert incident.timeline[0].text == "shop.example.com (native) certificate expired or invalid"
+    assert log.engine.risks("checkout") == ()
+
+
+# --- Rule 7: deploys ------------------------------------------------------------------------
+
+
+def test_deploys_open_no_incident_even_when_they_fail() -> None:
+    log = Log()
+    log.deliver(deploy(t(0), "started"), deploy(t(3), "failed"))
+    assert log.engine.incidents() == []
+
+
+def test_deploys_from_two_hours_before_impact_until_resolution_are_on_the_timeline() -> None:
+    log = Log()
+    log.deliver(deploy(t(-121), ref="aaaaaaa"))  # before the lookback
+    log.deliver(deploy(t(-120), ref="bbbbbbb"))  # exactly two hours before
+    log.deliver(deploy(t(-2, -10), ref="4f2c9e1"))
+    log.deliver(sig(at=t(0)))
+    log.deliver(deploy(t(5), "started", ref="c0ffee1"))
+    log.deliver(sig(state="ok", at=t(10)))
+    log.deliver(deploy(t(11), ref="ddddddd"))  # after resolution
+    incident = log.only()
+    deploys = marked(incident, "deploy")
+    assert [(e.at, e.text, e.candidate_factor) for e in deploys] == [
+        (t(-120), "Deployment of bbbbbbb to production succeeded", True),
+        (t(-2, -10), "Deployment of 4f2c9e1 to production succeeded", True),
+        (t(5), "Deployment of c0ffee1 to production started", False),
+    ]
+
+
+def test_a_deploy_arriving_after_the_incident_opened_but_dated_before_it_is_shown() -> None:
+    log = Log()
+    log.deliver(sig(at=t(0)))
+    log.deliver(deploy(t(-3)), received=t(1))
+    (entry,) = marked(log.only(), "deploy")
+    assert (entry.at, entry.received_at, entry.candidate_factor) == (t(-3), t(1), True)
+
+
+def test_a_failed_deploy_is_a_risk_until_a_later_deploy_of_the_same_subject_succeeds() -> None:
+    log = Log()
+    log.deliver(deploy(t(0), "failed"))
+    log.deliver(deploy(t(1), "pipeline_failed", subject="acme/ledger production"))
+    risks = log.engine.risks("checkout")
+    assert [(r.subject, r.reason) for r in risks] == [
+        ("acme/checkout-service production", "Deployment of 4f2c9e1 to production failed"),
+        ("acme/ledger production", "Pipeline for 4f2c9e1 to production failed"),
+    ]
+    log.deliver(deploy(t(5), "started"))  # starting is not succeeding
+    assert len(log.engine.risks("checkout")) == 2
+    log.deliver(deploy(t(8), "succeeded"))
+    assert [r.subject for r in log.engine.risks("checkout")] == ["acme/ledger production"]
+    log.deliver(deploy(t(7), "failed"), received=t(9))  # an older failure, arriving late
+    assert [r.subject for r in log.engine.risks("checkout")] == ["acme/ledger production"]
+
+
+def test_a_full_commit_sha_is_shortened_in_the_text() -> None:
+    log = Log()
+    log.deliver(sig(at=t(0)))
+    log.deliver(deploy(t(-1), ref="4f2c9e1" + "0" * 33))
+    (entry,) = marked(log.only(), "deploy")
+    assert entry.text == "Deployment of 4f2c9e1 to production succeeded"
+
+
+# --- Rule 9: severity -----------------------------------------------------------------------
+
+
+def test_severity_is_the_highest_of_the_signals() -> None:
+    log = Log()
+    log.deliver(sig("A", at=t(0), severity="P3"))
+    log.deliver(sig("B", at=t(1), severity="P2"))
+    log.deliver(sig("C", at=t(2), severity="P4"))
+    assert log.only().severity == "P2"
+
+
+def test_a_signal_without_severity_takes_its_sources_default_else_p3() -> None:
+    log = Log(default_severity={"healthchecks": "P2"})
+    log.deliver(sig("backup", kind="cron", source="healthchecks", at=t(0)))
+    log.deliver(sig("Search", service="search", at=t(0)))
+    (checkout,), (search,) = log.incidents("checkout"), log.incidents("search")
+    assert (checkout.severity, search.severity) == ("P2", "P3")
+
+
+# --- The four moments, latency and the verdict --------------------------------------------
+
+
+def test_the_four_moments_and_detection_latency() -> None:
+    log = Log()
+    log.deliver(sig("HighErrorRate", source="alertmanager", kind="alert", at=t(0),
+                    notified=t(1, 30)))
+    log.deliver(sig("Checkout API", at=t(0, 40), notified=t(0, 50)))
+    log.deliver(sig("Checkout", source="pagerduty", kind="alert", action="acknowledged",
+                    at=t(4)))
+    log.deliver(sig("HighErrorRate", "ok", source="alertmanager", kind="alert", at=t(20)))
+    log.deliver(sig("Checkout API", "ok", at=t(25)))
+    incident = log.only()
+    assert incident.started_at == t(0)
+    assert incident.detected_at == t(0, 50)
+    assert incident.acknowledged_at == t(4)
+    assert incident.resolved_at == t(25)
+    assert incident.detection_latency_seconds == 50.0
+    assert incident.duration_seconds == 1500.0
+    assert incident.detected_by == "monitor"
+    assert [(e.marker, e.at) for e in incident.timeline if e.marker] == [
+        ("started", t(0)),
+        ("detected", t(0, 50)),
+        ("acknowledged", t(4)),
+        ("resolved", t(25)),
+    ]
+    assert incident.first_detector == "Checkout API"
+    assert incident.late_detector == "HighErrorRate"  # failed first, notified last
+
+
+def test_detection_latency_can_be_zero() -> None:
+    log = Log()
+    log.deliver(sig(at=t(0)))
+    incident = log.only()
+    assert incident.detection_latency_seconds == 0.0
+    assert incident.late_detector is None
+
+
+def test_latency_is_never_negative_when_clocks_disagree() -> None:
+    """A notification stamped before the failure it reports (skewed clocks) keeps its
+    true time on the timeline; the latency is 0, never negative."""
+    log = Log()
+    log.deliver(sig(at=t(1), notified=t(0, 50)))
+    incident = log.only()
+    assert incident.detected_at == t(0, 50)
+    assert incident.detection_latency_seconds == 0.0
+
+
+def test_a_p1_detected_after_more_than_five_minutes_has_a_gap() -> None:
+    log = Log()
+    log.deliver(sig(at=t(0), severity="P1", notified=t(5, 1)))
+    assert log.only().detection_verdict == "gap"
+
+
+def test_a_p1_detected_within_five_minutes_is_ok() -> None:
+    log = Log()
+    log.deliver(sig(at=t(0), severity="P1", notified=t(5)))
+    assert log.only().detection_verdict == "ok"
+
+
+def test_a_p2_detected_after_ten_minutes_is_ok() -> None:
+    log = Log()
+    log.deliver(sig(at=t(0), severity="P2", notified=t(10)))
+    assert log.only().detection_verdict == "ok"
+
+
+def test_detection_after_more_than_thirty_minutes_is_critical() -> None:
+    log = Log()
+    log.deliver(sig(at=t(0), severity="P4", notified=t(30, 1)))
+    assert log.only().detection_verdict == "critical"
+
+
+def test_publicity_follows_severity_and_uptime_checks() -> None:
+    log = Log()
+    log.deliver(sig("HighErrorRate", source="alertmanager", kind="alert", service="a",
+                    severity="P2", at=t(0)))
+    log.deliver(sig("Latency", source="alertmanager", kind="alert", service="b",
+                    severity="P3", at=t(0)))
+    log.deliver(sig("Homepage", service="c", severity="P4", at=t(0)))
+    assert [log.incidents(s)[0].public for s in "abc"] == [True, False, True]
+
+
+# --- On-call acknowledgements --------------------------------------------------------------
+
+
+def test_a_pagerduty_acknowledgement_sets_acknowledged_at_of_the_open_incident() -> None:
+    log = Log()
+    log.deliver(sig(at=t(0)))
+    log.deliver(sig("Checkout", source="pagerduty", kind="alert", action="acknowledged",
+                    at=t(6)))
+    log.deliver(sig("Checkout", source="pagerduty", kind="alert", action="acknowledged",
+                    at=t(3)), received=t(7))  # an earlier one, late
+    incident = log.only()
+    assert incident.acknowledged_at == t(3)
+    acks = [e for e in incident.timeline if e.action == "acknowledged"]
+    assert [(e.at, e.marker, e.text) for e in acks] == [
+        (t(3), "acknowledged", "Checkout (pagerduty) page acknowledged"),
+        (t(6), None, "Checkout (pagerduty) page acknowledged"),
+    ]
+    assert incident.subjects == ("Checkout API",)  # an acknowledgement is not a failure
+
+
+def test_an_acknowledgement_with_no_incident_is_dropped() -> None:
+    log = Log()
+    log.deliver(sig("Checkout", source="pagerduty", kind="alert", action="acknowledged"))
+    assert log.engine.incidents() == []
+
+
+# --- Changes and retention ------------------------------------------------------------------
+
+
+def test_take_changes_reports_each_change_once() -> None:
+    log = Log()
+    position = log.deliver(sig(at=t(0)), deploy(t(-1), "failed"))
+    changes = log.engine.take_changes()
+    (incident,) = changes.incidents
+    assert changes.joins == {(position, 0): incident.id, (position, 1): None}
+    assert changes.services == ("checkout",)
+    assert [r.kind for r in changes.risks["checkout"]] == ["deploy"]
+    assert [(s.source, s.subject) for s in changes.subjects] == [  # by service, source
+        ("github", "acme/checkout-service production"), ("uptime-kuma", "Checkout API")]
+    empty = log.engine.take_changes()
+    assert (empty.incidents, empty.services, empty.joins) == ((), (), {})
+    log.deliver(sig(state="ok", at=t(3)))
+    (resolved,) = log.engine.take_changes().incidents
+    assert resolved.status == "resolved"
+
+
+def test_an_unchanged_incident_is_not_reported() -> None:
+    log = Log()
+    log.deliver(sig(at=t(0)))
+    log.engine.take_changes()
+    log.deliver(deploy(t(-300)))  # far outside the window: the incident is the same
+    assert log.engine.take_changes().incidents == ()
+
+
+def test_resolved_incidents_older_than_the_retention_leave_memory() -> None:
+    log = Log(retention=timedelta(days=1))
+    log.deliver(sig(at=t(0)))
+    log.deliver(sig(state="ok", at=t(10)))
+    log.deliver(sig("Other", at=t(0) + timedelta(days=1, minutes=11)))
+    assert [i.started_at for i in log.incidents()] == [T0 + timedelta(days=1, minutes=11)]
