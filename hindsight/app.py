@@ -3,33 +3,37 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-import asyncpg
 import structlog
 from aiohttp import web
 from prometheus_client import generate_latest
 
 from hindsight import migrations
-from hindsight.database import connect, create_pool
+from hindsight.database import connect, create_pool, service_settings
 from hindsight.embedded import EmbeddedPostgres
 from hindsight.metrics import Metrics
 from hindsight.settings import Settings
 from ingest.auth import Credentials, presented_token
 from ingest.group_commit import GroupCommitter
+from ingest.keys import POOL, STORE
 from ingest.store import EventStore
-from ingest.webhooks import INGESTOR, IngestSettings, Ingestor
+from ingest.webhooks import INGESTOR, Ingestor, IngestSettings
 from ingest.webhooks import routes as ingest_routes
+from projections.engine import EngineConfig
+from projections.keys import PROJECTOR
+from projections.projection import engine_config
+from projections.projector import Projector
+from projections.routes import routes as read_routes
 
 log = structlog.get_logger("hindsight")
 
 SETTINGS = web.AppKey("settings", Settings)
 DATABASE_URL = web.AppKey("database_url", str)
-POOL = web.AppKey("pool", asyncpg.Pool)
-STORE = web.AppKey("store", EventStore)
 METRICS = web.AppKey("metrics", Metrics)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -127,11 +131,40 @@ async def ingest_ctx(app: web.Application) -> AsyncIterator[None]:
             max_body_bytes=settings.max_body_bytes,
             tolerance_seconds=settings.signature_tolerance_seconds,
         ),
+        count=lambda source, outcome: metrics.deliveries.labels(source, outcome).inc(),
     )
     try:
         yield
     finally:
         await committer.close()
+
+
+async def projector_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The projector runs in every serve process; the advisory lock lets one lead."""
+    settings = app[SETTINGS]
+    url = app[DATABASE_URL]
+    # The leader writes read models as the service role, like the rest of the service.
+    session = await service_settings(url)
+    projector = Projector(
+        app[STORE], url, engine_config_from(settings),
+        connect=lambda: connect(url, server_settings=session),
+    )
+    app[PROJECTOR] = projector
+    task = asyncio.create_task(projector.run(), name="projector")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def engine_config_from(settings: Settings) -> EngineConfig:
+    return engine_config(
+        services=settings.services,
+        default_severity={name: conf.default_severity for name, conf in settings.sources.items()},
+        reopen_window=settings.reopen_window,
+    )
 
 
 async def healthz(_: web.Request) -> web.Response:
@@ -168,7 +201,10 @@ def create_app(settings: Settings, *, database_url: str | None = None,
         app[DATABASE_URL] = database_url
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(ingest_ctx)
+    if projector:
+        app.cleanup_ctx.append(projector_ctx)
     app.add_routes(ingest_routes())
+    app.add_routes(read_routes())
     app.add_routes([
         web.get("/healthz", healthz),
         web.get("/readyz", readyz),

@@ -10,7 +10,7 @@ import base64
 import binascii
 import hashlib
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -20,24 +20,17 @@ import structlog
 from aiohttp import web
 
 from ingest.auth import Credentials, Request, authenticate
-from ingest.delivery import BodyError, Delivery, MappingError, keep_headers
+from ingest.delivery import Delivery, keep_headers
 from ingest.errors import StoreUnavailable
 from ingest.group_commit import GroupCommitter
 from ingest.signals import Signal
-from ingest.sources import SOURCES, adapter_for
-from ingest.store import Appended, NewEvent
+from ingest.sources import SOURCES, Understanding, understand
+from ingest.store import Appended, NewEvent, RecordedEvent
 
 log = structlog.get_logger("hindsight.ingest")
 
 DELIVERY_EVENT = "delivery.received"
 ANSWER_DEADLINE = 1.8  # seconds: a sender hears 503 within 2 s when the store is down
-
-# Content types a monitoring tool may send. Anything else is 415 (and still stored).
-ACCEPTED_TYPES = frozenset(
-    {"", "application/json", "text/json", "application/x-www-form-urlencoded", "text/plain",
-     "multipart/form-data"}
-)
-
 
 @dataclass(frozen=True)
 class IngestSettings:
@@ -72,27 +65,16 @@ def delivery_id(source: str, headers: Mapping[str, str], body: bytes) -> str:
     return f"{source}:sha256:{hashlib.sha256(body).hexdigest()}"
 
 
-def interpret(delivery: Delivery) -> tuple[int, str | None, list[Signal]]:
-    """Run the source's adapter: (status, error, signals). Never raises: an adapter bug
-    is reported as an unmapped delivery, not a 500, and the delivery is kept."""
-    if delivery.content_type not in ACCEPTED_TYPES and not delivery.content_type.endswith("+json"):
-        return 415, f"unsupported content type {delivery.content_type!r}", []
-    try:
-        return 202, None, adapter_for(delivery.source)(delivery)
-    except BodyError as exc:
-        return 400, str(exc), []
-    except MappingError as exc:
-        return 422, str(exc), []
-    except Exception as exc:
-        log.exception("adapter_failed", source=delivery.source)
-        return 422, f"the {delivery.source} adapter could not read this payload ({type(exc).__name__})", []
-
-
 class Ingestor:
-    def __init__(self, committer: GroupCommitter, settings: IngestSettings) -> None:
+    def __init__(
+        self,
+        committer: GroupCommitter,
+        settings: IngestSettings,
+        count: Callable[[str, str], None] = lambda source, outcome: None,
+    ) -> None:
         self.committer = committer
         self.settings = settings
-        self.rejected: dict[tuple[str, str], int] = {}  # (source, reason) -> count, for /metrics
+        self.count = count  # (source, outcome) -> None: feeds hindsight_deliveries_total
 
     async def receive(
         self,
@@ -106,21 +88,23 @@ class Ingestor:
     ) -> Outcome:
         creds = self.settings.credentials.get(source)
         if source not in SOURCES or creds is None:
+            self.count("unknown", "unknown_source")
             return Outcome(404, {"error": f"unknown or disabled source {source!r}"})
         if len(body) > self.settings.max_body_bytes:
+            self.count(source, "too_large")
             return Outcome(413, {"error": f"body over {self.settings.max_body_bytes} bytes"})
         lower = {k.lower(): v for k, v in headers.items()}
         problem = authenticate(source, Request(body, lower, query, received_at), creds,
                                self.settings.tolerance_seconds)
         if problem is not None:
-            self.rejected[(source, "unauthenticated")] = self.rejected.get((source, "unauthenticated"), 0) + 1
+            self.count(source, "unauthenticated")
             # The reason names what was wrong, never the credential presented.
             log.warning("delivery_refused", source=source, reason=problem)
             return Outcome(401, {"error": "missing or wrong credential or signature"})
 
         delivery = Delivery(source=source, body=body, received_at=received_at,
                             headers=keep_headers(lower))
-        status, error, signals = interpret(delivery)
+        understood = understand(delivery)
         event = NewEvent(
             stream=f"delivery-{source}-{uuid.uuid4().hex}",
             type=DELIVERY_EVENT,
@@ -134,20 +118,25 @@ class Ingestor:
         if appended.duplicate:
             # A retry answers as the first delivery did: from what was stored then.
             first = await self.committer.store.get(appended.position)
-            if first is not None and first.body is not None:
-                status, error, signals = interpret(Delivery(
-                    source=source, body=first.body, received_at=first.received_at,
-                    headers=first.data.get("headers", {})))
-        return answer(status, error, signals, appended)
+            if first is not None:
+                understood = understand(stored_delivery(first))
+        self.count(source, "duplicate" if appended.duplicate else understood.outcome)
+        return answer(understood, appended)
 
 
-def answer(status: int, error: str | None, signals: list[Signal], appended: Appended) -> Outcome:
+def stored_delivery(event: RecordedEvent) -> Delivery:
+    """A stored ``delivery.received`` event as the delivery it was."""
+    return Delivery(source=event.data["source"], body=event.body or b"",
+                    received_at=event.received_at, headers=event.data.get("headers", {}))
+
+
+def answer(understood: Understanding, appended: Appended) -> Outcome:
     body: dict[str, Any] = {"delivery": appended.position, "duplicate": appended.duplicate}
-    if error is not None:
-        body["error"] = error
-        return Outcome(status, body)
-    body["signals"] = [s.to_json() for s in signals]
-    return Outcome(200 if appended.duplicate else 202, body, signals)
+    if understood.error is not None:
+        body["error"] = understood.error
+        return Outcome(understood.status, body)
+    body["signals"] = [s.to_json() for s in understood.signals]
+    return Outcome(200 if appended.duplicate else 202, body, list(understood.signals))
 
 
 INGESTOR = web.AppKey("ingestor", Ingestor)

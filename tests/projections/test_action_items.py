@@ -17,6 +17,7 @@ from projections.action_items import (
     ActionItem,
     RecordedEvent,
     fold,
+    item_from_json,
     item_flags,
     vague_reason,
     weekly_review,
@@ -65,8 +66,9 @@ def test_it_parses_every_event_type() -> None:
 
 def test_events_are_frozen_values() -> None:
     event = parse_action_item_event(added())
+    assert isinstance(event, ActionItemAdded)
     with pytest.raises(ValueError, match="frozen"):
-        event.title = "x"  # type: ignore[misc]
+        event.title = "x"
 
 
 @pytest.mark.parametrize(
@@ -238,8 +240,9 @@ def test_an_item_as_json_has_rfc3339_times_and_a_list_of_flags() -> None:
         "title": "Add a cron heartbeat monitor for payment-reconciliation",
         "owner": None, "due_date": None, "ticket_url": None, "status": "open",
         "created_at": "2026-03-01T11:00:00Z", "completed_at": None,
-        "flags": ["no owner", "no due date"],
+        "flags": ["no owner", "no due date"], "position": 10, "notifications": [],
     }
+    assert item_from_json(item.to_json()) == item
 
 
 # --- The weekly review --------------------------------------------------------------------

@@ -1,0 +1,130 @@
+"""A fact: one signal as the log placed it (position, index in its delivery, receipt).
+
+The engine stores facts, never bare signals: the log position breaks ties between equal
+times (TIMELINE.md rule 3), and ``received_at`` is when a recovery seen after the fact
+counts as notified (rule 4). ``signal_to_json`` / ``signal_from_json`` let the projector
+store derived signals and feed them back for "as of" queries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from ingest.signals import Kind, Link, Severity, Signal, State, TimeSource, format_time
+
+SubjectKey = tuple[str, str]  # (source, subject): two tools may name a monitor alike
+SortKey = tuple[datetime, int, int]  # (occurred_at, position, index)
+FactId = tuple[int, int]  # (position, index)
+
+DEPLOY_OUTCOMES = frozenset({"succeeded", "failed", "pipeline_failed"})
+DEPLOY_FAILURES = frozenset({"failed", "pipeline_failed"})
+
+
+@dataclass(frozen=True, slots=True)
+class Fact:
+    position: int
+    index: int
+    received_at: datetime
+    signal: Signal
+
+    @property
+    def id(self) -> FactId:
+        return (self.position, self.index)
+
+    @property
+    def key(self) -> SortKey:
+        """Order of states of one subject: by the tool's time, then by the log."""
+        return (self.signal.occurred_at, self.position, self.index)
+
+    @property
+    def subject_key(self) -> SubjectKey:
+        return (self.signal.source, self.signal.subject)
+
+    @property
+    def is_ack(self) -> bool:
+        return self.signal.kind != "deploy" and self.signal.action == "acknowledged"
+
+    @property
+    def is_period(self) -> bool:
+        """A recovery carrying its own start: a failing period seen after the fact."""
+        s = self.signal
+        return s.kind != "deploy" and s.state == "ok" and s.started_at is not None
+
+    @property
+    def is_failing(self) -> bool:
+        """Failing as far as incidents go: deploys and acknowledgements never are."""
+        s = self.signal
+        return s.kind != "deploy" and not self.is_ack and (s.state == "failing" or self.is_period)
+
+    @property
+    def failing_since(self) -> datetime:
+        """When the reported failure began: a period's start, else ``occurred_at``."""
+        s = self.signal
+        if self.is_period and s.started_at is not None:
+            return min(s.started_at, s.occurred_at)
+        return s.occurred_at
+
+    @property
+    def notified(self) -> datetime:
+        """When this fact told someone: a failing period seen after the fact was notified
+        when we received it (TIMELINE.md rule 4); anything else at its ``notified_at``."""
+        return self.received_at if self.is_period else self.signal.notified_at
+
+
+def parse_time(text: str) -> datetime:
+    """Our own RFC 3339 output (``format_time``) back into an aware datetime."""
+    value = datetime.fromisoformat(text)
+    if value.tzinfo is None:
+        raise ValueError(f"time without a zone: {text!r}")
+    return value
+
+
+def signal_to_json(signal: Signal) -> dict[str, Any]:
+    return signal.to_json()
+
+
+def signal_from_json(data: dict[str, Any]) -> Signal:
+    """The inverse of ``Signal.to_json``: ``signal_from_json(s.to_json()) == s``."""
+    started = data.get("started_at")
+    return Signal(
+        source=str(data["source"]),
+        kind=cast(Kind, data["kind"]),
+        subject=str(data["subject"]),
+        state=cast(State, data["state"]),
+        occurred_at=parse_time(data["occurred_at"]),
+        notified_at=parse_time(data["notified_at"]),
+        service=data.get("service"),
+        severity=cast("Severity | None", data.get("severity")),
+        summary=str(data.get("summary", "")),
+        time_source=cast(TimeSource, data.get("time_source", "source")),
+        started_at=None if started is None else parse_time(started),
+        action=data.get("action"),
+        links=tuple(
+            Link(url=str(link["url"]), title=str(link.get("title", "")))
+            for link in data.get("links", ())
+        ),
+        labels=tuple((str(k), str(v)) for k, v in dict(data.get("labels", {})).items()),
+        attributes=tuple(
+            (str(k), str(v)) for k, v in dict(data.get("attributes", {})).items()
+        ),
+    )
+
+
+def fact_to_json(fact: Fact) -> dict[str, Any]:
+    return {
+        "position": fact.position,
+        "index": fact.index,
+        "received_at": format_time(fact.received_at),
+        "signal": signal_to_json(fact.signal),
+    }
+
+
+def fact_from_json(data: dict[str, Any]) -> Fact:
+    return Fact(
+        position=int(data["position"]),
+        index=int(data["index"]),
+        received_at=parse_time(data["received_at"]),
+        signal=signal_from_json(data["signal"]),
+    )

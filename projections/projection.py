@@ -1,0 +1,181 @@
+"""The projection: events in, read-model rows out. The same code serves the live
+projector, ``hindsight rebuild`` and "as of" answers, so they cannot disagree."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+import orjson
+
+from ingest.action_items import ACTION_ITEM_EVENT_TYPES, parse_action_item_event
+from ingest.delivery import Delivery
+from ingest.manual import MANUAL_TYPES, manual_event_from_json
+from ingest.signals import Severity
+from ingest.sources import understand
+from ingest.store import RecordedEvent
+from projections import action_items as items
+from projections.codec import incident_to_json
+from projections.engine import Changes, Engine, EngineConfig
+from projections.model import Incident
+
+DELIVERY = "delivery.received"
+INCIDENT_STREAM = "incident-"
+
+
+def engine_config(
+    services: dict[str, list[str]] | None = None,
+    default_severity: dict[str, Severity] | None = None,
+    reopen_window: timedelta = timedelta(minutes=15),
+) -> EngineConfig:
+    return EngineConfig(services=services or {}, default_severity=default_severity or {},
+                        reopen_window=reopen_window)
+
+
+@dataclass
+class Pending:
+    """Rows a batch of events adds to the read models, written in one transaction."""
+
+    deliveries: list[tuple[Any, ...]] = field(default_factory=list)
+    items: dict[str, items.ActionItem] = field(default_factory=dict)
+    events: int = 0
+
+
+class Projection:
+    def __init__(self, config: EngineConfig) -> None:
+        self.config = config
+        self.engine = Engine(config)
+        self.items: dict[str, items.ActionItem] = {}
+
+    def apply(self, events: Sequence[RecordedEvent], pending: Pending) -> None:
+        for event in events:
+            pending.events += 1
+            if event.type == DELIVERY:
+                self._delivery(event, pending)
+            elif event.type in MANUAL_TYPES:
+                incident_id = event.stream.removeprefix(INCIDENT_STREAM)
+                manual = manual_event_from_json(event.type, event.data)
+                self.engine.apply_manual(event.position, event.recorded_at, manual,
+                                         incident_id=incident_id)
+            elif event.type in ACTION_ITEM_EVENT_TYPES:
+                self.apply_item(event, pending)
+
+    def apply_item(self, event: RecordedEvent, pending: Pending | None = None) -> None:
+        recorded = items.RecordedEvent(event.position, event.recorded_at,
+                                       parse_action_item_event({"type": event.type, **event.data}))
+        item_id = recorded.event.item_id
+        after = items.apply(self.items.get(item_id), recorded)
+        if after is not None:
+            self.items[item_id] = after
+            if pending is not None:
+                pending.items[item_id] = after
+
+    def _delivery(self, event: RecordedEvent, pending: Pending) -> None:
+        delivery = Delivery(source=event.data["source"], body=event.body or b"",
+                            received_at=event.received_at, headers=event.data.get("headers", {}))
+        understood = understand(delivery)
+        self.engine.apply_delivery(event.position, event.received_at, understood.signals)
+        services = sorted({self.engine.service_of(s) for s in understood.signals})
+        pending.deliveries.append((
+            event.position, event.transaction_id, delivery.source, event.received_at,
+            understood.outcome, understood.error, len(understood.signals), services,
+            orjson.dumps([s.to_json() for s in understood.signals]).decode(),
+        ))
+
+
+async def write(conn: asyncpg.Connection, changes: Changes, pending: Pending,
+                dumps: dict[str, dict[str, Any]]) -> None:
+    """Write one batch's read-model rows (the caller holds the transaction)."""
+    incidents = [*changes.incidents, *changes.merged]
+    if incidents:
+        await _write_incidents(conn, incidents)
+    if changes.services:
+        await conn.execute("DELETE FROM service_risks WHERE service = ANY($1::text[])",
+                           list(changes.risks))
+        risk_rows = [(r.service, r.subject, r.kind, r.reason, r.since, r.position)
+                     for risks in changes.risks.values() for r in risks]
+        if risk_rows:
+            await conn.copy_records_to_table(
+                "service_risks", records=risk_rows,
+                columns=["service", "subject", "kind", "reason", "since", "position"])
+        await conn.executemany(
+            "INSERT INTO projector_state (service, state) VALUES ($1, $2::jsonb) "
+            "ON CONFLICT (service) DO UPDATE SET state = excluded.state",
+            [(name, orjson.dumps(dumps[name]).decode()) for name in changes.services
+             if name in dumps])
+    if changes.subjects:
+        await conn.executemany(
+            """INSERT INTO subject_states (service, source, subject, kind, state, occurred_at,
+                                           received_at, position, summary)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+               ON CONFLICT (service, source, subject) DO UPDATE SET
+                 kind = excluded.kind, state = excluded.state,
+                 occurred_at = excluded.occurred_at, received_at = excluded.received_at,
+                 position = excluded.position, summary = excluded.summary""",
+            [(s.service, s.source, s.subject, s.kind, s.state, s.occurred_at, s.received_at,
+              s.position, s.summary) for s in changes.subjects])
+    if changes.joins:
+        await conn.executemany(
+            "INSERT INTO signal_incidents (position, idx, incident_id) VALUES ($1, $2, $3) "
+            "ON CONFLICT (position, idx) DO UPDATE SET incident_id = excluded.incident_id",
+            [(pos, idx, inc) for (pos, idx), inc in changes.joins.items()])
+    if pending.deliveries:
+        await conn.copy_records_to_table(
+            "delivery_log", records=pending.deliveries,
+            columns=["position", "transaction_id", "source", "received_at", "outcome", "error",
+                     "signal_count", "services", "signals"])
+    if pending.items:
+        await conn.executemany(
+            """INSERT INTO action_items (id, incident_id, status, owner, due_date, created_at, doc)
+               VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)
+               ON CONFLICT (id) DO UPDATE SET status = excluded.status, owner = excluded.owner,
+                 due_date = excluded.due_date, doc = excluded.doc""",
+            [(i.id, i.incident_id, i.status, i.owner, i.due_date, i.created_at,
+              orjson.dumps(i.to_json()).decode()) for i in pending.items.values()])
+
+
+async def _write_incidents(conn: asyncpg.Connection, incidents: Iterable[Incident]) -> None:
+    rows = []
+    entries = []
+    ids = []
+    for inc in incidents:
+        ids.append(inc.id)
+        first_source = next((e.source for e in inc.timeline if e.marker == "detected"), None)
+        rows.append((
+            inc.id, inc.service, inc.title, inc.severity, inc.status, inc.started_at,
+            inc.detected_at, inc.acknowledged_at, inc.resolved_at,
+            inc.detection_latency_seconds, inc.duration_seconds, inc.detected_by,
+            inc.detection_verdict, first_source, inc.public, inc.merged_into, inc.version,
+            orjson.dumps(incident_to_json(inc)).decode(),
+        ))
+        entries += [
+            (inc.id, seq, e.at, e.received_at, e.position, e.marker, e.source, e.kind,
+             e.subject, e.state, e.text, e.repeats)
+            for seq, e in enumerate(inc.timeline)
+        ]
+    await conn.executemany(
+        """INSERT INTO incidents (id, service, title, severity, status, started_at, detected_at,
+             acknowledged_at, resolved_at, detection_latency_seconds, duration_seconds,
+             detected_by, detection_verdict, first_detector_source, public, merged_into,
+             version, doc)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
+                   $18::jsonb)
+           ON CONFLICT (id) DO UPDATE SET service = excluded.service, title = excluded.title,
+             severity = excluded.severity, status = excluded.status,
+             started_at = excluded.started_at, detected_at = excluded.detected_at,
+             acknowledged_at = excluded.acknowledged_at, resolved_at = excluded.resolved_at,
+             detection_latency_seconds = excluded.detection_latency_seconds,
+             duration_seconds = excluded.duration_seconds, detected_by = excluded.detected_by,
+             detection_verdict = excluded.detection_verdict,
+             first_detector_source = excluded.first_detector_source, public = excluded.public,
+             merged_into = excluded.merged_into, version = excluded.version, doc = excluded.doc""",
+        rows)
+    await conn.execute("DELETE FROM timeline_entries WHERE incident_id = ANY($1::text[])", ids)
+    if entries:
+        await conn.copy_records_to_table(
+            "timeline_entries", records=entries,
+            columns=["incident_id", "seq", "at", "received_at", "position", "marker", "source",
+                     "kind", "subject", "state", "text", "repeats"])

@@ -1,0 +1,198 @@
+"""The projector: one leader per database folds the log into the read models.
+
+1. Leadership: ``pg_try_advisory_lock`` on a dedicated connection (a transaction-pooling
+   proxy would break a session lock; say so in deployment). Followers retry every second,
+   so when a leader dies its lock goes with its connection and another takes over.
+2. Resume: read the checkpoint and the engine's saved state for every service, and fold
+   the action-item events up to the checkpoint (they are few) to restore their state.
+3. Catch up, then follow live: ``EventStore.follow`` reads in commit-safe order; NOTIFY
+   only shortens the wait, a timer polls regardless.
+4. Each batch: fold, then write read-model rows, engine state and the checkpoint in ONE
+   transaction on the leader's connection. The checkpoint moves by compare-and-set from
+   the value this leader last wrote: zero rows updated means someone else projected
+   meanwhile, and this leader steps down rather than write twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+import orjson
+import structlog
+
+from ingest.action_items import ACTION_ITEM_EVENT_TYPES
+from ingest.store import TRANSIENT, Cursor, EventStore, Listener, RecordedEvent
+from projections.engine import EngineConfig
+from projections.projection import Pending, Projection, write
+
+log = structlog.get_logger("hindsight.projector")
+
+PROJECTOR_LOCK = 0x48_53_50_52  # "HSPR": one projector leader per database
+CHECKPOINT = "main"
+READ_MODELS = ("incidents", "timeline_entries", "subject_states", "service_risks",
+               "signal_incidents", "delivery_log", "action_items", "projector_state")
+
+
+class LostLeadership(Exception):
+    """The checkpoint moved under us: another projector wrote. Step down."""
+
+
+@dataclass
+class Status:
+    """What /metrics and /readyz show about the projector in this process."""
+
+    leader: bool = False
+    cursor: Cursor = field(default_factory=Cursor)
+    events: int = 0
+    last_batch_at: float = 0.0
+    last_recorded_at: float | None = None
+
+
+async def load_checkpoint(conn: asyncpg.Connection) -> tuple[Cursor, int]:
+    await conn.execute(
+        "INSERT INTO projector_checkpoint (name) VALUES ($1) ON CONFLICT DO NOTHING", CHECKPOINT)
+    row = await conn.fetchrow(
+        "SELECT transaction_id, position, events FROM projector_checkpoint WHERE name = $1",
+        CHECKPOINT)
+    return Cursor(row["transaction_id"], row["position"]), row["events"]
+
+
+async def restore(conn: asyncpg.Connection, store: EventStore, config: EngineConfig,
+                  upto: Cursor) -> Projection:
+    projection = Projection(config)
+    for row in await conn.fetch("SELECT service, state::text FROM projector_state"):
+        projection.engine.load(row["service"], orjson.loads(row["state"]))
+    if upto.position:
+        async with store.pool.acquire() as reader:
+            rows = await reader.fetch(
+                """SELECT position, transaction_id::text::bigint AS xid, type, data::text,
+                          recorded_at
+                   FROM events WHERE type = ANY($1::text[])
+                     AND (transaction_id, position) <= ($2::text::xid8, $3::bigint)
+                   ORDER BY transaction_id, position""",
+                list(ACTION_ITEM_EVENT_TYPES), str(upto.transaction_id), upto.position)
+        for row in rows:
+            projection.apply_item(RecordedEvent(
+                position=row["position"], transaction_id=row["xid"], stream="", stream_version=0,
+                type=row["type"], data=orjson.loads(row["data"]), metadata={}, body=None,
+                idempotency_key=None, occurred_at=None, received_at=row["recorded_at"],
+                recorded_at=row["recorded_at"]))
+    projection.engine.take_changes()  # restored state is not a change
+    return projection
+
+
+async def project_batch(
+    conn: asyncpg.Connection,
+    projection: Projection,
+    batch: list[RecordedEvent],
+    previous: Cursor,
+    events_before: int,
+    fault: Callable[[str], None] | None = None,
+) -> None:
+    """Fold ``batch`` and commit its rows with the checkpoint, or nothing at all."""
+    pending = Pending()
+    projection.apply(batch, pending)
+    changes = projection.engine.take_changes()
+    dumps = {name: projection.engine.dump(name) for name in changes.services}
+    after = batch[-1].cursor
+    async with conn.transaction():
+        await write(conn, changes, pending, dumps)
+        if fault is not None:
+            fault("after-read-models")  # tests: crash between read models and checkpoint
+        moved = await conn.execute(
+            """UPDATE projector_checkpoint
+               SET transaction_id = $2, position = $3, events = $4, updated_at = now()
+               WHERE name = $1 AND transaction_id = $5 AND position = $6""",
+            CHECKPOINT, after.transaction_id, after.position, events_before + len(batch),
+            previous.transaction_id, previous.position)
+        if moved != "UPDATE 1":
+            raise LostLeadership("the checkpoint moved: another projector is writing")
+
+
+class Projector:
+    def __init__(
+        self,
+        store: EventStore,
+        dsn: str,
+        config: EngineConfig,
+        *,
+        connect: Callable[[], Any],
+        batch_size: int = 500,
+        poll_interval: float = 0.5,
+        fault: Callable[[str], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.dsn = dsn
+        self.config = config
+        self.connect = connect
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self.fault = fault
+        self.status = Status()
+        self.projected = asyncio.Condition()
+
+    async def run(self) -> None:
+        """Forever: wait for leadership, project while leading; survive outages."""
+        while True:
+            try:
+                await self._lead_once()
+            except asyncio.CancelledError:
+                raise
+            except (LostLeadership, *TRANSIENT, asyncpg.PostgresError) as exc:
+                log.warning("projector_stepped_down", error=repr(exc))
+            except Exception:
+                log.exception("projector_failed")
+            self.status.leader = False
+            await asyncio.sleep(1.0)
+
+    async def _lead_once(self) -> None:
+        conn: asyncpg.Connection = await self.connect()
+        try:
+            if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", PROJECTOR_LOCK):
+                return
+            self.status.leader = True
+            log.info("projector_leading")
+            listener = Listener(self.dsn)
+            await listener.start()
+            try:
+                await self._project(conn, listener)
+            finally:
+                await listener.close()
+        finally:
+            with contextlib.suppress(Exception):
+                await conn.close()
+
+    async def _project(self, conn: asyncpg.Connection, listener: Listener) -> None:
+        cursor, events = await load_checkpoint(conn)
+        projection = await restore(conn, self.store, self.config, cursor)
+        self.status.cursor, self.status.events = cursor, events
+        async for batch in self.store.follow(cursor, wake=listener.wake,
+                                             poll_interval=self.poll_interval,
+                                             limit=self.batch_size):
+            await project_batch(conn, projection, batch, cursor, events, self.fault)
+            cursor, events = batch[-1].cursor, events + len(batch)
+            self.status.cursor, self.status.events = cursor, events
+            self.status.last_batch_at = time.time()
+            self.status.last_recorded_at = batch[-1].recorded_at.timestamp()
+            async with self.projected:
+                self.projected.notify_all()
+            if not listener.connected:
+                await listener.start()
+
+    async def wait_for(self, position: int, timeout: float = 10.0) -> bool:
+        """Until an event at ``position`` or later has been projected (tests, CLI)."""
+        async def reached() -> None:
+            async with self.projected:
+                await self.projected.wait_for(lambda: self.status.cursor.position >= position)
+
+        try:
+            await asyncio.wait_for(reached(), timeout)
+        except TimeoutError:
+            return False
+        return True

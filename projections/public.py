@@ -1,0 +1,176 @@
+"""The public summary: what the status page, its Atom feed and the draft's section 7 say.
+
+One function for all three, so they cannot drift. It is built from a short list of safe
+facts only (the service name when it is not an internal identifier, times, duration and
+a generic phrase for the kind of impact), never from subjects, labels, links or free
+text, because those carry hostnames, IPs, repository names and sometimes people.
+``scrub`` runs over the result as a second line of defence.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from projections.model import Incident
+
+INTERNAL = "[internal]"
+
+_URL = re.compile(r"\b[a-z][a-z0-9+.-]*://\S+", re.IGNORECASE)
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+# A dotted name whose last label is alphabetic (a TLD-like word), optionally with a port:
+# "api.example.com", "db-01.internal:5432". "v1.2" and "3.5" do not match.
+_HOST = re.compile(
+    r"(?<![\w.-])(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]*[a-z0-9]"
+    r"(?::\d{1,5})?(?![\w-])",
+    re.IGNORECASE,
+)
+# Candidates for IP addresses: digits and dots, or hex and colons (checked by ipaddress).
+_IP_CANDIDATE = re.compile(r"[0-9a-f:.]*[:.][0-9a-f:.%]*(?:/\d{1,3})?", re.IGNORECASE)
+# Characters that mark a string as an identifier rather than a name a user would know:
+# paths and repositories (/), label matchers (= { }), addresses (@), ports (:).
+_IDENTIFIER_MARKS = re.compile(r"[/=@{}\\:<>\[\]\"']")
+
+
+def _is_ip(token: str) -> bool:
+    text = token.strip("[]()")
+    if text.count(":") == 1 and "." in text:  # 10.0.0.1:9100
+        text = text.rsplit(":", 1)[0]
+    text = text.split("%", 1)[0]
+    try:
+        if "/" in text:
+            ipaddress.ip_network(text, strict=False)
+        else:
+            ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _ip_spans(text: str) -> list[tuple[int, int]]:
+    spans = []
+    for match in _IP_CANDIDATE.finditer(text):
+        # Trailing punctuation is not part of an address; leading colons can be ("::1").
+        token = match.group(0).strip(".")
+        if token.endswith(":") and not token.endswith("::"):
+            token = token.rstrip(":")
+        if token and _is_ip(token):
+            start = text.index(token, match.start())
+            spans.append((start, start + len(token)))
+    return spans
+
+
+def is_host_like(text: str) -> bool:
+    """Whether ``text`` holds a URL, an e-mail address, an IP address (v4 or v6, with or
+    without a port or prefix length) or a dotted host name."""
+    return bool(
+        _URL.search(text) or _EMAIL.search(text) or _HOST.search(text) or _ip_spans(text)
+    )
+
+
+def looks_internal(text: str) -> bool:
+    """Host-like, or shaped like an internal identifier (a path or repository, a label
+    matcher, an address): not something to show the public."""
+    return is_host_like(text) or bool(_IDENTIFIER_MARKS.search(text))
+
+
+def scrub(text: str, secrets: Iterable[str] = ()) -> str:
+    """``text`` with URLs, e-mail addresses, IPs, host names and every string of
+    ``secrets`` (case-insensitive; e.g. an incident's subjects) replaced by ``[internal]``.
+    """
+    # Longest first, so a subject that contains another is replaced whole.
+    for secret in sorted({s for s in secrets if s.strip()}, key=lambda s: (-len(s), s)):
+        # Whole words only: a subject "api" must not eat "rapid".
+        pattern = r"(?<![\w-])" + re.escape(secret) + r"(?![\w-])"
+        text = re.sub(pattern, INTERNAL, text, flags=re.IGNORECASE)
+    text = _URL.sub(INTERNAL, text)
+    text = _EMAIL.sub(INTERNAL, text)
+    for start, end in reversed(_ip_spans(text)):
+        text = text[:start] + INTERNAL + text[end:]
+    return _HOST.sub(INTERNAL, text)
+
+
+# Impact by kind, most specific first; (resolved, ongoing) phrasings with {name}.
+_IMPACT: tuple[tuple[str, str, str], ...] = (
+    ("ssl", "a certificate problem made {name} unreachable",
+     "a certificate problem is making {name} unreachable"),
+    ("uptime", "{name} was unavailable", "{name} is unavailable"),
+    ("cron", "scheduled processing in {name} was delayed",
+     "scheduled processing in {name} is delayed"),
+    ("alert", "{name} was degraded", "{name} is degraded"),
+)
+_DISRUPTED = ("{name} was disrupted", "{name} is disrupted")
+
+
+def failing_kinds(incident: Incident) -> frozenset[str]:
+    """The kinds of check that failed in ``incident`` (deploys and notes never count)."""
+    kinds: set[str] = {e.kind for e in incident.timeline if e.state == "failing"}
+    kinds.update(incident.kinds)
+    return frozenset(kinds - {"deploy", "manual"})
+
+
+def impact_phrase(incident: Incident, name: str, *, ongoing: bool = False) -> str:
+    """A generic phrase for what users experienced, e.g. ``{name} was unavailable``."""
+    kinds = failing_kinds(incident)
+    for kind, past, present in _IMPACT:
+        if kind in kinds:
+            return (present if ongoing else past).format(name=name)
+    return (_DISRUPTED[1] if ongoing else _DISRUPTED[0]).format(name=name)
+
+
+def public_name(incident: Incident) -> str:
+    """``the checkout service``, or ``one of our services`` when the service name is an
+    internal identifier (a host, a repository, a label matcher)."""
+    service = " ".join(incident.service.split())
+    if not service or looks_internal(service) or len(service) > 60:
+        return "one of our services"
+    if service.lower().endswith("service"):
+        return f"the {service}"
+    return f"the {service} service"
+
+
+def _public_time(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def public_duration(seconds: float) -> str:
+    """Rounded to the minute for readers: ``28 minutes``, ``1 hour 5 minutes``."""
+    minutes = round(seconds / 60)
+    if minutes < 1:
+        return "less than a minute"
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    parts = []
+    for amount, unit in ((days, "day"), (hours, "hour"), (minutes, "minute")):
+        if amount:
+            parts.append(f"{amount} {unit}{'' if amount == 1 else 's'}")
+    return " ".join(parts)
+
+
+def public_summary(incident: Incident) -> str:
+    """A few plain sentences for the status page: when, how long, what kind of impact.
+
+    No hostnames, IPs, label values, URLs, repository names, subjects or people:
+    nothing but the facts named in the module docstring goes in.
+    """
+    name = public_name(incident)
+    start = _public_time(incident.started_at)
+    if incident.resolved_at is None:
+        impact = impact_phrase(incident, name, ongoing=True)
+        text = (
+            f"Since {start}, {impact}. "
+            "We are working on it and will update this page when it is resolved."
+        )
+    else:
+        impact = impact_phrase(incident, name)
+        seconds = (incident.resolved_at - incident.started_at).total_seconds()
+        text = (
+            f"From {start} to {_public_time(incident.resolved_at)} "
+            f"({public_duration(seconds)}), {impact}. The issue has been resolved."
+        )
+    # Belt and braces: the subjects must never appear, even if a service name equals one
+    # of them in a way looks_internal cannot see.
+    hidden = [s for s in incident.subjects if s.lower() != incident.service.lower()]
+    return scrub(text, hidden)

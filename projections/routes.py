@@ -1,0 +1,356 @@
+"""The read and manual-event API (API.md), behind the API token (checked by the app)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+from typing import Any
+
+import asyncpg
+import orjson
+from aiohttp import web
+
+from ingest.action_items import parse_action_item_event
+from ingest.errors import StoreUnavailable, WrongExpectedVersion
+from ingest.keys import POOL, STORE
+from ingest.manual import manual_event_from_json, manual_event_to_json
+from ingest.store import NewEvent
+from projections import action_items as items
+from projections.codec import incident_from_json, incident_to_json
+from projections.draft import build_draft
+from projections.engine import Engine
+from projections.facts import signal_from_json
+from projections.keys import PROJECTOR
+
+# Short names clients may use for manual events (API.md: note, severity, impact start,
+# resolve, merge), beside the full event types.
+EVENT_ALIASES = {
+    "note": "incident.note",
+    "severity": "incident.severity_set",
+    "impact_start": "incident.impact_start_corrected",
+    "acknowledge": "incident.acknowledged",
+    "resolve": "incident.resolved",
+    "merge": "incident.merged",
+    "public": "incident.publicity_set",
+}
+ITEM_ALIASES = {
+    "assign": "action_item.assigned",
+    "due_date": "action_item.due_date_set",
+    "ticket": "action_item.ticket_linked",
+    "complete": "action_item.completed",
+}
+
+
+def json_response(data: Any, status: int = 200, **headers: str) -> web.Response:
+    return web.Response(status=status, body=orjson.dumps(data), content_type="application/json",
+                        headers=headers)
+
+
+def problem(status: int, message: str) -> web.Response:
+    return json_response({"error": message}, status)
+
+
+def parse_time_param(request: web.Request, name: str) -> datetime | None:
+    raw = request.query.get(name)
+    if not raw:
+        return None
+    try:
+        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise web.HTTPBadRequest(text=f"{name}: not an RFC 3339 time",
+                                 content_type="text/plain") from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+async def read_json(request: web.Request) -> dict[str, Any]:
+    try:
+        data = orjson.loads(await request.read())
+    except orjson.JSONDecodeError:
+        raise web.HTTPBadRequest(text='{"error": "body is not valid JSON"}',
+                                 content_type="application/json") from None
+    if not isinstance(data, dict):
+        raise web.HTTPBadRequest(text='{"error": "body must be a JSON object"}',
+                                 content_type="application/json")
+    return data
+
+
+# --- incidents -------------------------------------------------------------------------
+
+async def list_incidents(request: web.Request) -> web.Response:
+    clauses = ["merged_into IS NULL"]
+    args: list[Any] = []
+    status = request.query.get("status")
+    if status:
+        if status not in {"open", "resolved"}:
+            return problem(400, "status: open or resolved")
+        args.append(status)
+        clauses.append(f"status = ${len(args)}")
+    if request.query.get("service"):
+        args.append(request.query["service"])
+        clauses.append(f"service = ${len(args)}")
+    for name, op in (("since", ">="), ("until", "<")):
+        value = parse_time_param(request, name)
+        if value is not None:
+            args.append(value)
+            clauses.append(f"started_at {op} ${len(args)}")
+    limit = min(int(request.query.get("limit", "200") or 200), 1000)
+    sql = (f"SELECT doc - 'timeline' AS doc FROM incidents WHERE {' AND '.join(clauses)} "
+           f"ORDER BY started_at DESC, id LIMIT {limit}")
+    async with request.app[POOL].acquire() as conn:
+        rows = await conn.fetch(sql, *args)
+    return web.Response(
+        body=b'{"incidents":[' + b",".join(r["doc"].encode() for r in rows) + b"]}",
+        content_type="application/json")
+
+
+async def load_incident(pool: asyncpg.Pool, incident_id: str) -> dict[str, Any] | None:
+    async with pool.acquire() as conn:
+        raw = await conn.fetchval("SELECT doc::text FROM incidents WHERE id = $1", incident_id)
+    return None if raw is None else orjson.loads(raw)
+
+
+async def incident_as_of(pool: asyncpg.Pool, request: web.Request, incident_id: str,
+                         service: str, as_of: datetime) -> dict[str, Any] | None:
+    """Replay what had been received by ``as_of`` for the incident's service: the
+    deliveries (as their signals) and the engineers' manual events, in log order."""
+    async with pool.acquire() as conn:
+        deliveries = await conn.fetch(
+            """SELECT transaction_id, position, received_at, signals::text FROM delivery_log
+               WHERE services && ARRAY[$1]::text[] AND received_at <= $2""", service, as_of)
+        manual = await conn.fetch(
+            """SELECT transaction_id::text::bigint AS transaction_id, position, stream, type,
+                      data::text, recorded_at FROM events
+               WHERE stream LIKE 'incident-%' AND type LIKE 'incident.%' AND recorded_at <= $1""",
+            as_of)
+    engine = Engine(request.app[PROJECTOR].config)
+    log = sorted([(r["transaction_id"], r["position"], "d", r) for r in deliveries]
+                 + [(r["transaction_id"], r["position"], "m", r) for r in manual],
+                 key=lambda t: (t[0], t[1]))
+    for _, position, kind, row in log:
+        if kind == "d":
+            signals = [signal_from_json(s) for s in orjson.loads(row["signals"])]
+            engine.apply_delivery(position, row["received_at"], signals)
+        else:
+            event = manual_event_from_json(row["type"], orjson.loads(row["data"]))
+            engine.apply_manual(position, row["recorded_at"], event,
+                                incident_id=row["stream"].removeprefix("incident-"))
+    found = engine.incident(incident_id)
+    return None if found is None else incident_to_json(found)
+
+
+async def get_incident(request: web.Request) -> web.Response:
+    incident_id = request.match_info["id"]
+    doc = await load_incident(request.app[POOL], incident_id)
+    if doc is None:
+        return problem(404, f"no incident {incident_id!r}")
+    as_of = parse_time_param(request, "as_of")
+    if as_of is not None:
+        doc = await incident_as_of(request.app[POOL], request, incident_id, doc["service"], as_of)
+        if doc is None:
+            return problem(404, f"incident {incident_id!r} was not known at {request.query['as_of']}")
+    return json_response(doc, ETag=f'"{doc["version"]}"')
+
+
+async def incident_items(pool: asyncpg.Pool, incident_id: str) -> list[items.ActionItem]:
+    async with pool.acquire() as conn:
+        rows = await conn.fetch("SELECT doc::text FROM action_items WHERE incident_id = $1 "
+                                "ORDER BY created_at, id", incident_id)
+    return [items.item_from_json(orjson.loads(r["doc"])) for r in rows]
+
+
+async def get_postmortem(request: web.Request) -> web.Response:
+    incident_id = request.match_info["id"]
+    doc = await load_incident(request.app[POOL], incident_id)
+    if doc is None:
+        return problem(404, f"no incident {incident_id!r}")
+    draft_date: date | None = None
+    if request.query.get("draft_date"):
+        try:
+            draft_date = date.fromisoformat(request.query["draft_date"])
+        except ValueError:
+            return problem(400, "draft_date: expected YYYY-MM-DD")
+    incident = incident_from_json(doc)
+    draft = build_draft(incident, await incident_items(request.app[POOL], incident_id), draft_date)
+    wants_json = (request.query.get("format") == "json"
+                  or "application/json" in request.headers.get("Accept", ""))
+    if wants_json:
+        return json_response(draft.to_json())
+    return web.Response(text=draft.to_markdown(), content_type="text/markdown", charset="utf-8")
+
+
+async def append_manual(request: web.Request, incident_id: str, event_type: str,
+                        data: dict[str, Any]) -> web.Response:
+    try:
+        event = manual_event_from_json(event_type, data)
+    except ValueError as exc:
+        return problem(422, str(exc))
+    expected: int | None = None
+    if request.headers.get("If-Match"):
+        try:
+            expected = int(request.headers["If-Match"].strip().strip('"').removeprefix("W/"))
+        except ValueError:
+            return problem(400, "If-Match: expected the incident's version number")
+    stream = f"incident-{incident_id}"
+    new = NewEvent(stream=stream, type=event_type, received_at=datetime.now(UTC),
+                   data=manual_event_to_json(event),
+                   idempotency_key=request.headers.get("Idempotency-Key") and
+                   f"api:{stream}:{request.headers['Idempotency-Key']}")
+    try:
+        [appended] = await request.app[STORE].append(stream, [new], expected_version=expected)
+    except WrongExpectedVersion as exc:
+        return json_response({"error": str(exc), "version": exc.actual}, 409)
+    except StoreUnavailable:
+        return problem(503, "the event store is unavailable; retry later")
+    return json_response({"incident": incident_id, "event": appended.position,
+                          "version": appended.stream_version, "duplicate": appended.duplicate},
+                         201, ETag=f'"{appended.stream_version}"')
+
+
+async def declare_incident(request: web.Request) -> web.Response:
+    data = await read_json(request)
+    incident_id = data.pop("incident_id", None) or f"inc_{uuid.uuid4().hex[:16]}"
+    return await append_manual(request, incident_id, "incident.declared",
+                               {**data, "incident_id": incident_id})
+
+
+async def post_incident_event(request: web.Request) -> web.Response:
+    incident_id = request.match_info["id"]
+    data = await read_json(request)
+    kind = str(data.pop("type", ""))
+    event_type = EVENT_ALIASES.get(kind, kind)
+    if event_type == "incident.declared":
+        return problem(422, "type: declare with POST /v1/incidents")
+    if await load_incident(request.app[POOL], incident_id) is None:
+        return problem(404, f"no incident {incident_id!r}")
+    return await append_manual(request, incident_id, event_type, data)
+
+
+# --- action items ----------------------------------------------------------------------
+
+async def append_item_event(request: web.Request, item_id: str, data: dict[str, Any]
+                            ) -> web.Response:
+    try:
+        event = parse_action_item_event({**data, "item_id": item_id})
+    except ValueError as exc:
+        return problem(422, str(exc))
+    stream = f"action-item-{item_id}"
+    new = NewEvent(stream=stream, type=event.type, received_at=datetime.now(UTC),
+                   data=event.model_dump(mode="json"))
+    try:
+        [appended] = await request.app[STORE].append(stream, [new])
+    except StoreUnavailable:
+        return problem(503, "the event store is unavailable; retry later")
+    return json_response({"item": item_id, "event": appended.position,
+                          "version": appended.stream_version}, 201)
+
+
+async def add_action_item(request: web.Request) -> web.Response:
+    incident_id = request.match_info["id"]
+    if await load_incident(request.app[POOL], incident_id) is None:
+        return problem(404, f"no incident {incident_id!r}")
+    data = await read_json(request)
+    item_id = f"ai_{uuid.uuid4().hex[:12]}"
+    return await append_item_event(request, item_id, {
+        **data, "type": "action_item.added", "incident_id": incident_id})
+
+
+async def post_item_event(request: web.Request) -> web.Response:
+    data = await read_json(request)
+    kind = str(data.pop("type", ""))
+    data["type"] = ITEM_ALIASES.get(kind, kind)
+    if data["type"] in {"action_item.added", "action_item.notification_attempted"}:
+        return problem(422, "type: assign, due_date, ticket or complete")
+    return await append_item_event(request, request.match_info["item_id"], data)
+
+
+async def list_action_items(request: web.Request) -> web.Response:
+    async with request.app[POOL].acquire() as conn:
+        rows = await conn.fetch("SELECT doc::text FROM action_items ORDER BY created_at, id")
+    all_items = [items.item_from_json(orjson.loads(r["doc"])) for r in rows]
+    today = date.fromisoformat(request.query["today"]) if request.query.get("today") \
+        else datetime.now(UTC).date()
+    review = items.weekly_review(all_items, today)
+    if request.match_info.get("view") == "review":
+        return json_response(review.to_json())
+    chosen = all_items
+    if request.query.get("status"):
+        chosen = [i for i in chosen if i.status == request.query["status"]]
+    if request.query.get("incident"):
+        chosen = [i for i in chosen if i.incident_id == request.query["incident"]]
+    if request.query.get("overdue") == "true":
+        overdue = {i.id for i in review.overdue}
+        chosen = [i for i in chosen if i.id in overdue]
+    return json_response({"action_items": [i.to_json() for i in chosen]})
+
+
+# --- the delivery log ------------------------------------------------------------------
+
+async def list_deliveries(request: web.Request) -> web.Response:
+    clauses, args = ["true"], []
+    for name in ("source", "outcome"):
+        if request.query.get(name):
+            args.append(request.query[name])
+            clauses.append(f"d.{name} = ${len(args)}")
+    since = parse_time_param(request, "since")
+    if since is not None:
+        args.append(since)
+        clauses.append(f"d.received_at >= ${len(args)}")
+    limit = min(int(request.query.get("limit", "100") or 100), 1000)
+    async with request.app[POOL].acquire() as conn:
+        rows = await conn.fetch(
+            f"""SELECT d.position, d.source, d.received_at, d.outcome, d.error, d.signal_count
+                FROM delivery_log d WHERE {' AND '.join(clauses)}
+                ORDER BY d.position DESC LIMIT {limit}""", *args)
+    return json_response({"deliveries": [
+        {"delivery": r["position"], "source": r["source"],
+         "received_at": r["received_at"].astimezone(UTC).isoformat().replace("+00:00", "Z"),
+         "outcome": r["outcome"], "error": r["error"], "signals": r["signal_count"]}
+        for r in rows]})
+
+
+async def get_delivery(request: web.Request) -> web.Response:
+    from ingest.sources import understand
+    from ingest.webhooks import stored_delivery
+
+    try:
+        position = int(request.match_info["id"])
+    except ValueError:
+        return problem(404, "no such delivery")
+    event = await request.app[STORE].get(position)
+    if event is None or event.type != "delivery.received":
+        return problem(404, "no such delivery")
+    understood = understand(stored_delivery(event))
+    body = event.body or b""
+    try:
+        text: str | None = body.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    return json_response({
+        "delivery": event.position,
+        "source": event.data["source"],
+        "received_at": event.received_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        "recorded_at": event.recorded_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        "headers": event.data.get("headers", {}),
+        "imported": bool(event.metadata.get("imported")),
+        "body": text,
+        "body_base64": None if text is not None else __import__("base64").b64encode(body).decode(),
+        "outcome": understood.outcome,
+        "error": understood.error,
+        "signals": [s.to_json() for s in understood.signals],
+    })
+
+
+def routes() -> list[web.RouteDef]:
+    return [
+        web.get("/v1/incidents", list_incidents),
+        web.post("/v1/incidents", declare_incident),
+        web.get("/v1/incidents/{id}", get_incident),
+        web.get("/v1/incidents/{id}/postmortem", get_postmortem),
+        web.post("/v1/incidents/{id}/events", post_incident_event),
+        web.post("/v1/incidents/{id}/action-items", add_action_item),
+        web.get("/v1/action-items", list_action_items),
+        web.get("/v1/action-items/{view:review}", list_action_items),
+        web.post("/v1/action-items/{item_id}/events", post_item_event),
+        web.get("/v1/deliveries", list_deliveries),
+        web.get("/v1/deliveries/{id}", get_delivery),
+    ]

@@ -1,0 +1,438 @@
+"""An incident's value: its four moments, verdict and timeline (TIMELINE.md).
+
+``render_incident`` is a pure function of an ``IncidentState`` and the deploys of its
+services: the engine decides which facts belong to which incident (that depends on
+arrival order), this module decides everything that can be read off those facts, in
+time order, whatever order they arrived in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Literal
+
+from ingest.manual import (
+    IncidentAcknowledged,
+    IncidentDeclared,
+    IncidentImpactStartCorrected,
+    IncidentMerged,
+    IncidentNote,
+    IncidentPublicitySet,
+    IncidentResolved,
+    IncidentSeveritySet,
+)
+from ingest.signals import Kind, Severity, State
+from projections import texts
+from projections.facts import Fact, SubjectKey
+from projections.model import DetectedBy, Incident, Marker, TimelineEntry, Verdict
+from projections.state import IncidentState, ManualRecord
+
+GAP_SECONDS = 300.0  # a P1 detected more than 5 min after it started has a monitoring gap
+CRITICAL_SECONDS = 1800.0  # over 30 min (or found by a human): we learned it from a user
+FALLBACK_SEVERITY: Severity = "P3"
+
+# Entries sort by (at, position, index, phase): the phase orders what one fact yields at
+# one instant (a period's start before its end, a failure before its detection).
+EntryKey = tuple[datetime, int, int, int]
+_MANUAL_INDEX = -1  # manual events have no index in a delivery
+
+
+@dataclass(slots=True)
+class _Draft:
+    key: EntryKey
+    received_at: datetime
+    source: str
+    kind: Kind | Literal["manual"]
+    subject: str
+    state: State | Literal["note", "manual"]
+    text: str
+    severity: Severity | None = None
+    action: str | None = None
+    repeats: int = 0
+    last_repeat_at: datetime | None = None
+    candidate_factor: bool = False
+    links: tuple[tuple[str, str], ...] = ()
+    attributes: tuple[tuple[str, str], ...] = ()
+    marker: Marker | None = None
+
+    def entry(self) -> TimelineEntry:
+        return TimelineEntry(
+            at=self.key[0],
+            received_at=self.received_at,
+            position=self.key[1],
+            marker=self.marker,
+            source=self.source,
+            kind=self.kind,
+            subject=self.subject,
+            state=self.state,
+            text=self.text,
+            severity=self.severity,
+            action=self.action,
+            repeats=self.repeats,
+            last_repeat_at=self.last_repeat_at,
+            candidate_factor=self.candidate_factor,
+            links=self.links,
+            attributes=self.attributes,
+        )
+
+
+def _signal_draft(
+    fact: Fact, at: datetime, phase: int, state: State, text: str, severity: Severity | None
+) -> _Draft:
+    s = fact.signal
+    return _Draft(
+        key=(at, fact.position, fact.index, phase),
+        received_at=fact.received_at,
+        source=s.source,
+        kind=s.kind,
+        subject=s.subject,
+        state=state,
+        text=text,
+        severity=severity,
+        action=s.action,
+        links=tuple((link.url, link.title) for link in s.links),
+        attributes=tuple(sorted(s.attributes)),
+    )
+
+
+def _manual_draft(
+    record: ManualRecord, at: datetime, subject: str, text: str, *, note: bool = False
+) -> _Draft:
+    return _Draft(
+        key=(at, record.position, _MANUAL_INDEX, 0),
+        received_at=record.recorded_at,
+        source="manual",
+        kind="manual",
+        subject=subject,
+        state="note" if note else "manual",
+        text=text,
+        marker="note" if note else None,
+    )
+
+
+@dataclass(slots=True)
+class _Walk:
+    """The member signals replayed in time order (TIMELINE.md rules 3–5)."""
+
+    drafts: list[_Draft] = field(default_factory=list)
+    failing: dict[SubjectKey, _Draft] = field(default_factory=dict)  # open failing runs
+    failed: dict[SubjectKey, str] = field(default_factory=dict)  # every subject that failed
+    first_failure: tuple[EntryKey, SubjectKey, _Draft] | None = None
+    recoveries: dict[SubjectKey, _Draft] = field(default_factory=dict)  # run-ending, last
+
+
+def _walk(facts: Iterable[Fact], severity_of: Mapping[tuple[int, int], Severity]) -> _Walk:
+    """Replay member facts in time order and build the signal entries.
+
+    1. Expand each fact into moments: a failure at ``occurred_at``; a failing period seen
+       after the fact into its start (``started_at``) and its end (``occurred_at``); any
+       other state into a recovery at ``occurred_at``.
+    2. Sort moments by (time, position, index, phase): never by arrival.
+    3. Per subject, a failure opens a run and an entry, unless the subject is already
+       failing: then it is a repeat, counted on the entry that opened the run.
+    4. A recovery while the subject is failing ends the run with an entry; a recovery of
+       a subject that is not failing adds nothing (it says what we already knew).
+    5. A subject is recovered when its last run has ended; the ending entries are kept
+       to find ``resolved_at`` and its marker.
+    """
+    moments: list[tuple[EntryKey, Fact, Literal["fail", "period_start", "recover"]]] = []
+    for fact in facts:
+        s = fact.signal
+        if fact.is_period:
+            moments.append(((fact.failing_since, fact.position, fact.index, 0), fact,
+                            "period_start"))
+            moments.append(((s.occurred_at, fact.position, fact.index, 1), fact, "recover"))
+        elif s.state == "failing":
+            moments.append(((s.occurred_at, fact.position, fact.index, 0), fact, "fail"))
+        else:
+            moments.append(((s.occurred_at, fact.position, fact.index, 1), fact, "recover"))
+    moments.sort(key=lambda m: m[0])
+
+    walk = _Walk()
+    for key, fact, what in moments:
+        s = fact.signal
+        subject = fact.subject_key
+        if what in ("fail", "period_start"):
+            run = walk.failing.get(subject)
+            if run is not None:
+                run.repeats += 1
+                if run.last_repeat_at is None or key[0] > run.last_repeat_at:
+                    run.last_repeat_at = key[0]
+                continue
+            text = texts.state_text(s, "failing") if what == "fail" else (
+                texts.period_start_text(s))
+            draft = _signal_draft(fact, key[0], key[3], "failing", text, severity_of[fact.id])
+            walk.drafts.append(draft)
+            walk.failing[subject] = draft
+            walk.failed[subject] = s.subject
+            if walk.first_failure is None:
+                walk.first_failure = (key, subject, draft)
+            walk.recoveries.pop(subject, None)
+        elif subject in walk.failing:
+            del walk.failing[subject]
+            state: State = "ok" if s.state == "failing" else s.state
+            draft = _signal_draft(fact, key[0], key[3], state, texts.state_text(s, state),
+                                  None)
+            walk.drafts.append(draft)
+            walk.recoveries[subject] = draft
+    return walk
+
+
+def _latest(records: Iterable[ManualRecord], kind: type) -> ManualRecord | None:
+    found = [r for r in records if isinstance(r.event, kind)]
+    return found[-1] if found else None  # records are in log order: the last one wins
+
+
+def render_incident(
+    inc: IncidentState,
+    deploys: Iterable[Fact],
+    *,
+    default_severity: Mapping[str, Severity],
+    deploy_lookback: timedelta,
+) -> Incident:
+    """The incident as the API shows it. Steps:
+
+    1. Walk the member signals (``_walk``): entries, repeats, failed and recovered
+       subjects.
+    2. ``started_at``: the engineer's latest correction, else the earliest failure (or a
+       declaration's reported start, or the declaration itself when it gives none).
+    3. ``detected_at``: the earliest notification of a failing fact; a declaration wins,
+       as a human detection, when no monitor notified strictly before it.
+    4. ``acknowledged_at``: the earliest acknowledgement, from a page or an engineer.
+    5. ``resolved_at``: the latest manual resolution, unless a failing signal received
+       after it is dated after it (the incident reopened); else, once every subject that
+       failed has recovered, the latest of those recoveries.
+    6. Severity, latency (never negative), duration, verdict, detectors, publicity.
+    7. The timeline: signals, deploys in the window, manual entries, each moment marked
+       exactly once, ordered by (time, position).
+    """
+    records = inc.manual
+    declarations = [r for r in records if isinstance(r.event, IncidentDeclared)]
+    member = [f for f in inc.facts.values() if not f.is_ack]
+    acks = [f for f in inc.facts.values() if f.is_ack]
+    failing = [f for f in member if f.is_failing]
+    severity_of: dict[tuple[int, int], Severity] = {
+        f.id: f.signal.severity or default_severity.get(f.signal.source, FALLBACK_SEVERITY)
+        for f in failing
+    }
+
+    # 1. Signals, in time order.
+    walk = _walk(member, severity_of)
+    drafts = list(walk.drafts)
+
+    # 2. started_at.
+    correction = _latest(records, IncidentImpactStartCorrected)
+    start_candidates = [f.failing_since for f in failing]
+    declared_starts: list[tuple[datetime, ManualRecord]] = []
+    for r in declarations:
+        assert isinstance(r.event, IncidentDeclared)
+        declared_starts.append((r.event.started_at or r.recorded_at, r))
+    natural = min([*start_candidates, *(d for d, _ in declared_starts)], default=None)
+    if natural is None:  # unreachable: an incident opens with a failure or a declaration
+        natural = min([r.recorded_at for r in records] or [inc_receipt(inc)])
+    if correction is not None:
+        assert isinstance(correction.event, IncidentImpactStartCorrected)
+        started_at = correction.event.started_at
+    else:
+        started_at = natural
+
+    # 3. detected_at.
+    first_notice = min(((f.notified, f.position, f.index, f) for f in failing),
+                       key=lambda n: n[:3], default=None)
+    first_declared = declarations[0] if declarations else None
+    detected_by: DetectedBy = "monitor"
+    detected_at: datetime | None = None
+    first_detector: str | None = None
+    if first_declared is not None and (
+        first_notice is None or first_notice[0] >= first_declared.recorded_at
+    ):
+        detected_by = "human"
+        detected_at = first_declared.recorded_at
+    elif first_notice is not None:
+        detected_at = first_notice[0]
+        first_detector = first_notice[3].signal.subject
+
+    # 4. acknowledged_at: the earliest of pages acknowledged and engineers' events.
+    ack_moments: list[tuple[EntryKey, _Draft]] = []
+    for f in acks:
+        d = _signal_draft(f, f.signal.occurred_at, 0, f.signal.state, texts.ack_text(f.signal),
+                          None)
+        drafts.append(d)
+        ack_moments.append((d.key, d))
+    for r in records:
+        if isinstance(r.event, IncidentAcknowledged):
+            d = _manual_draft(r, r.event.at, inc.home, "Incident acknowledged")
+            drafts.append(d)
+            ack_moments.append((d.key, d))
+    acknowledged_at: datetime | None = None
+    if ack_moments:
+        first_ack = min(ack_moments, key=lambda m: m[0])[1]
+        first_ack.marker = "acknowledged"
+        acknowledged_at = first_ack.key[0]
+
+    # 5. resolved_at.
+    resolution = _latest(records, IncidentResolved)
+    resolved_at: datetime | None = None
+    resolved_draft: _Draft | None = None
+    if resolution is not None:
+        assert isinstance(resolution.event, IncidentResolved)
+        manual_at = resolution.event.resolved_at
+        reopened = any(
+            f.position > resolution.position and f.signal.occurred_at > manual_at
+            for f in failing
+        )
+        text = "Incident resolved" + (f": {resolution.event.text}" if resolution.event.text
+                                      else "")
+        if reopened:
+            text += " (it failed again afterwards)"
+        d = _manual_draft(resolution, manual_at, inc.home, text)
+        drafts.append(d)
+        if not reopened:
+            resolved_at, resolved_draft = manual_at, d
+    if resolved_draft is None and walk.failed and not walk.failing:
+        resolved_draft = max(walk.recoveries.values(), key=lambda d: d.key)
+        resolved_at = resolved_draft.key[0]
+    if resolved_draft is not None:
+        resolved_draft.marker = "resolved"
+
+    # 6. Severity, latency, verdict, detectors, publicity.
+    severity = _severity(records, severity_of)
+    latency = None if detected_at is None else max(0.0, (detected_at - started_at)
+                                                   .total_seconds())
+    duration = None if resolved_at is None else max(0.0, (resolved_at - started_at)
+                                                    .total_seconds())
+    verdict = _verdict(severity, latency, detected_by)
+    late_detector: str | None = None
+    if walk.first_failure is not None:
+        _, first_subject, _ = walk.first_failure
+        detector_key = None if first_notice is None else first_notice[3].subject_key
+        if detected_by == "human" or detector_key != first_subject:
+            late_detector = walk.failed[first_subject]
+    publicity = _latest(records, IncidentPublicitySet)
+    if publicity is not None:
+        assert isinstance(publicity.event, IncidentPublicitySet)
+        public = publicity.event.public
+    else:
+        public = severity in ("P1", "P2") or any(f.signal.kind == "uptime" for f in failing)
+
+    # 7. The timeline.
+    if correction is not None:
+        assert isinstance(correction.event, IncidentImpactStartCorrected)
+        d = _manual_draft(correction, started_at, inc.home,
+                          f"Impact start corrected to this time: {correction.event.evidence}")
+        d.marker = "started"
+        drafts.append(d)
+    elif walk.first_failure is not None and walk.first_failure[0][0] == started_at:
+        walk.first_failure[2].marker = "started"
+    elif declared_starts:
+        _, r = min(declared_starts, key=lambda d: (d[0], d[1].position))
+        d = _manual_draft(r, started_at, inc.home, "Impact started (as reported)")
+        d.key = (started_at, r.position, _MANUAL_INDEX, -1)  # before its declaration entry
+        d.marker = "started"
+        drafts.append(d)
+
+    if detected_by == "monitor" and first_notice is not None:
+        f = first_notice[3]
+        d = _signal_draft(f, first_notice[0], 2, "failing", texts.detected_text(f.signal),
+                          severity_of[f.id])
+        d.marker = "detected"
+        drafts.append(d)
+
+    for r in records:
+        drafts.extend(_manual_entries(r, inc, first_declared, detected_by))
+
+    window_start = started_at - deploy_lookback
+    for f in deploys:
+        at = f.signal.occurred_at
+        if at < window_start or (resolved_at is not None and at > resolved_at):
+            continue
+        d = _signal_draft(f, at, 0, f.signal.state, texts.deploy_text(f.signal), None)
+        d.marker = "deploy"
+        d.candidate_factor = at < started_at
+        drafts.append(d)
+
+    drafts.sort(key=lambda d: d.key)
+    signal_facts = list(inc.facts.values())
+    return Incident(
+        id=inc.id,
+        title=inc.title,
+        service=inc.home,
+        severity=severity,
+        status="open" if resolved_at is None else "resolved",
+        started_at=started_at,
+        detected_at=detected_at,
+        acknowledged_at=acknowledged_at,
+        resolved_at=resolved_at,
+        detection_latency_seconds=latency,
+        duration_seconds=duration,
+        detected_by=detected_by,
+        detection_verdict=verdict,
+        version=inc.version,
+        first_detector=first_detector,
+        late_detector=late_detector,
+        public=public,
+        subjects=tuple(sorted(set(walk.failed.values()))),
+        sources=tuple(sorted({f.signal.source for f in signal_facts})),
+        kinds=tuple(sorted({f.signal.kind for f in signal_facts})),
+        signal_count=len(signal_facts),
+        merged_into=inc.merged_into,
+        timeline=tuple(d.entry() for d in drafts),
+    )
+
+
+def inc_receipt(inc: IncidentState) -> datetime:
+    """The earliest receipt of anything in the incident (a last-resort start)."""
+    return min(f.received_at for f in inc.facts.values())
+
+
+def _severity(records: list[ManualRecord], severity_of: Mapping[tuple[int, int], Severity]
+              ) -> Severity:
+    """The engineer's latest choice (declared or set), else the highest of the signals
+    (P1 is highest, so the least string), else the fallback."""
+    chosen: Severity | None = None
+    for r in records:
+        e = r.event
+        if isinstance(e, IncidentSeveritySet) or (
+            isinstance(e, IncidentDeclared) and e.severity is not None
+        ):
+            chosen = e.severity
+    if chosen is not None:
+        return chosen
+    return min(severity_of.values(), default=FALLBACK_SEVERITY)
+
+
+def _verdict(severity: Severity, latency: float | None, detected_by: DetectedBy) -> Verdict:
+    if detected_by == "human" or (latency is not None and latency > CRITICAL_SECONDS):
+        return "critical"
+    if severity == "P1" and latency is not None and latency > GAP_SECONDS:
+        return "gap"
+    return "ok"
+
+
+def _manual_entries(
+    r: ManualRecord, inc: IncidentState, first_declared: ManualRecord | None,
+    detected_by: DetectedBy,
+) -> list[_Draft]:
+    """Entries for notes, declarations, severity, merges and publicity. Corrections,
+    acknowledgements and resolutions are drafted where their moment is decided."""
+    e = r.event
+    if isinstance(e, IncidentNote):
+        return [_manual_draft(r, e.at, inc.home, e.text, note=True)]
+    if isinstance(e, IncidentDeclared):
+        d = _manual_draft(r, r.recorded_at, e.service, f"Incident declared: {e.title}")
+        if r is first_declared and detected_by == "human":
+            d.marker = "detected"
+        return [d]
+    if isinstance(e, IncidentSeveritySet):
+        text = f"Severity set to {e.severity}" + (f": {e.reason}" if e.reason else "")
+        return [_manual_draft(r, r.recorded_at, inc.home, text)]
+    if isinstance(e, IncidentMerged):
+        text = f"Incidents {r.incident_id} and {e.other_id} merged"
+        return [_manual_draft(r, r.recorded_at, inc.home, text)]
+    if isinstance(e, IncidentPublicitySet):
+        text = ("Marked as public: users saw it" if e.public
+                else "Marked as internal: users did not see it")
+        return [_manual_draft(r, r.recorded_at, inc.home, text)]
+    return []
