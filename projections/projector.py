@@ -185,14 +185,14 @@ class Projector:
             if not listener.connected:
                 await listener.start()
 
-    async def wait_for(self, position: int, timeout: float = 10.0) -> bool:
+    async def wait_for(self, position: int, seconds: float = 10.0) -> bool:
         """Until an event at ``position`` or later has been projected (tests, CLI)."""
         async def reached() -> None:
             async with self.projected:
                 await self.projected.wait_for(lambda: self.status.cursor.position >= position)
 
         try:
-            await asyncio.wait_for(reached(), timeout)
+            await asyncio.wait_for(reached(), seconds)
         except TimeoutError:
             return False
         return True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import uuid
 from datetime import UTC, date, datetime
 from typing import Any
@@ -147,7 +148,8 @@ async def get_incident(request: web.Request) -> web.Response:
     if as_of is not None:
         doc = await incident_as_of(request.app[POOL], request, incident_id, doc["service"], as_of)
         if doc is None:
-            return problem(404, f"incident {incident_id!r} was not known at {request.query['as_of']}")
+            when = request.query["as_of"]
+            return problem(404, f"incident {incident_id!r} was not known at {when}")
     return json_response(doc, ETag=f'"{doc["version"]}"')
 
 
@@ -286,7 +288,8 @@ async def list_action_items(request: web.Request) -> web.Response:
 # --- the delivery log ------------------------------------------------------------------
 
 async def list_deliveries(request: web.Request) -> web.Response:
-    clauses, args = ["true"], []
+    clauses: list[str] = ["true"]
+    args: list[Any] = []
     for name in ("source", "outcome"):
         if request.query.get(name):
             args.append(request.query[name])
@@ -333,7 +336,7 @@ async def get_delivery(request: web.Request) -> web.Response:
         "headers": event.data.get("headers", {}),
         "imported": bool(event.metadata.get("imported")),
         "body": text,
-        "body_base64": None if text is not None else __import__("base64").b64encode(body).decode(),
+        "body_base64": None if text is not None else base64.b64encode(body).decode(),
         "outcome": understood.outcome,
         "error": understood.error,
         "signals": [s.to_json() for s in understood.signals],
