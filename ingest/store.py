@@ -322,16 +322,25 @@ class EventStore:
         see ``Listener``) only shortens the wait; the timer polls regardless, so a lost
         notification delays an event by at most ``poll_interval``."""
         cursor = after
+        # After a wake-up that showed nothing, something committed that the horizon does
+        # not let us read yet (an older transaction is still open): look again soon,
+        # backing off towards the timer, instead of sleeping a whole interval.
+        retry: float | None = None
         while True:
             batch = await self.read(cursor, limit)
             if batch:
+                retry = None
                 cursor = batch[-1].cursor
                 yield batch
                 if len(batch) == limit:
                     continue
             wake.clear()
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(wake.wait(), poll_interval)
+            try:
+                await asyncio.wait_for(wake.wait(), retry or poll_interval)
+                retry = 0.005
+            except TimeoutError:
+                if retry is not None:
+                    retry = retry * 2 if retry * 2 < poll_interval else None
 
 
 class Listener:

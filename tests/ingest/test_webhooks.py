@@ -87,7 +87,8 @@ async def test_a_retried_delivery_answers_as_the_first_marked_duplicate(
     again = await post(client, fixture)
     one, two = await first.json(), await again.json()
     assert (first.status, again.status) == (202, 200)
-    assert two["duplicate"] is True and one["duplicate"] is False
+    assert two["duplicate"] is True
+    assert one["duplicate"] is False
     assert two["delivery"] == one["delivery"]
     assert two["signals"] == one["signals"]
     assert len(await stored(database_url)) == 1
@@ -191,7 +192,8 @@ async def test_a_query_token_works_and_never_reaches_the_logs(client: Any) -> No
     assert response.status == 202
     assert refused.status == 401
     text = repr(logs)
-    assert token not in text and "guess" not in text
+    assert token not in text
+    assert "guess" not in text
 
 
 async def test_native_signatures_outside_the_time_window_are_refused(client: Any) -> None:
