@@ -19,7 +19,7 @@ from bisect import insort
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from ingest.manual import IncidentDeclared, IncidentMerged, ManualEvent
 from ingest.signals import Kind, Severity, Signal, State, format_time
@@ -42,7 +42,7 @@ from projections.state import (
     service_from_json,
     service_to_json,
 )
-from projections.timeline import render_incident
+from projections.timeline import incident_span, render_incident
 
 __all__ = [
     "Changes",
@@ -93,7 +93,9 @@ class SubjectState:
 class Changes:
     """What changed since the last ``take_changes``.
 
-    - ``incidents``: full values of incidents created or changed (not merged away).
+    - ``incidents``: full values of incidents created or changed (not merged away):
+      every incident that received a fact or a manual event, or whose timeline window
+      took a deploy (each of these changes its value).
     - ``merged``: incidents merged away (or changed since), with ``merged_into`` set.
     - ``risks``: the current risks of every changed service (an empty tuple clears them).
     - ``subjects``: subject states that changed, by (service, source, subject).
@@ -133,9 +135,11 @@ class Engine:
         self._services: dict[str, ServiceState] = {}
         self._incidents: dict[str, IncidentState] = {}
         self._by_service: dict[str, set[str]] = {}  # service -> held incidents covering it
-        self._views: dict[str, Incident] = {}  # render cache, dropped on every mutation
+        # Caches, dropped on every mutation: a pure function of the state above.
+        self._views: dict[str, Incident] = {}
+        self._spans: dict[str, _Span] = {}
         # Change tracking (not state: never dumped, never affects the fold).
-        self._baseline: dict[str, Incident | None] = {}  # value before the first touch
+        self._dirty: set[str] = set()  # incidents touched since the last take_changes
         self._changed_services: set[str] = set()
         self._changed_subjects: dict[tuple[str, str, str], SubjectState] = {}
         self._joins: dict[FactId, str | None] = {}
@@ -203,12 +207,11 @@ class Engine:
     def take_changes(self) -> Changes:
         changed: list[Incident] = []
         merged: list[Incident] = []
-        for inc_id in sorted(self._baseline):
+        for inc_id in sorted(self._dirty):
             if inc_id not in self._incidents:  # dropped by retention meanwhile
                 continue
             now = self._view(inc_id)
-            if now != self._baseline[inc_id]:
-                (merged if now.merged_into is not None else changed).append(now)
+            (merged if now.merged_into is not None else changed).append(now)
         services = tuple(sorted(self._changed_services))
         changes = Changes(
             incidents=tuple(changed),
@@ -218,7 +221,7 @@ class Engine:
             joins=dict(sorted(self._joins.items())),
             services=services,
         )
-        self._baseline.clear()
+        self._dirty.clear()
         self._changed_services.clear()
         self._changed_subjects.clear()
         self._joins.clear()
@@ -274,6 +277,7 @@ class Engine:
         for inc in incidents:
             self._register(inc)
         self._views.clear()  # renders read deploys across services: recompute lazily
+        self._spans.clear()
 
     # --- Signals ----------------------------------------------------------------------
 
@@ -334,8 +338,7 @@ class Engine:
         4. Else None.
         """
         window = self._config.reopen_window
-        live = [self._view(i) for i in sorted(self._by_service.get(service, ()))
-                if self._incidents[i].merged_into is None]
+        live = self._live_spans(service)
         containing = [v for v in live if v.started_at <= start
                       and (v.resolved_at is None or start <= v.resolved_at)]
         if containing:
@@ -373,11 +376,10 @@ class Engine:
         """An on-call tool's acknowledgement: to the incident open at its time, else to
         the latest-started open incident of the service; dropped if there is none."""
         at = fact.signal.occurred_at
-        live = [self._view(i) for i in sorted(self._by_service.get(svc.name, ()))
-                if self._incidents[i].merged_into is None]
+        live = self._live_spans(svc.name)
         containing = [v for v in live if v.started_at <= at
                       and (v.resolved_at is None or at <= v.resolved_at)]
-        candidates = containing or [v for v in live if v.status == "open"]
+        candidates = containing or [v for v in live if v.resolved_at is None]
         if not candidates:
             return None
         target = max(candidates, key=lambda v: (v.started_at, v.id)).id
@@ -391,7 +393,7 @@ class Engine:
         pipeline stays a risk until a later deploy of the same subject succeeds."""
         at = fact.signal.occurred_at
         for inc_id in sorted(self._by_service.get(svc.name, ())):
-            v = self._view(inc_id)
+            v = self._span(inc_id)
             if v.started_at - self._config.deploy_lookback <= at and (
                 v.resolved_at is None or at <= v.resolved_at
             ):
@@ -421,7 +423,7 @@ class Engine:
         if other is None or other.id == root.id:
             root.add_manual(record)  # kept: the timeline says a merge was asked
             return None
-        a, b = self._view(root.id), self._view(other.id)
+        a, b = self._span(root.id), self._span(other.id)
         older_first = sorted([(a.started_at, root.opened_position, root.id),
                               (b.started_at, other.opened_position, other.id)])
         survivor = self._incidents[older_first[0][2]]
@@ -463,7 +465,7 @@ class Engine:
                             services={service})
         self._service(service).incidents.add(inc_id)
         self._register(inc)
-        self._baseline[inc_id] = None  # new: reported whatever it renders to
+        self._dirty.add(inc_id)
         self._changed_services.add(service)
         return inc
 
@@ -478,7 +480,8 @@ class Engine:
             self._by_service.get(service, set()).discard(inc_id)
         self._services[inc.home].incidents.discard(inc_id)
         self._views.pop(inc_id, None)
-        self._baseline.pop(inc_id, None)
+        self._spans.pop(inc_id, None)
+        self._dirty.discard(inc_id)
 
     def _root(self, inc_id: str) -> IncidentState | None:
         inc = self._incidents.get(inc_id)
@@ -487,12 +490,24 @@ class Engine:
         return inc
 
     def _touch(self, inc_id: str) -> None:
-        """Call before changing anything an incident renders from: keeps the value it had
-        at the last ``take_changes`` to compare with, and drops the cached render."""
-        if inc_id not in self._baseline:
-            self._baseline[inc_id] = self._view(inc_id)
+        """Call when changing anything an incident renders from: every touch adds a fact
+        or a manual event, so the incident is reported by the next ``take_changes``."""
+        self._dirty.add(inc_id)
         self._views.pop(inc_id, None)
+        self._spans.pop(inc_id, None)
         self._changed_services.add(self._incidents[inc_id].home)
+
+    def _span(self, inc_id: str) -> _Span:
+        span = self._spans.get(inc_id)
+        if span is None:
+            started_at, resolved_at = incident_span(self._incidents[inc_id])
+            span = self._spans[inc_id] = _Span(inc_id, started_at, resolved_at)
+        return span
+
+    def _live_spans(self, service: str) -> list[_Span]:
+        """Spans of the incidents a signal of ``service`` may join (not merged away)."""
+        return [self._span(i) for i in sorted(self._by_service.get(service, ()))
+                if self._incidents[i].merged_into is None]
 
     def _view(self, inc_id: str) -> Incident:
         view = self._views.get(inc_id)
@@ -525,23 +540,33 @@ class Engine:
             if inc.merged_into is not None:
                 drop = inc.merged_at is not None and inc.merged_at < cutoff
             else:
-                view = self._view(inc_id)
-                drop = view.resolved_at is not None and view.resolved_at < cutoff
+                span = self._span(inc_id)
+                drop = span.resolved_at is not None and span.resolved_at < cutoff
             if drop:
                 self._changed_services.add(svc.name)
                 self._forget(inc_id)
-        starts = [self._view(i).started_at for i in sorted(self._by_service.get(svc.name, ()))]
+        starts = [self._span(i).started_at for i in sorted(self._by_service.get(svc.name, ()))]
         horizon = min([cutoff, *starts]) - self._config.deploy_lookback
         if svc.deploys and svc.deploys[0].signal.occurred_at < horizon:
             svc.deploys = [d for d in svc.deploys if d.signal.occurred_at >= horizon]
             for inc_id in self._by_service.get(svc.name, ()):
                 self._views.pop(inc_id, None)
         for key in sorted(svc.history):
+            if svc.history[key][0].signal.occurred_at >= horizon:  # sorted: nothing older
+                continue
             kept = [h for h in svc.history[key] if h.signal.occurred_at >= horizon]
             if kept:
                 svc.history[key] = kept
             else:
                 del svc.history[key]
+
+
+class _Span(NamedTuple):
+    """What placing a signal needs of an incident: its id and where it lies in time."""
+
+    id: str
+    started_at: datetime
+    resolved_at: datetime | None
 
 
 def _ends_run_after(inc: IncidentState, fact: Fact) -> SortKey | None:

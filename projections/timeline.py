@@ -123,6 +123,27 @@ class _Walk:
     recoveries: dict[SubjectKey, _Draft] = field(default_factory=dict)  # run-ending, last
 
 
+Moment = tuple[EntryKey, Fact, Literal["fail", "period_start", "recover"]]
+
+
+def _moments(facts: Iterable[Fact]) -> list[Moment]:
+    """Member facts (acknowledgements excluded) as state changes in time order: a failing
+    period seen after the fact is two, its start and its end."""
+    moments: list[Moment] = []
+    for fact in facts:
+        s = fact.signal
+        if fact.is_period:
+            moments.append(((fact.failing_since, fact.position, fact.index, 0), fact,
+                            "period_start"))
+            moments.append(((s.occurred_at, fact.position, fact.index, 1), fact, "recover"))
+        elif s.state == "failing":
+            moments.append(((s.occurred_at, fact.position, fact.index, 0), fact, "fail"))
+        else:
+            moments.append(((s.occurred_at, fact.position, fact.index, 1), fact, "recover"))
+    moments.sort(key=lambda m: m[0])
+    return moments
+
+
 def _walk(facts: Iterable[Fact], severity_of: Mapping[tuple[int, int], Severity]) -> _Walk:
     """Replay member facts in time order and build the signal entries.
 
@@ -137,21 +158,8 @@ def _walk(facts: Iterable[Fact], severity_of: Mapping[tuple[int, int], Severity]
     5. A subject is recovered when its last run has ended; the ending entries are kept
        to find ``resolved_at`` and its marker.
     """
-    moments: list[tuple[EntryKey, Fact, Literal["fail", "period_start", "recover"]]] = []
-    for fact in facts:
-        s = fact.signal
-        if fact.is_period:
-            moments.append(((fact.failing_since, fact.position, fact.index, 0), fact,
-                            "period_start"))
-            moments.append(((s.occurred_at, fact.position, fact.index, 1), fact, "recover"))
-        elif s.state == "failing":
-            moments.append(((s.occurred_at, fact.position, fact.index, 0), fact, "fail"))
-        else:
-            moments.append(((s.occurred_at, fact.position, fact.index, 1), fact, "recover"))
-    moments.sort(key=lambda m: m[0])
-
     walk = _Walk()
-    for key, fact, what in moments:
+    for key, fact, what in _moments(facts):
         s = fact.signal
         subject = fact.subject_key
         if what in ("fail", "period_start"):
@@ -224,19 +232,8 @@ def render_incident(
 
     # 2. started_at.
     correction = _latest(records, IncidentImpactStartCorrected)
-    start_candidates = [f.failing_since for f in failing]
-    declared_starts: list[tuple[datetime, ManualRecord]] = []
-    for r in declarations:
-        assert isinstance(r.event, IncidentDeclared)
-        declared_starts.append((r.event.started_at or r.recorded_at, r))
-    natural = min([*start_candidates, *(d for d, _ in declared_starts)], default=None)
-    if natural is None:  # unreachable: an incident opens with a failure or a declaration
-        natural = min([r.recorded_at for r in records] or [inc_receipt(inc)])
-    if correction is not None:
-        assert isinstance(correction.event, IncidentImpactStartCorrected)
-        started_at = correction.event.started_at
-    else:
-        started_at = natural
+    declared_starts = _declared_starts(declarations)
+    started_at = _started_at(inc, failing, correction, declared_starts)
 
     # 3. detected_at.
     first_notice = min(((f.notified, f.position, f.index, f) for f in failing),
@@ -279,10 +276,7 @@ def render_incident(
     if resolution is not None:
         assert isinstance(resolution.event, IncidentResolved)
         manual_at = resolution.event.resolved_at
-        reopened = any(
-            f.position > resolution.position and f.signal.occurred_at > manual_at
-            for f in failing
-        )
+        reopened = _reopened(resolution, failing)
         text = "Incident resolved" + (f": {resolution.event.text}" if resolution.event.text
                                       else "")
         if reopened:
@@ -382,9 +376,63 @@ def render_incident(
     )
 
 
-def inc_receipt(inc: IncidentState) -> datetime:
-    """The earliest receipt of anything in the incident (a last-resort start)."""
-    return min(f.received_at for f in inc.facts.values())
+def incident_span(inc: IncidentState) -> tuple[datetime, datetime | None]:
+    """``(started_at, resolved_at)`` exactly as ``render_incident`` finds them, without
+    building the timeline: the engine needs them for every signal it places, and a
+    long incident's timeline is costly to build each time."""
+    records = inc.manual
+    failing = [f for f in inc.facts.values() if f.is_failing]
+    declarations = [r for r in records if isinstance(r.event, IncidentDeclared)]
+    started_at = _started_at(inc, failing, _latest(records, IncidentImpactStartCorrected),
+                             _declared_starts(declarations))
+    resolution = _latest(records, IncidentResolved)
+    if resolution is not None and not _reopened(resolution, failing):
+        assert isinstance(resolution.event, IncidentResolved)
+        return started_at, resolution.event.resolved_at
+    failing_now: set[SubjectKey] = set()
+    ended: dict[SubjectKey, datetime] = {}
+    for key, fact, what in _moments(f for f in inc.facts.values() if not f.is_ack):
+        subject = fact.subject_key
+        if what != "recover":
+            failing_now.add(subject)
+            ended.pop(subject, None)
+        elif subject in failing_now:
+            failing_now.discard(subject)
+            ended[subject] = key[0]
+    if ended and not failing_now:
+        return started_at, max(ended.values())
+    return started_at, None
+
+
+def _declared_starts(declarations: list[ManualRecord]) -> list[tuple[datetime, ManualRecord]]:
+    """A declaration's reported start, else the declaration itself."""
+    starts = []
+    for r in declarations:
+        assert isinstance(r.event, IncidentDeclared)
+        starts.append((r.event.started_at or r.recorded_at, r))
+    return starts
+
+
+def _started_at(
+    inc: IncidentState, failing: list[Fact], correction: ManualRecord | None,
+    declared_starts: list[tuple[datetime, ManualRecord]],
+) -> datetime:
+    if correction is not None:
+        assert isinstance(correction.event, IncidentImpactStartCorrected)
+        return correction.event.started_at
+    natural = min([*(f.failing_since for f in failing), *(d for d, _ in declared_starts)],
+                  default=None)
+    if natural is None:  # unreachable: an incident opens with a failure or a declaration
+        natural = min([r.recorded_at for r in inc.manual]
+                      or [f.received_at for f in inc.facts.values()])
+    return natural
+
+
+def _reopened(resolution: ManualRecord, failing: list[Fact]) -> bool:
+    """A manual resolution stands until a failure received after it is dated after it."""
+    assert isinstance(resolution.event, IncidentResolved)
+    return any(f.position > resolution.position
+               and f.signal.occurred_at > resolution.event.resolved_at for f in failing)
 
 
 def _severity(records: list[ManualRecord], severity_of: Mapping[tuple[int, int], Severity]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 from datetime import timedelta
 
+import orjson
+
 from projections.engine import Engine, EngineConfig, incident_id_for
 from tests.projections.test_engine_support import T0, Log, deploy, marked, sig, t, texts
 
@@ -29,7 +31,7 @@ def test_a_failing_signal_opens_an_incident_for_its_service() -> None:
 def test_the_incident_id_is_derived_from_service_subject_and_time() -> None:
     log = Log()
     log.deliver(sig(at=t(0, 7)))
-    digest = hashlib.sha256("checkout\x1fCheckout API\x1f2025-03-14T10:00:07Z".encode())
+    digest = hashlib.sha256(b"checkout\x1fCheckout API\x1f2025-03-14T10:00:07Z")
     assert log.only().id == "inc_" + digest.hexdigest()[:16]
 
 
@@ -511,3 +513,33 @@ def test_resolved_incidents_older_than_the_retention_leave_memory() -> None:
     log.deliver(sig(state="ok", at=t(10)))
     log.deliver(sig("Other", at=t(0) + timedelta(days=1, minutes=11)))
     assert [i.started_at for i in log.incidents()] == [T0 + timedelta(days=1, minutes=11)]
+
+
+def test_a_restored_engine_measures_retention_from_the_data_time_it_had_seen() -> None:
+    """The watermark is state: a recovery received late (an import) resolves an incident
+    already past retention, and both engines forget it at that same event."""
+    config = EngineConfig(retention=timedelta(hours=1))
+    straight = Log(config)
+    straight.deliver(sig("X", at=t(0)))
+    straight.deliver(sig("Y", "ok", at=t(75)))  # data time is now 11:15
+    restored = Log(config)
+    for service in straight.engine.services():
+        restored.engine.load(service, straight.engine.dump(service))
+    restored.position = straight.position
+    for log in (straight, restored):
+        log.deliver(sig("X", "ok", at=t(12)), received=t(30))  # resolved 10:12 < 10:15
+    assert straight.engine.incidents() == restored.engine.incidents() == []
+
+
+def test_dump_is_plain_json_and_load_restores_the_same_incidents() -> None:
+    log = Log()
+    log.deliver(sig(at=t(0), summary="connect ECONNREFUSED"), deploy(t(-5), "failed"))
+    log.deliver(sig("shop.example.com", "warning", source="native", kind="ssl", at=t(1)))
+    state = log.engine.dump("checkout")
+    assert orjson.loads(orjson.dumps(state)) == state
+    fresh = Engine(EngineConfig())
+    fresh.load("checkout", orjson.loads(orjson.dumps(state)))
+    assert fresh.incidents() == log.engine.incidents()
+    assert fresh.risks("checkout") == log.engine.risks("checkout")
+    assert fresh.take_changes().incidents == ()  # restoring is not a change
+    assert fresh.dump("checkout") == state

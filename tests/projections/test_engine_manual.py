@@ -81,7 +81,7 @@ def test_times_are_normalised_to_utc() -> None:
 def test_a_bad_manual_event_is_refused_with_a_short_message(
     type_: str, data: dict[str, object], message: str
 ) -> None:
-    with pytest.raises(ValueError, match="^") as caught:
+    with pytest.raises(ValueError) as caught:
         manual_event_from_json(type_, data)
     assert str(caught.value) == message
 
@@ -251,7 +251,8 @@ def test_merging_keeps_the_older_incident_whichever_was_named() -> None:
         log.manual(target.id, IncidentMerged(other_id=other.id), recorded=t(10))
         survivor = log.engine.incident(older.id)
         absorbed = log.engine.incident(newer.id)
-        assert survivor is not None and absorbed is not None
+        assert survivor is not None
+        assert absorbed is not None
         assert survivor.merged_into is None
         assert absorbed.merged_into == older.id
         assert survivor.subjects == ("Checkout API", "ledger-db")

@@ -29,6 +29,8 @@ from ingest.manual import (
 )
 from ingest.signals import Signal
 from projections.engine import Engine, EngineConfig, signal_from_json, signal_to_json
+from projections.state import IncidentState, incident_from_json
+from projections.timeline import incident_span
 from tests.projections.test_engine_support import deploy, sig, t
 
 SUBJECTS = [  # (subject, service hint, source, kind)
@@ -148,6 +150,15 @@ def feed(engine: Engine, events: list[tuple[Any, ...]]) -> None:
             engine.apply_manual(event[1], event[2], event[3], incident_id=event[4])
 
 
+def engine_state(engine: Engine, incident_id: str) -> IncidentState:
+    """An incident's state, read back from the engine's dumps (the public way in)."""
+    for service in engine.services():
+        for data in engine.dump(service)["incidents"]:
+            if data["id"] == incident_id:
+                return incident_from_json(data)
+    raise KeyError(incident_id)
+
+
 def dumps(engine: Engine) -> bytes:
     return orjson.dumps({s: engine.dump(s) for s in engine.services()})
 
@@ -193,7 +204,7 @@ def test_folding_the_same_log_twice_gives_the_same_bytes(
 
 @settings(max_examples=150, deadline=None)
 @given(config=configs, plan=steps)
-def test_every_incident_has_each_known_moment_marked_once(
+def test_every_incident_has_each_known_moment_marked_once_and_spans_agree(
     config: EngineConfig, plan: list[Any]
 ) -> None:
     engine = Engine(config)
@@ -208,6 +219,8 @@ def test_every_incident_has_each_known_moment_marked_once(
             if when is not None:
                 (entry,) = [e for e in incident.timeline if e.marker == name]
                 assert entry.at == when
+        assert incident_span(engine_state(engine, incident.id)) == (
+            incident.started_at, incident.resolved_at)
         keys = [(e.at, e.position) for e in incident.timeline]
         assert keys == sorted(keys)
         assert incident.detection_latency_seconds is None or (
