@@ -18,7 +18,7 @@ from ingest.signals import Severity
 from ingest.sources import understand
 from ingest.store import RecordedEvent
 from projections import action_items as items
-from projections.codec import incident_to_json
+from projections.codec import incident_summary, incident_to_json
 from projections.engine import Changes, Engine, EngineConfig
 from projections.model import Incident
 
@@ -149,6 +149,7 @@ async def _write_incidents(conn: asyncpg.Connection, incidents: Iterable[Inciden
             inc.detected_at, inc.acknowledged_at, inc.resolved_at,
             inc.detection_latency_seconds, inc.duration_seconds, inc.detected_by,
             inc.detection_verdict, first_source, inc.public, inc.merged_into, inc.version,
+            orjson.dumps(incident_summary(inc)).decode(),
             orjson.dumps(incident_to_json(inc)).decode(),
         ))
         entries += [
@@ -160,9 +161,9 @@ async def _write_incidents(conn: asyncpg.Connection, incidents: Iterable[Inciden
         """INSERT INTO incidents (id, service, title, severity, status, started_at, detected_at,
              acknowledged_at, resolved_at, detection_latency_seconds, duration_seconds,
              detected_by, detection_verdict, first_detector_source, public, merged_into,
-             version, doc)
+             version, summary, doc)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-                   $18::jsonb)
+                   $18::json, $19::jsonb)
            ON CONFLICT (id) DO UPDATE SET service = excluded.service, title = excluded.title,
              severity = excluded.severity, status = excluded.status,
              started_at = excluded.started_at, detected_at = excluded.detected_at,
@@ -171,7 +172,8 @@ async def _write_incidents(conn: asyncpg.Connection, incidents: Iterable[Inciden
              duration_seconds = excluded.duration_seconds, detected_by = excluded.detected_by,
              detection_verdict = excluded.detection_verdict,
              first_detector_source = excluded.first_detector_source, public = excluded.public,
-             merged_into = excluded.merged_into, version = excluded.version, doc = excluded.doc""",
+             merged_into = excluded.merged_into, version = excluded.version,
+             summary = excluded.summary, doc = excluded.doc""",
         rows)
     await conn.execute("DELETE FROM timeline_entries WHERE incident_id = ANY($1::text[])", ids)
     if entries:

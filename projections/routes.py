@@ -95,7 +95,7 @@ async def list_incidents(request: web.Request) -> web.Response:
             args.append(value)
             clauses.append(f"started_at {op} ${len(args)}")
     limit = min(int(request.query.get("limit", "200") or 200), 1000)
-    sql = (f"SELECT doc - 'timeline' AS doc FROM incidents WHERE {' AND '.join(clauses)} "
+    sql = (f"SELECT summary::text AS doc FROM incidents WHERE {' AND '.join(clauses)} "
            f"ORDER BY started_at DESC, id LIMIT {limit}")
     async with request.app[POOL].acquire() as conn:
         rows = await conn.fetch(sql, *args)
@@ -107,7 +107,8 @@ async def list_incidents(request: web.Request) -> web.Response:
 async def load_incident(pool: asyncpg.Pool, incident_id: str) -> dict[str, Any] | None:
     async with pool.acquire() as conn:
         raw = await conn.fetchval("SELECT doc::text FROM incidents WHERE id = $1", incident_id)
-    return None if raw is None else orjson.loads(raw)
+    # Through the codec, so the answer has the API's key order (jsonb stores its own).
+    return None if raw is None else incident_to_json(incident_from_json(orjson.loads(raw)))
 
 
 async def incident_as_of(pool: asyncpg.Pool, request: web.Request, incident_id: str,
@@ -262,19 +263,28 @@ async def post_item_event(request: web.Request) -> web.Response:
     data["type"] = ITEM_ALIASES.get(kind, kind)
     if data["type"] in {"action_item.added", "action_item.notification_attempted"}:
         return problem(422, "type: assign, due_date, ticket or complete")
-    return await append_item_event(request, request.match_info["item_id"], data)
+    item_id = request.match_info["item_id"]
+    # The log, not the read model (which may lag the item just added), says it exists.
+    if await request.app[STORE].stream_version(f"action-item-{item_id}") == 0:
+        return problem(404, f"no action item {item_id!r}")
+    return await append_item_event(request, item_id, data)
 
 
 async def list_action_items(request: web.Request) -> web.Response:
     async with request.app[POOL].acquire() as conn:
         rows = await conn.fetch("SELECT doc::text FROM action_items ORDER BY created_at, id")
     all_items = [items.item_from_json(orjson.loads(r["doc"])) for r in rows]
-    today = date.fromisoformat(request.query["today"]) if request.query.get("today") \
-        else datetime.now(UTC).date()
+    try:
+        today = date.fromisoformat(request.query["today"]) if request.query.get("today") \
+            else datetime.now(UTC).date()
+    except ValueError:
+        return problem(400, "today: expected YYYY-MM-DD")
     review = items.weekly_review(all_items, today)
     if request.match_info.get("view") == "review":
         return json_response(review.to_json())
     chosen = all_items
+    if request.query.get("status") not in (None, "", "open", "done"):
+        return problem(400, "status: open or done")
     if request.query.get("status"):
         chosen = [i for i in chosen if i.status == request.query["status"]]
     if request.query.get("incident"):
@@ -282,6 +292,8 @@ async def list_action_items(request: web.Request) -> web.Response:
     if request.query.get("overdue") == "true":
         overdue = {i.id for i in review.overdue}
         chosen = [i for i in chosen if i.id in overdue]
+    if request.query.get("unassigned") == "true":
+        chosen = [i for i in chosen if not i.owner]
     return json_response({"action_items": [i.to_json() for i in chosen]})
 
 

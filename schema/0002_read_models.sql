@@ -34,7 +34,8 @@ CREATE TABLE incidents (
     public                     boolean NOT NULL DEFAULT false,
     merged_into                text,
     version                    integer NOT NULL DEFAULT 0,
-    doc                        jsonb NOT NULL            -- the full incident with its timeline, as the API answers it
+    summary                    json NOT NULL,   -- without its timeline, in the API's key order (json keeps the text)
+    doc                        jsonb NOT NULL   -- the full incident with its timeline, for queries and drafts
 );
 CREATE INDEX incidents_started ON incidents (started_at DESC) WHERE merged_into IS NULL;
 CREATE INDEX incidents_service ON incidents (service, started_at DESC);
