@@ -69,7 +69,9 @@ class GroupCommitter:
             first = await self._queue.get()
             batch = [first]
             await self._slots.acquire()
-            # While a slot was busy, more arrived: take them, then wait out the window.
+            # While a slot was busy, more arrived: take them. Wait out the window only
+            # while another commit is in flight; with the pipe idle, commit at once (the
+            # next batch forms by itself while this one commits).
             deadline = loop.time() + self.max_wait
             while len(batch) < self.max_batch:
                 try:
@@ -77,6 +79,8 @@ class GroupCommitter:
                     continue
                 except asyncio.QueueEmpty:
                     pass
+                if not self._flushes:
+                    break
                 remaining = deadline - loop.time()
                 if remaining <= 0:
                     break

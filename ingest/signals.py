@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 Kind = Literal["uptime", "cron", "ssl", "deploy", "alert"]
@@ -59,15 +59,25 @@ class Signal:
     attributes: tuple[tuple[str, str], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        """JSON-ready form: RFC 3339 UTC times with Z, lists and objects."""
-        out = asdict(self)
-        for key in ("occurred_at", "notified_at", "started_at"):
-            value = getattr(self, key)
-            out[key] = None if value is None else format_time(value)
-        out["links"] = [{"url": link.url, "title": link.title} for link in self.links]
-        out["labels"] = dict(self.labels)
-        out["attributes"] = dict(self.attributes)
-        return out
+        """JSON-ready form: RFC 3339 UTC times with Z, lists and objects. Written out by
+        hand: it runs for every signal of every delivery, and ``asdict`` deep-copies."""
+        return {
+            "source": self.source,
+            "kind": self.kind,
+            "subject": self.subject,
+            "state": self.state,
+            "occurred_at": format_time(self.occurred_at),
+            "notified_at": format_time(self.notified_at),
+            "service": self.service,
+            "severity": self.severity,
+            "summary": self.summary,
+            "time_source": self.time_source,
+            "started_at": None if self.started_at is None else format_time(self.started_at),
+            "action": self.action,
+            "links": [{"url": link.url, "title": link.title} for link in self.links],
+            "labels": dict(self.labels),
+            "attributes": dict(self.attributes),
+        }
 
     @property
     def label_map(self) -> dict[str, str]:
@@ -80,7 +90,5 @@ class Signal:
 
 def format_time(value: datetime) -> str:
     """RFC 3339 in UTC with ``Z``, keeping the precision the value has (µs at most)."""
-    from datetime import UTC
-
     text = value.astimezone(UTC).isoformat()
     return text.replace("+00:00", "Z")

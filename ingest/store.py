@@ -155,6 +155,34 @@ class EventStore:
         self.pool = pool
         self.attempts = attempts
         self.notify = notify
+        self._wake_wanted = False
+        self._waker: asyncio.Task[None] | None = None
+
+    def _poke_readers(self) -> None:
+        """Wake LISTENing readers after a commit, from one background task that
+        coalesces pokes. Not inside the appending transaction: PostgreSQL serialises the
+        commits of notifying transactions on a cluster-wide queue lock. A lost wake-up
+        costs a reader one poll interval, never an event."""
+        if not self.notify:
+            return
+        self._wake_wanted = True
+        if self._waker is None or self._waker.done():
+            self._waker = asyncio.create_task(self._wake_readers(), name="store-notify")
+
+    async def _wake_readers(self) -> None:
+        while self._wake_wanted:
+            self._wake_wanted = False
+            try:
+                async with self.pool.acquire() as conn:
+                    await conn.execute("SELECT pg_notify($1, '')", NOTIFY_CHANNEL)
+            except Exception:  # readers poll on a timer as well
+                return
+
+    async def close(self) -> None:
+        if self._waker is not None:
+            self._waker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._waker
 
     async def _with_retry(self, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
         """Run ``work`` on a pooled connection, retrying transient failures a bounded
@@ -189,10 +217,13 @@ class EventStore:
             return []
 
         async def work(conn: asyncpg.Connection) -> list[Appended]:
-            async with conn.transaction():
-                return await self._insert_independent(conn, events)
+            # One INSERT statement is one transaction: no BEGIN/COMMIT round trips.
+            return await self._insert_independent(conn, events)
 
-        return await self._with_retry(work)
+        appended = await self._with_retry(work)
+        if any(not a.duplicate for a in appended):
+            self._poke_readers()
+        return appended
 
     async def _insert_independent(
         self, conn: asyncpg.Connection, events: Sequence[NewEvent]
@@ -210,8 +241,6 @@ class EventStore:
                 missing,
             ):
                 existing[row["idempotency_key"]] = row
-        if rows and self.notify:
-            await conn.execute("SELECT pg_notify($1, '')", NOTIFY_CHANNEL)
         out: list[Appended] = []
         for event in events:
             row = written.get(event.stream)
@@ -268,12 +297,13 @@ class EventStore:
                 rows = await conn.fetch(_INSERT, *_columns(events, versions))
                 if len(rows) != len(events):
                     raise WrongExpectedVersion(stream, current, current)
-                if self.notify:
-                    await conn.execute("SELECT pg_notify($1, '')", NOTIFY_CHANNEL)
                 return [Appended(r["position"], r["stream"], r["stream_version"], False)
                         for r in sorted(rows, key=lambda r: r["stream_version"])]
 
-        return await self._with_retry(work)
+        appended = await self._with_retry(work)
+        if any(not a.duplicate for a in appended):
+            self._poke_readers()
+        return appended
 
     async def read(self, after: Cursor = Cursor(), limit: int = 1000) -> list[RecordedEvent]:
         """Events after ``after`` in log order, only from transactions that have ended."""

@@ -182,7 +182,7 @@ async def post_webhook(request: web.Request) -> web.Response:
                                  status=503, headers={"Retry-After": "5"})
     if "delivery" in outcome.body:
         structlog.contextvars.bind_contextvars(delivery=outcome.body["delivery"])
-        log.info("delivery_stored", status=outcome.status, duplicate=outcome.body["duplicate"],
+        log.debug("delivery_stored", status=outcome.status, duplicate=outcome.body["duplicate"],
                  signals=len(outcome.signals))
     return _json(outcome)
 
