@@ -49,6 +49,9 @@ class Projection:
         self.config = config
         self.engine = Engine(config)
         self.items: dict[str, items.ActionItem] = {}
+        # Services changed since the engine's state was last saved (see projector.py).
+        self.unsaved: set[str] = set()
+        self.events_unsaved = 0
 
     def apply(self, events: Sequence[RecordedEvent], pending: Pending) -> None:
         for event in events:
@@ -86,8 +89,15 @@ class Projection:
         ))
 
 
-async def write(conn: asyncpg.Connection, changes: Changes, pending: Pending,
-                dumps: dict[str, dict[str, Any]]) -> None:
+async def save_state(conn: asyncpg.Connection, dumps: dict[str, dict[str, Any]]) -> None:
+    """The engine's state of the given services (the caller moves the snapshot cursor)."""
+    await conn.executemany(
+        "INSERT INTO projector_state (service, state) VALUES ($1, $2::jsonb) "
+        "ON CONFLICT (service) DO UPDATE SET state = excluded.state",
+        [(name, orjson.dumps(dump).decode()) for name, dump in sorted(dumps.items())])
+
+
+async def write(conn: asyncpg.Connection, changes: Changes, pending: Pending) -> None:
     """Write one batch's read-model rows (the caller holds the transaction)."""
     incidents = [*changes.incidents, *changes.merged]
     if incidents:
@@ -101,11 +111,6 @@ async def write(conn: asyncpg.Connection, changes: Changes, pending: Pending,
             await conn.copy_records_to_table(
                 "service_risks", records=risk_rows,
                 columns=["service", "subject", "kind", "reason", "since", "position"])
-        await conn.executemany(
-            "INSERT INTO projector_state (service, state) VALUES ($1, $2::jsonb) "
-            "ON CONFLICT (service) DO UPDATE SET state = excluded.state",
-            [(name, orjson.dumps(dumps[name]).decode()) for name in changes.services
-             if name in dumps])
     if changes.subjects:
         await conn.executemany(
             """INSERT INTO subject_states (service, source, subject, kind, state, occurred_at,

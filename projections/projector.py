@@ -29,12 +29,13 @@ import structlog
 from ingest.action_items import ACTION_ITEM_EVENT_TYPES
 from ingest.store import TRANSIENT, Cursor, EventStore, Listener, RecordedEvent
 from projections.engine import EngineConfig
-from projections.projection import Pending, Projection, write
+from projections.projection import Pending, Projection, save_state, write
 
 log = structlog.get_logger("hindsight.projector")
 
 PROJECTOR_LOCK = 0x48_53_50_52  # "HSPR": one projector leader per database
 CHECKPOINT = "main"
+SNAPSHOT_EVERY = 20_000  # events between saves of the engine's state
 READ_MODELS = ("incidents", "timeline_entries", "subject_states", "service_risks",
                "signal_incidents", "delivery_log", "action_items", "projector_state")
 
@@ -65,10 +66,18 @@ async def load_checkpoint(conn: asyncpg.Connection) -> tuple[Cursor, int]:
 
 async def restore(conn: asyncpg.Connection, store: EventStore, config: EngineConfig,
                   upto: Cursor) -> Projection:
+    """The projection as of ``upto`` (the checkpoint): the saved engine state at the
+    snapshot cursor, the action items folded to that cursor (they are few), then the
+    events from the snapshot to the checkpoint folded again without writing (their rows
+    are already in the read models)."""
     projection = Projection(config)
-    for row in await conn.fetch("SELECT service, state::text FROM projector_state"):
-        projection.engine.load(row["service"], orjson.loads(row["state"]))
-    if upto.position:
+    row = await conn.fetchrow(
+        "SELECT snapshot_transaction_id, snapshot_position FROM projector_checkpoint "
+        "WHERE name = $1", CHECKPOINT)
+    snapshot = Cursor(row["snapshot_transaction_id"], row["snapshot_position"]) if row else Cursor()
+    for state in await conn.fetch("SELECT service, state::text FROM projector_state"):
+        projection.engine.load(state["service"], orjson.loads(state["state"]))
+    if snapshot.position:
         async with store.pool.acquire() as reader:
             rows = await reader.fetch(
                 """SELECT position, transaction_id::text::bigint AS xid, type, data::text,
@@ -76,15 +85,27 @@ async def restore(conn: asyncpg.Connection, store: EventStore, config: EngineCon
                    FROM events WHERE type = ANY($1::text[])
                      AND (transaction_id, position) <= ($2::text::xid8, $3::bigint)
                    ORDER BY transaction_id, position""",
-                list(ACTION_ITEM_EVENT_TYPES), str(upto.transaction_id), upto.position)
-        for row in rows:
+                list(ACTION_ITEM_EVENT_TYPES), str(snapshot.transaction_id), snapshot.position)
+        for item in rows:
             projection.apply_item(RecordedEvent(
-                position=row["position"], transaction_id=row["xid"], stream="", stream_version=0,
-                type=row["type"], data=orjson.loads(row["data"]), metadata={}, body=None,
-                idempotency_key=None, occurred_at=None, received_at=row["recorded_at"],
-                recorded_at=row["recorded_at"]))
+                position=item["position"], transaction_id=item["xid"], stream="",
+                stream_version=0, type=item["type"], data=orjson.loads(item["data"]),
+                metadata={}, body=None, idempotency_key=None, occurred_at=None,
+                received_at=item["recorded_at"], recorded_at=item["recorded_at"]))
+    cursor = snapshot
+    while cursor < upto:
+        batch = [e for e in await store.read(cursor, 1000) if e.cursor <= upto]
+        if not batch:
+            break
+        projection.apply(batch, Pending())
+        projection.unsaved.update(projection.engine.take_changes().services)
+        cursor = batch[-1].cursor
     projection.engine.take_changes()  # restored state is not a change
     return projection
+
+
+def snapshot_due(projection: Projection) -> bool:
+    return projection.events_unsaved >= SNAPSHOT_EVERY
 
 
 async def project_batch(
@@ -94,25 +115,42 @@ async def project_batch(
     previous: Cursor,
     events_before: int,
     fault: Callable[[str], None] | None = None,
+    *,
+    save: bool | None = None,
 ) -> None:
-    """Fold ``batch`` and commit its rows with the checkpoint, or nothing at all."""
+    """Fold ``batch`` and commit its rows with the checkpoint, or nothing at all.
+
+    Every SNAPSHOT_EVERY events (or when ``save`` says so) the engine's state of the
+    services changed since the last save is written too, and the snapshot cursor moves
+    with the checkpoint: saving the whole state each batch would cost more than folding.
+    """
     pending = Pending()
     projection.apply(batch, pending)
     changes = projection.engine.take_changes()
-    dumps = {name: projection.engine.dump(name) for name in changes.services}
+    projection.unsaved.update(changes.services)
+    projection.events_unsaved += len(batch)
     after = batch[-1].cursor
+    saving = snapshot_due(projection) if save is None else save
     async with conn.transaction():
-        await write(conn, changes, pending, dumps)
+        await write(conn, changes, pending)
+        if saving:
+            await save_state(conn, {name: projection.engine.dump(name)
+                                    for name in projection.unsaved})
         if fault is not None:
             fault("after-read-models")  # tests: crash between read models and checkpoint
         moved = await conn.execute(
             """UPDATE projector_checkpoint
-               SET transaction_id = $2, position = $3, events = $4, updated_at = now()
+               SET transaction_id = $2, position = $3, events = $4, updated_at = now(),
+                   snapshot_transaction_id = CASE WHEN $7 THEN $2 ELSE snapshot_transaction_id END,
+                   snapshot_position = CASE WHEN $7 THEN $3 ELSE snapshot_position END
                WHERE name = $1 AND transaction_id = $5 AND position = $6""",
             CHECKPOINT, after.transaction_id, after.position, events_before + len(batch),
-            previous.transaction_id, previous.position)
+            previous.transaction_id, previous.position, saving)
         if moved != "UPDATE 1":
             raise LostLeadership("the checkpoint moved: another projector is writing")
+    if saving:
+        projection.unsaved.clear()
+        projection.events_unsaved = 0
 
 
 class Projector:
@@ -123,7 +161,7 @@ class Projector:
         config: EngineConfig,
         *,
         connect: Callable[[], Any],
-        batch_size: int = 500,
+        batch_size: int = 200,
         poll_interval: float = 0.5,
         fault: Callable[[str], None] | None = None,
     ) -> None:

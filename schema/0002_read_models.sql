@@ -6,11 +6,15 @@ CREATE TABLE projector_checkpoint (
     transaction_id  bigint NOT NULL DEFAULT 0,
     position        bigint NOT NULL DEFAULT 0,
     events          bigint NOT NULL DEFAULT 0,     -- events projected so far
+    -- Where projector_state was last saved (at most `position`): a restarted projector
+    -- loads that state and re-folds, without writing, the events since.
+    snapshot_transaction_id  bigint NOT NULL DEFAULT 0,
+    snapshot_position        bigint NOT NULL DEFAULT 0,
     updated_at      timestamptz NOT NULL DEFAULT now()
 );
 
--- The engine's folded state per service, so a restarted projector resumes from its
--- checkpoint instead of replaying the whole log.
+-- The engine's folded state per service as of the snapshot cursor above, so a restarted
+-- projector resumes near its checkpoint instead of replaying the whole log.
 CREATE TABLE projector_state (
     service  text PRIMARY KEY,
     state    jsonb NOT NULL
