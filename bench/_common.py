@@ -22,9 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # `python bench/x.py` puts bench/, not the root, on the path
-    sys.path.insert(0, str(ROOT))
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+# `python bench/x.py` puts bench/ first on the path, where bench/ingest.py would shadow the
+# `ingest` package: the root goes first and bench/ leaves (this module is loaded already).
+sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() not in (BENCH, ROOT)]
 
 import asyncpg  # noqa: E402
 import orjson  # noqa: E402

@@ -100,12 +100,15 @@ class Cpu:
         d = [b - a for a, b in zip(self.marks, end, strict=True)]
         wall = d[0]
         machine = 100 * d[4] / d[5] if d[5] else float("nan")
+        ours = [100 * d[i] / wall for i in (1, 2, 3)]
         parts = []
         if self.server_pid:
-            parts.append(f"server {100 * d[1] / wall:.0f}%")
-        parts += [f"load generator {100 * d[2] / wall:.0f}%", f"postgres {100 * d[3] / wall:.0f}%"]
-        return (f"CPU (% of one core): {', '.join(parts)}; machine busy {machine:.0f}% "
-                f"of {os.cpu_count()} cores")
+            parts.append(f"server {ours[0]:.0f}%")
+        parts += [f"load generator {ours[1]:.0f}%", f"postgres {ours[2]:.0f}%"]
+        # Everything else on the machine (other users' jobs, the kernel's own threads).
+        others = machine * (os.cpu_count() or 1) - sum(ours)
+        return (f"CPU (% of one core): {', '.join(parts)}, everything else {others:.0f}%; "
+                f"machine busy {machine:.0f}% of {os.cpu_count()} cores")
 
 
 @dataclass
@@ -204,8 +207,8 @@ async def insert_round(db_url: str, bodies: c.Bodies, args: argparse.Namespace) 
     return summarise(latencies, len(latencies), args.duration, statuses, usage)
 
 
-def launch(tmp: Path, db_url: str, token: str,
-           log_level: str) -> tuple[subprocess.Popen[bytes], str, Path]:
+def launch(tmp: Path, db_url: str, token: str, log_level: str,
+           projector: bool) -> tuple[subprocess.Popen[bytes], str, Path]:
     """`hindsight serve` in its own process on a free loopback port: (process, base URL,
     log file)."""
     config = tmp / "bench.toml"
@@ -216,8 +219,12 @@ def launch(tmp: Path, db_url: str, token: str,
     env = {**os.environ, "HINDSIGHT_DATABASE_URL": db_url,
            "HINDSIGHT_DATA_DIR": str(tmp / "data")}
     env.pop("HINDSIGHT_CONFIG", None)
-    command = [sys.executable, "-m", "hindsight.cli", "--config", str(config), "serve",
-               "--host", "127.0.0.1", "--port", str(port)]
+    if projector:
+        command = [sys.executable, "-m", "hindsight.cli", "--config", str(config), "serve",
+                   "--host", "127.0.0.1", "--port", str(port)]
+    else:
+        command = [sys.executable, str(c.BENCH / "_serve.py"), "--config", str(config),
+                   "--host", "127.0.0.1", "--port", str(port)]
     with log.open("wb") as out:
         proc = subprocess.Popen(command, cwd=c.ROOT, env=env, stdout=out,  # noqa: S603
                                 stderr=subprocess.STDOUT)
@@ -305,13 +312,16 @@ async def main(args: argparse.Namespace) -> None:
         print("# NOTE: the load generator (this process), the server (one process) and "
               "PostgreSQL share this machine's CPUs; the CPU each used is shown per round.")
         with tempfile.TemporaryDirectory(prefix="hindsight-bench-") as tmp:
-            proc, base, log = launch(Path(tmp), db_url, token, args.log_level)
+            proc, base, log = launch(Path(tmp), db_url, token, args.log_level,
+                                     not args.no_projector)
             http: list[Result] = []
             bare: list[Result] = []
             metrics = ""
             try:
                 await wait_ready(base, proc, log)
-                print(f"# server: `hindsight serve` pid {proc.pid} on {base}, "
+                what = ("create_app(projector=False) (bench/_serve.py)" if args.no_projector
+                        else "`hindsight serve` (projector included)")
+                print(f"# server: {what}, pid {proc.pid} on {base}, "
                       f"log_level={args.log_level} (logs to a temp file)")
                 bodies = c.Bodies()
                 for r in range(1, args.rounds + 1):
@@ -363,6 +373,9 @@ def parse() -> argparse.Namespace:
     p.add_argument("--concurrency", type=int, default=64)
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
                    help="the server's log level (default: serve's default, info)")
+    p.add_argument("--no-projector", action="store_true",
+                   help="serve without the projector (create_app(projector=False)) to measure "
+                        "the ingest path alone; default: the real `hindsight serve`")
     return p.parse_args()
 
 

@@ -17,6 +17,7 @@ from hindsight import migrations
 from hindsight.database import connect, create_pool, service_settings
 from hindsight.embedded import EmbeddedPostgres
 from hindsight.metrics import Metrics
+from hindsight.openapi import openapi_json
 from hindsight.settings import Settings
 from ingest.auth import Credentials, presented_token
 from ingest.group_commit import GroupCommitter
@@ -38,6 +39,10 @@ METRICS = web.AppKey("metrics", Metrics)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 OPEN_PATHS = ("/v1/webhooks/", "/v1/status")
+# A client that sent its headers and then sends no byte of its body for this long is cut
+# off (408, connection closed): slow clients must not pin connections and handlers.
+BODY_IDLE_TIMEOUT = 10.0
+METRICS_INTERVAL = 2.0  # seconds between refreshes of the database-derived gauges
 
 
 def credentials(settings: Settings) -> dict[str, Credentials]:
@@ -70,6 +75,36 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         name = route.canonical if route is not None else "unmatched"
         request.app[METRICS].request_seconds.labels(name, f"{status // 100}xx").observe(
             time.perf_counter() - started)
+
+
+@web.middleware
+async def body_deadline(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Cut off a client whose body stalls: no new byte for ``BODY_IDLE_TIMEOUT``.
+
+    aiohttp itself has no read timeout once the headers are in, so a client could hold a
+    connection (and a handler awaiting its body) open forever. Bodies that arrived with
+    the headers (nearly every webhook) take the fast path; others are watched while the
+    handler reads them, and the handler is cancelled if the body stops coming."""
+    content = request.content
+    if not request.body_exists or content.is_eof():
+        return await handler(request)
+    loop = asyncio.get_running_loop()
+    task = asyncio.ensure_future(handler(request))
+    seen, idle_since = content.total_bytes, loop.time()
+    while True:
+        done, _ = await asyncio.wait({task}, timeout=min(1.0, BODY_IDLE_TIMEOUT / 4))
+        if done or content.is_eof():
+            return await task  # the body is complete: the handler's own deadlines apply
+        if content.total_bytes != seen:
+            seen, idle_since = content.total_bytes, loop.time()
+        elif loop.time() - idle_since >= BODY_IDLE_TIMEOUT:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+            log.warning("slow_client_cut_off", path=request.path, received=seen)
+            response = web.json_response({"error": "request body timed out"}, status=408)
+            response.force_close()
+            return response
 
 
 @web.middleware
@@ -110,6 +145,7 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        await app[STORE].close()
         await app[POOL].close()
         if embedded is not None:
             await asyncio.to_thread(embedded.stop)
@@ -159,6 +195,52 @@ async def projector_ctx(app: web.Application) -> AsyncIterator[None]:
             await task
 
 
+async def refresh_gauges(app: web.Application) -> None:
+    """Set the projector and incident gauges from the database (shared by every
+    replica, so any of them reports the same lag) and this process's leadership."""
+    metrics = app[METRICS]
+    if PROJECTOR in app:
+        metrics.projector_leader.set(1 if app[PROJECTOR].status.leader else 0)
+    async with asyncio.timeout(METRICS_INTERVAL), app[POOL].acquire() as conn:
+        row = await conn.fetchrow(
+            """SELECT c.transaction_id, c.position FROM projector_checkpoint c
+               WHERE c.name = 'main'""")
+        xid, position = (row["transaction_id"], row["position"]) if row else (0, 0)
+        # Bounded count: a huge backlog reads as "at least a million", never a long scan.
+        lag = await conn.fetchrow(
+            """SELECT count(*) AS n,
+                      extract(epoch FROM clock_timestamp() - min(recorded_at)) AS age
+               FROM (SELECT recorded_at FROM events
+                     WHERE (transaction_id, position) > ($1::text::xid8, $2::bigint)
+                     LIMIT 1000000) AS unprojected""",
+            str(xid), position)
+        open_count = await conn.fetchval(
+            "SELECT count(*) FROM incidents WHERE status = 'open' AND merged_into IS NULL")
+    metrics.projector_lag_events.set(lag["n"])
+    metrics.projector_lag_seconds.set(float(lag["age"] or 0.0))
+    metrics.open_incidents.set(open_count)
+
+
+async def gauges_ctx(app: web.Application) -> AsyncIterator[None]:
+    async def loop() -> None:
+        while True:
+            try:
+                await refresh_gauges(app)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # an outage must not stop the gauges for good
+                log.debug("gauges_not_refreshed", error=repr(exc))
+            await asyncio.sleep(METRICS_INTERVAL)
+
+    task = asyncio.create_task(loop(), name="gauges")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 def engine_config_from(settings: Settings) -> EngineConfig:
     return engine_config(
         services=settings.services,
@@ -185,6 +267,8 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def metrics_page(request: web.Request) -> web.Response:
+    if PROJECTOR in request.app:  # leadership is known without the database: always fresh
+        request.app[METRICS].projector_leader.set(1 if request.app[PROJECTOR].status.leader else 0)
     return web.Response(body=generate_latest(request.app[METRICS].registry),
                         content_type="text/plain", charset="utf-8")
 
@@ -192,7 +276,7 @@ async def metrics_page(request: web.Request) -> web.Response:
 def create_app(settings: Settings, *, database_url: str | None = None,
                projector: bool = True) -> web.Application:
     app = web.Application(
-        middlewares=[request_context, api_token],
+        middlewares=[request_context, api_token, body_deadline],
         client_max_size=256 * 1024 * 1024,  # imports; webhooks enforce max_body_bytes themselves
     )
     app[SETTINGS] = settings
@@ -203,11 +287,16 @@ def create_app(settings: Settings, *, database_url: str | None = None,
     app.cleanup_ctx.append(ingest_ctx)
     if projector:
         app.cleanup_ctx.append(projector_ctx)
+    app.cleanup_ctx.append(gauges_ctx)
+    app.cleanup_ctx.append(__import__("projections.notifier", fromlist=["x"]).notifier_ctx)
     app.add_routes(ingest_routes())
     app.add_routes(read_routes())
+    app.add_routes(__import__("projections.status_page", fromlist=["x"]).routes())  # /status
+    app.add_routes(__import__("projections.latency", fromlist=["routes"]).routes())  # /dashboard
     app.add_routes([
         web.get("/healthz", healthz),
         web.get("/readyz", readyz),
         web.get("/metrics", metrics_page),
+        web.get("/openapi.json", openapi_json),
     ])
     return app

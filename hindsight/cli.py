@@ -17,20 +17,35 @@ from hindsight.settings import (
     load_settings,
 )
 
+# HTTP server limits (aiohttp's request parser): a request line or one header over 8 KiB,
+# or more than 100 headers, is refused with 400 before any handler runs.
+MAX_LINE_SIZE = 8190
+MAX_FIELD_SIZE = 8190
+MAX_HEADERS = 100
+KEEPALIVE_TIMEOUT = 75.0  # an idle keep-alive connection is closed after this
 
-def _print_webhooks(settings: Settings, out: Any = sys.stdout) -> None:
+
+def _print_webhooks(settings: Settings, out: Any = sys.stdout, *, reveal: bool = True) -> None:
+    """The webhook URLs; their secrets only when ``reveal`` (credentials just generated):
+    stdout usually ends up in a log (journal, container logs), where secrets must not."""
+
+    def shown(value: str) -> str:
+        return value if reveal else "<configured>"
+
     print("Webhook URLs (paste into each tool):", file=out)
     for name, conf in settings.sources.items():
         url = settings.webhook_url(name)
         if name in SIGNED_SOURCES or (conf.secret and not conf.token):
-            secret = conf.secret.get_secret_value() if conf.secret else "(not set)"
+            secret = shown(conf.secret.get_secret_value()) if conf.secret else "(not set)"
             print(f"  {name:<13} {url}\n  {'':<13} secret: {secret}", file=out)
         else:
-            token = conf.token.get_secret_value() if conf.token else "(not set)"
+            token = shown(conf.token.get_secret_value()) if conf.token else "(not set)"
             print(f"  {name:<13} {url}?token={token}\n"
                   f"  {'':<13} or header  Authorization: Bearer {token}", file=out)
     if settings.api.tokens:
-        print(f"API token (read API, dashboard): {settings.api_tokens[0]}", file=out)
+        print(f"API token (read API, dashboard): {shown(settings.api_tokens[0])}", file=out)
+    if not reveal and settings.config_path is not None:
+        print(f"(secrets are in {settings.config_path})", file=out)
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -39,16 +54,22 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from hindsight.app import create_app
     from hindsight.logs import configure
 
+    generated = False
     if not has_credentials(settings):
         settings, path = generate_credentials(settings)
         settings = settings.model_copy(update={"host": args.host or settings.host,
                                                "port": args.port or settings.port})
         print(f"No configuration found: generated credentials in {path} (mode 0600).")
-    _print_webhooks(settings)
+        generated = True
+    _print_webhooks(settings, reveal=generated)
     print(f"Serving on http://{settings.host}:{settings.port}  (readiness: /readyz)", flush=True)
     configure(settings.log_level)
+    # access_log=None: aiohttp's access log would write each request line, query tokens
+    # included; requests are logged by our middleware, without the query.
     web.run_app(create_app(settings), host=settings.host, port=settings.port,
-                print=None, access_log=None, shutdown_timeout=10)
+                print=None, access_log=None, shutdown_timeout=10,
+                keepalive_timeout=KEEPALIVE_TIMEOUT, max_line_size=MAX_LINE_SIZE,
+                max_field_size=MAX_FIELD_SIZE, max_headers=MAX_HEADERS)
     return 0
 
 

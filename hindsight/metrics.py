@@ -31,11 +31,13 @@ class Metrics:
             "Deliveries committed together in one transaction.",
             registry=r, buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256))
         self.projector_lag_events = Gauge(
-            "hindsight_projector_lag_events", "Events in the log not yet projected (leader only).",
+            "hindsight_projector_lag_events",
+            "Events in the log after the projector's checkpoint (counted up to 1,000,000); "
+            "every replica reports it from the shared checkpoint.",
             registry=r)
         self.projector_lag_seconds = Gauge(
             "hindsight_projector_lag_seconds",
-            "Seconds between the newest projected event's commit and now (leader only).",
+            "Age in seconds of the oldest event not yet projected; 0 when caught up.",
             registry=r)
         self.projector_leader = Gauge(
             "hindsight_projector_leader", "1 when this process holds the projector lock.",

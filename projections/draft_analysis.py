@@ -219,10 +219,17 @@ def _deploy_factors(incident: Incident, rows: tuple[TimelineRow, ...]) -> list[F
         origin = f" ({subject})" if ref else ""
         statement = f"{what}{where} {verb} {when}{origin}."
         target = environment or "the environment"
-        why = (
-            f"The deploy pipeline allowed this change to reach {target}: did it contribute, "
-            "and which check in the pipeline could have stopped it?"
-        )
+        if entry.action in ("failed", "pipeline_failed"):
+            # A failed run may not have reached anything: ask what it left behind.
+            why = (
+                f"The pipeline failed for this change: did any part of it reach {target}, "
+                "and did the failure leave the system in a state that contributed?"
+            )
+        else:
+            why = (
+                f"The deploy pipeline allowed this change to reach {target}: did it "
+                "contribute, and which check in the pipeline could have stopped it?"
+            )
         row = _row_of(incident, rows, entry)
         factors.append(Factor("deploy", statement, why, row.number, row.at))
     return factors
@@ -330,11 +337,23 @@ def contributing_factors(incident: Incident, rows: tuple[TimelineRow, ...]) -> t
 # --- 5. Detection time analysis -------------------------------------------------------
 
 
-def _detector_text(entry: TimelineEntry, started_at: datetime) -> str:
-    after = human_duration((entry.received_at - started_at).total_seconds())
+def _first_report(incident: Incident, entry: TimelineEntry) -> datetime:
+    """When the subject's failure first reached us: its earliest failing report, which
+    need not be the entry with the earliest failure time (a late report of an earlier
+    failure, e.g. a missed cron run computed after the fact, moves the start only)."""
+    return min(
+        (e.received_at for e in incident.timeline
+         if e.subject == entry.subject and e.state == "failing" and e.kind != "deploy"),
+        default=entry.received_at,
+    )
+
+
+def _detector_text(incident: Incident, entry: TimelineEntry) -> str:
+    received = _first_report(incident, entry)
+    after = human_duration((received - incident.started_at).total_seconds())
     return (
         f"{entry.subject} ({kind_noun(entry.kind)}, {entry.source}): failing from "
-        f"{format_time(entry.at)}, first report received at {format_time(entry.received_at)}, "
+        f"{format_time(entry.at)}, first report received at {format_time(received)}, "
         f"{after} after impact began"
     )
 
@@ -378,7 +397,7 @@ def detection_analysis(incident: Incident) -> DetectionAnalysis:
     if incident.detected_by == "human" and not first:
         first_text = "No monitor: an engineer declared the incident."
     elif incident.first_detector and incident.first_detector in first:
-        first_text = _detector_text(first[incident.first_detector], incident.started_at)
+        first_text = _detector_text(incident, first[incident.first_detector])
     elif incident.first_detector:
         first_text = incident.first_detector
     else:
@@ -388,13 +407,13 @@ def detection_analysis(incident: Incident) -> DetectionAnalysis:
     if incident.late_detector and incident.late_detector in first:
         fired_last = incident.late_detector
         fired_text = (
-            _detector_text(first[fired_last], incident.started_at)
+            _detector_text(incident, first[fired_last])
             + ": it failed first but notified last"
         )
     elif len(first) > 1:
         last = max(first.values(), key=lambda e: (e.received_at, e.position))
         fired_last = last.subject
-        fired_text = _detector_text(last, incident.started_at)
+        fired_text = _detector_text(incident, last)
     elif first:
         fired_text = f"Only {next(iter(first))} reported the failure."
     else:

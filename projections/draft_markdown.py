@@ -37,7 +37,9 @@ def _what(row: TimelineRow) -> str:
     text = md(row.text)
     if row.repeats:
         until = ""
-        if row.last_repeat_at is not None:
+        # Alertmanager repeats carry the alert's own start: an "until" no later than the
+        # entry itself would say nothing, so only a later last repeat is named.
+        if row.last_repeat_at is not None and row.last_repeat_at > row.at:
             until = f" until {time_of_day(row.last_repeat_at, relative_to=row.at)}"
         noun = "repeat" if row.repeats == 1 else "repeats"
         text += f" (×{row.repeats} {noun}{until})"

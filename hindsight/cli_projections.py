@@ -1,0 +1,381 @@
+"""``hindsight rebuild``, ``incidents``, ``incident``, ``deliveries`` and ``import``: the
+projections in a terminal, against the configured database (the embedded PostgreSQL
+under the data directory unless ``HINDSIGHT_DATABASE_URL`` is set).
+
+``import FILE`` runs the import endpoint's own code (``ingest.webhooks.import_lines``
+with an ``Ingestor`` built as ``serve`` builds it) directly against the database, so it
+needs no running server and no API token: each line is authenticated with the source
+credentials from the settings, deduplicated and stored with its recorded receipt time.
+When no ``serve`` process leads the projection, it then folds the new deliveries into
+the read models itself (a running ``serve`` would have done it live).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+import orjson
+from rich.console import Console
+from rich.table import Table
+
+from hindsight.settings import Settings
+
+IMPORT_CHUNK = 5000  # lines held in memory at once
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    rebuild = sub.add_parser("rebuild", help="drop the read models and replay the whole log")
+    rebuild.add_argument("--diff", action="store_true",
+                         help="report the incidents and moments that changed")
+    rebuild.add_argument("--batch-size", type=int, default=2000, metavar="N")
+    rebuild.set_defaults(func=cmd_rebuild)
+
+    listing = sub.add_parser("incidents", help="incidents, newest first")
+    listing.add_argument("--status", choices=("open", "resolved"))
+    listing.add_argument("--service")
+    listing.add_argument("--limit", type=int, default=50)
+    listing.set_defaults(func=cmd_incidents)
+
+    one = sub.add_parser("incident", help="one incident and its timeline")
+    one.add_argument("incident_id", metavar="ID")
+    one.set_defaults(func=cmd_incident)
+
+    deliveries = sub.add_parser("deliveries", help="what arrived, newest first")
+    deliveries.add_argument("--source")
+    deliveries.add_argument("--outcome", choices=("understood", "unmapped", "invalid",
+                                                  "unsupported"))
+    deliveries.add_argument("--limit", type=int, default=50)
+    deliveries.set_defaults(func=cmd_deliveries)
+
+    imports = sub.add_parser("import", help="import recorded deliveries (JSON Lines)")
+    imports.add_argument("file", metavar="FILE", help="JSON Lines file, or - for stdin")
+    imports.set_defaults(func=cmd_import)
+
+
+# --- plumbing ------------------------------------------------------------------------
+
+Work = Callable[[str], Coroutine[Any, Any, int]]
+
+
+async def _with_database(settings: Settings, work: Work) -> int:
+    """Run ``work(url)`` against the configured database, migrated; start (and release)
+    the embedded server when no URL is configured."""
+    from hindsight.database import connect
+    from hindsight.embedded import EmbeddedPostgres
+    from hindsight.migrations import migrate
+
+    embedded = None
+    if settings.database_url is not None:
+        url = settings.database_url.get_secret_value()
+    else:
+        embedded = EmbeddedPostgres(settings.data_dir.resolve() / "pgdata")
+        url = await asyncio.to_thread(embedded.start)
+    try:
+        conn = await connect(url)
+        try:
+            await migrate(conn)
+        finally:
+            await conn.close()
+        return await work(url)
+    finally:
+        if embedded is not None:
+            await asyncio.to_thread(embedded.stop)
+
+
+def _run(settings: Settings, work: Work) -> int:
+    return asyncio.run(_with_database(settings, work))
+
+
+def _console(stderr: bool = False) -> Console:
+    """Rich output; a fixed width when not a terminal, so piped output is not cut."""
+    stream = sys.stderr if stderr else sys.stdout
+    return Console(file=stream, width=None if stream.isatty() else 160, soft_wrap=False)
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    whole = round(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [f"{hours} h"] if hours else []
+    if minutes or hours:
+        parts.append(f"{minutes} min")
+    parts.append(f"{secs} s" if whole else f"{seconds:.3g} s")
+    return " ".join(parts)
+
+
+def _time(text: str | None) -> str:
+    return "-" if text is None else text
+
+
+def _short(text: str | None) -> str:
+    """A time for a table column: UTC to the second (the detail view keeps it exact)."""
+    return "-" if text is None else text[:19].replace("T", " ")
+
+
+# --- rebuild ---------------------------------------------------------------------------
+
+def cmd_rebuild(args: argparse.Namespace, settings: Settings) -> int:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from hindsight.app import engine_config_from
+    from hindsight.database import connect, create_pool
+    from ingest.store import EventStore
+    from projections import rebuild as rb
+
+    out, err = _console(), _console(stderr=True)
+
+    async def work(url: str) -> int:
+        conn = await connect(url)
+        pool = await create_pool(url, min_size=1, max_size=2)
+        try:
+            store = EventStore(pool, notify=False)
+            before = await rb.snapshot(conn) if args.diff else {}
+            total = await rb.log_size(conn)
+            with Progress(TextColumn("replaying the log"), BarColumn(), MofNCompleteColumn(),
+                          TextColumn("events"), TimeElapsedColumn(), TimeRemainingColumn(),
+                          console=err, transient=True) as bar:
+                task = bar.add_task("rebuild", total=total)
+                try:
+                    replayed = await rb.rebuild(
+                        conn, store, engine_config_from(settings),
+                        batch_size=args.batch_size,
+                        progress=lambda n: bar.advance(task, n))
+                except rb.ProjectorRunning as exc:
+                    err.print(f"hindsight: cannot rebuild: {exc}", style="red", highlight=False)
+                    return 1
+            after = await rb.snapshot(conn)
+        finally:
+            await pool.close()
+            await conn.close()
+        out.print(f"rebuilt from {replayed.events:,} events in {replayed.seconds:.2f} s "
+                  f"({replayed.per_second:,.0f} events/s); {len(after):,} incidents",
+                  highlight=False)
+        if args.diff:
+            _print_diff(out, rb.diff(before, after))
+        return 0
+
+    return _run(settings, work)
+
+
+def _print_diff(out: Console, changes: Any) -> None:
+    from projections.rebuild import describe
+
+    if changes.empty:
+        out.print("no incident changed", highlight=False)
+        return
+    out.print(f"{len(changes.added)} added, {len(changes.removed)} removed, "
+              f"{len(changes.changed)} changed", highlight=False)
+    for inc_id in changes.added:
+        out.print(f"  + {inc_id}", highlight=False)
+    for inc_id in changes.removed:
+        out.print(f"  - {inc_id}", highlight=False)
+    for change in changes.changed:
+        out.print(f"  ~ {change.incident_id}", highlight=False)
+        for name, (was, now) in change.fields.items():
+            out.print(f"      {name}: {describe(was)} -> {describe(now)}", highlight=False)
+
+
+# --- read commands -----------------------------------------------------------------------
+
+def cmd_incidents(args: argparse.Namespace, settings: Settings) -> int:
+    from hindsight.database import connect
+
+    async def work(url: str) -> int:
+        clauses, values = ["merged_into IS NULL"], []
+        for name in ("status", "service"):
+            if getattr(args, name):
+                values.append(getattr(args, name))
+                clauses.append(f"{name} = ${len(values)}")
+        conn = await connect(url)
+        try:
+            rows = await conn.fetch(
+                f"""SELECT (doc - 'timeline')::text AS doc FROM incidents
+                    WHERE {' AND '.join(clauses)}
+                    ORDER BY started_at DESC, id LIMIT {int(args.limit)}""", *values)
+        finally:
+            await conn.close()
+        table = Table(title=f"{len(rows)} incidents (times UTC)", title_justify="left")
+        for name in ("id", "service", "sev", "status", "started", "detected", "resolved",
+                     "latency", "duration", "verdict", "title"):
+            table.add_column(name, no_wrap=name != "title")
+        for row in rows:
+            doc = orjson.loads(row["doc"])
+            table.add_row(
+                doc["id"], doc["service"], doc["severity"], doc["status"],
+                _short(doc["started_at"]), _short(doc["detected_at"]),
+                _short(doc["resolved_at"]),
+                _duration(doc["detection_latency_seconds"]), _duration(doc["duration_seconds"]),
+                doc["detection_verdict"], doc["title"])
+        _console().print(table)
+        return 0
+
+    return _run(settings, work)
+
+
+MARKERS = {"started": "STARTED", "detected": "DETECTED", "acknowledged": "ACKED",
+           "resolved": "RESOLVED", "deploy": "deploy", "note": "note"}
+
+
+def cmd_incident(args: argparse.Namespace, settings: Settings) -> int:
+    from hindsight.database import connect
+
+    async def work(url: str) -> int:
+        conn = await connect(url)
+        try:
+            raw = await conn.fetchval("SELECT doc::text FROM incidents WHERE id = $1",
+                                      args.incident_id)
+        finally:
+            await conn.close()
+        if raw is None:
+            _console(stderr=True).print(f"hindsight: no incident {args.incident_id!r}",
+                                        highlight=False)
+            return 1
+        doc = orjson.loads(raw)
+        out = _console()
+        out.print(f"[bold]{doc['title']}[/bold]  ({doc['id']})", highlight=False)
+        if doc.get("merged_into"):
+            out.print(f"merged into {doc['merged_into']}", highlight=False)
+        out.print(f"service {doc['service']} · {doc['severity']} · {doc['status']} · "
+                  f"detected by {doc['detected_by']} · verdict {doc['detection_verdict']}",
+                  highlight=False)
+        for name in ("started_at", "detected_at", "acknowledged_at", "resolved_at"):
+            out.print(f"  {name.removesuffix('_at'):<13} {_time(doc[name])}", highlight=False)
+        out.print(f"  detection latency {_duration(doc['detection_latency_seconds'])}, "
+                  f"duration {_duration(doc['duration_seconds'])}", highlight=False)
+        table = Table(title="timeline", title_justify="left")
+        for name in ("at", "", "source", "subject", "state", "what"):
+            table.add_column(name, no_wrap=name in {"at", ""})
+        for entry in doc["timeline"]:
+            text = entry["text"]
+            if entry.get("repeats"):
+                text += f" (repeated {entry['repeats']}×)"
+            if entry.get("candidate_factor"):
+                text += " [candidate factor]"
+            table.add_row(entry["at"], MARKERS.get(entry["marker"] or "", ""), entry["source"],
+                          entry["subject"], entry["state"], text)
+        out.print(table)
+        return 0
+
+    return _run(settings, work)
+
+
+def cmd_deliveries(args: argparse.Namespace, settings: Settings) -> int:
+    from hindsight.database import connect
+    from ingest.signals import format_time
+
+    async def work(url: str) -> int:
+        clauses, values = ["true"], []
+        for name in ("source", "outcome"):
+            if getattr(args, name):
+                values.append(getattr(args, name))
+                clauses.append(f"{name} = ${len(values)}")
+        conn = await connect(url)
+        try:
+            rows = await conn.fetch(
+                f"""SELECT position, received_at, source, outcome, signal_count, error
+                    FROM delivery_log WHERE {' AND '.join(clauses)}
+                    ORDER BY position DESC LIMIT {int(args.limit)}""", *values)
+        finally:
+            await conn.close()
+        table = Table(title=f"{len(rows)} deliveries", title_justify="left")
+        for name in ("delivery", "received", "source", "outcome", "signals", "error"):
+            table.add_column(name, no_wrap=name != "error")
+        for r in rows:
+            table.add_row(str(r["position"]), format_time(r["received_at"]), r["source"],
+                          r["outcome"], str(r["signal_count"]), r["error"] or "")
+        _console().print(table)
+        return 0
+
+    return _run(settings, work)
+
+
+# --- import ------------------------------------------------------------------------------
+
+def _chunks(path: str) -> Any:
+    stream = sys.stdin.buffer if path == "-" else Path(path).open("rb")  # noqa: SIM115
+    try:
+        chunk: list[bytes] = []
+        for line in stream:
+            chunk.append(line)
+            if len(chunk) >= IMPORT_CHUNK:
+                yield chunk
+                chunk = []
+        if chunk:
+            yield chunk
+    finally:
+        if stream is not sys.stdin.buffer:
+            stream.close()
+
+
+def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
+    from hindsight.app import credentials, engine_config_from
+    from hindsight.database import connect, create_pool
+    from ingest.group_commit import GroupCommitter
+    from ingest.store import EventStore
+    from ingest.webhooks import Ingestor, IngestSettings, import_lines
+    from projections import rebuild as rb
+
+    if args.file != "-" and not Path(args.file).is_file():
+        print(f"hindsight: no such file: {args.file}", file=sys.stderr)
+        return 2
+    out, err = _console(), _console(stderr=True)
+
+    async def work(url: str) -> int:
+        pool = await create_pool(url, min_size=1, max_size=8)
+        store = EventStore(pool)
+        committer = GroupCommitter(store, max_wait=settings.group_commit_wait_ms / 1000)
+        committer.start()
+        ingestor = Ingestor(committer, IngestSettings(
+            credentials=credentials(settings), max_body_bytes=settings.max_body_bytes,
+            tolerance_seconds=settings.signature_tolerance_seconds))
+        counts: dict[tuple[int, bool, bool], int] = {}  # (status, stored, duplicate)
+        refused: list[dict[str, Any]] = []
+        offset = 0
+        try:
+            for chunk in _chunks(args.file):
+                results = await import_lines(ingestor, chunk)
+                for r in results:
+                    r["line"] += offset
+                    key = (r["status"], r["delivery"] is not None, bool(r["duplicate"]))
+                    counts[key] = counts.get(key, 0) + 1
+                    if r["status"] >= 300:
+                        refused.append(r)
+                offset += len(chunk)
+        finally:
+            await committer.close()
+        stored = sum(n for (_, kept, dup), n in counts.items() if kept and not dup)
+        unmapped = sum(n for (st, kept, dup), n in counts.items() if kept and not dup
+                       and st in (400, 422))
+        again = sum(n for (_, kept, dup), n in counts.items() if dup)
+        rejected = sum(n for (_, kept, _dup), n in counts.items() if not kept)
+        out.print(f"{sum(counts.values()):,} lines: {stored:,} stored ({unmapped:,} of them "
+                  f"not understood), {again:,} already stored, {rejected:,} refused",
+                  highlight=False)
+        for r in refused[:20]:
+            out.print(f"  line {r['line']}: {r['status']} {r['error'] or ''}", highlight=False)
+        conn = await connect(url)
+        try:
+            replayed = await rb.catch_up(conn, store, engine_config_from(settings))
+            out.print(f"projected {replayed.events:,} events", highlight=False)
+        except rb.ProjectorRunning:
+            err.print("a running `hindsight serve` projects them", highlight=False)
+        finally:
+            await conn.close()
+            await pool.close()
+        return 1 if any(r["delivery"] is None for r in refused) else 0
+
+    return _run(settings, work)

@@ -1,0 +1,205 @@
+"""The public status page: ``GET /status`` (HTML), ``GET /v1/status`` (JSON) and
+``GET /status/feed.atom`` (Atom 1.0), open to anyone (API.md, "Public and operations").
+
+They list the incidents users saw (``incidents.public``: P1/P2, a failing uptime check,
+or marked public by an engineer), newest first, and say about each only what
+``projections.public`` allows: a generic title, the public summary and the times. Nothing
+else of the incident (title, subjects, timeline, labels, links) is ever read into a page,
+so nothing internal can leak through one; the three answers are built from one list of
+``PublicIncident`` values so they cannot drift.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import orjson
+from aiohttp import web
+from feedgen.feed import FeedGenerator
+
+from ingest.keys import POOL
+from ingest.signals import format_time
+from projections.codec import incident_from_json
+from projections.model import Incident
+from projections.public import impact_phrase, public_name, public_summary, scrub
+
+# How many incidents the page and the feed show: users read the recent past.
+LIMIT = 50
+PAGE_TITLE = "Service status"
+# The feed's ``updated`` when no incident was ever public: a fixed instant, never the
+# clock, so the same log always gives the same feed.
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+_QUERY = f"""
+SELECT doc::text FROM incidents
+WHERE public AND merged_into IS NULL
+ORDER BY started_at DESC, id
+LIMIT {LIMIT}
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class PublicIncident:
+    """What the public may know about one incident."""
+
+    id: str  # an opaque hash (``inc_…``): says nothing about the incident
+    title: str
+    status: str
+    started_at: datetime
+    resolved_at: datetime | None
+    summary: str
+
+    @property
+    def updated_at(self) -> datetime:
+        return self.resolved_at or self.started_at
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "title": self.title,
+            "status": self.status,
+            "started_at": format_time(self.started_at),
+            "resolved_at": None if self.resolved_at is None else format_time(self.resolved_at),
+            "summary": self.summary,
+        }
+
+
+def public_title(incident: Incident) -> str:
+    """``The checkout service was unavailable``: the impact phrase, nothing more."""
+    phrase = impact_phrase(incident, public_name(incident), ongoing=incident.resolved_at is None)
+    hidden = [s for s in incident.subjects if s.lower() != incident.service.lower()]
+    text = scrub(phrase, hidden)
+    return text[:1].upper() + text[1:]
+
+
+def public_incident(incident: Incident) -> PublicIncident:
+    return PublicIncident(
+        id=incident.id,
+        title=public_title(incident),
+        status=incident.status,
+        started_at=incident.started_at,
+        resolved_at=incident.resolved_at,
+        summary=public_summary(incident),
+    )
+
+
+async def public_incidents(pool: asyncpg.Pool) -> list[PublicIncident]:
+    async with pool.acquire() as conn:
+        rows = await conn.fetch(_QUERY)
+    return [public_incident(incident_from_json(orjson.loads(r["doc"]))) for r in rows]
+
+
+def overall(incidents: Sequence[PublicIncident]) -> str:
+    return "disrupted" if any(i.status == "open" for i in incidents) else "operational"
+
+
+def _base_url(request: web.Request) -> str:
+    """The configured ``public_url`` (how users reach us), else this request's own."""
+    from hindsight.app import SETTINGS  # the app imports this module: look it up late
+
+    settings = request.app.get(SETTINGS)
+    if settings is not None and settings.public_url:
+        return settings.public_url.rstrip("/")
+    return f"{request.scheme}://{request.host}"
+
+
+def status_json(incidents: Sequence[PublicIncident]) -> dict[str, Any]:
+    return {"status": overall(incidents), "incidents": [i.to_json() for i in incidents]}
+
+
+def _when(incident: PublicIncident) -> str:
+    start = incident.started_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    if incident.resolved_at is None:
+        return f"Since {start}"
+    end = incident.resolved_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return f"{start} to {end}"
+
+
+def status_html(incidents: Sequence[PublicIncident]) -> str:
+    """A small page that reads without CSS or scripts; every value escaped."""
+    state = overall(incidents)
+    banner = ("Some services are disrupted." if state == "disrupted"
+              else "All services are operating normally.")
+    items = []
+    for incident in incidents:
+        label = "Ongoing" if incident.status == "open" else "Resolved"
+        started = html.escape(format_time(incident.started_at))
+        items.append(
+            f'<li class="incident {html.escape(incident.status)}" '
+            f'id="{html.escape(incident.id)}">\n'
+            f"<h3>{html.escape(incident.title)}</h3>\n"
+            f'<p class="when"><strong>{label}</strong>: '
+            f'<time datetime="{started}">{html.escape(_when(incident))}</time></p>\n'
+            f"<p>{html.escape(incident.summary)}</p>\n"
+            "</li>"
+        )
+    listing = ("<ul>\n" + "\n".join(items) + "\n</ul>") if items else (
+        "<p>No incidents to report.</p>")
+    return (
+        "<!DOCTYPE html>\n"
+        '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f"<title>{PAGE_TITLE}</title>\n"
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        '<link rel="alternate" type="application/atom+xml" title="Incidents" '
+        'href="/status/feed.atom">\n'
+        "</head>\n<body>\n"
+        f"<h1>{PAGE_TITLE}</h1>\n"
+        f'<p class="overall {state}">{banner}</p>\n'
+        "<h2>Recent incidents</h2>\n"
+        f"{listing}\n"
+        '<p><a href="/status/feed.atom">Subscribe (Atom)</a></p>\n'
+        "</body>\n</html>\n"
+    )
+
+
+def status_feed(incidents: Sequence[PublicIncident], base_url: str) -> bytes:
+    """Atom 1.0 (RFC 4287): one entry per incident, updated at its resolution (or start)."""
+    feed = FeedGenerator()
+    feed.id(f"{base_url}/status")
+    feed.title(PAGE_TITLE)
+    feed.author({"name": PAGE_TITLE})
+    feed.link(href=f"{base_url}/status", rel="alternate", type="text/html")
+    feed.link(href=f"{base_url}/status/feed.atom", rel="self", type="application/atom+xml")
+    feed.updated(max((i.updated_at for i in incidents), default=EPOCH))
+    # feedgen stamps a generator element with its own version: keep the feed ours alone.
+    feed.generator("Hindsight")
+    for incident in incidents:
+        entry = feed.add_entry(order="append")
+        entry.id(f"{base_url}/status#{incident.id}")
+        entry.title(incident.title)
+        entry.link(href=f"{base_url}/status#{incident.id}", rel="alternate", type="text/html")
+        entry.published(incident.started_at)
+        entry.updated(incident.updated_at)
+        entry.summary(incident.summary)
+    data: bytes = feed.atom_str(pretty=True)
+    return data
+
+
+async def get_status_json(request: web.Request) -> web.Response:
+    incidents = await public_incidents(request.app[POOL])
+    return web.Response(body=orjson.dumps(status_json(incidents)),
+                        content_type="application/json")
+
+
+async def get_status_page(request: web.Request) -> web.Response:
+    incidents = await public_incidents(request.app[POOL])
+    return web.Response(text=status_html(incidents), content_type="text/html", charset="utf-8")
+
+
+async def get_status_feed(request: web.Request) -> web.Response:
+    incidents = await public_incidents(request.app[POOL])
+    return web.Response(body=status_feed(incidents, _base_url(request)),
+                        content_type="application/atom+xml", charset="utf-8")
+
+
+def routes() -> list[web.RouteDef]:
+    return [
+        web.get("/status", get_status_page),
+        web.get("/v1/status", get_status_json),
+        web.get("/status/feed.atom", get_status_feed),
+    ]

@@ -1,0 +1,185 @@
+"""Manual events through HTTP (POST /v1/incidents, POST /v1/incidents/{id}/events):
+they are events in the incident's stream and win over what the signals imply.
+
+Engineers' events are recorded at the server's clock, so the outages here happened
+earlier today (``BASE``), as they would in production; the times asserted are exact."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from tests.helpers import api_headers
+from tests.scenarios.harness import import_deliveries, incident, incidents, settle
+from tests.scenarios.payloads import at, kuma, rfc3339
+
+BASE = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=3)
+
+
+def s(offset: float) -> datetime:
+    return BASE + timedelta(seconds=offset)
+
+
+def t(offset: float) -> str:
+    """``BASE`` + offset seconds as the API writes it."""
+    return rfc3339(s(offset))
+
+
+async def outage(client: Any, monitor: str = "Checkout API", service: str = "checkout",
+                 offset: float = 0) -> dict[str, Any]:
+    """Uptime Kuma: the monitor down at ``BASE`` + offset, up 20 min later."""
+    await import_deliveries(client, [
+        kuma(False, s(offset), s(offset + 0.5), monitor=monitor, service=service),
+        kuma(True, s(offset + 1200), s(offset + 1200.5), monitor=monitor, service=service),
+    ])
+    [found] = [i for i in await incidents(client) if i["service"] == service]
+    return found
+
+
+async def post_event(client: Any, incident_id: str, body: dict[str, Any],
+                     version: int | None = None) -> Any:
+    headers = api_headers()
+    if version is not None:
+        headers["If-Match"] = f'"{version}"'
+    return await client.post(f"/v1/incidents/{incident_id}/events", json=body, headers=headers)
+
+
+async def test_a_note_lands_on_the_timeline_at_its_own_time(make_client: Any) -> None:
+    client = await make_client(projector=True)
+    inc = await outage(client)
+    response = await post_event(client, inc["id"], {
+        "type": "note", "at": t(420), "text": "Rolled back to 9a0be77"})
+    assert response.status == 201
+    await settle(client)
+
+    doc = await incident(client, inc["id"])
+    assert [(e["at"], e["marker"], e["text"]) for e in doc["timeline"]
+            if e["source"] == "manual"] == [
+        (t(420), "note", "Rolled back to 9a0be77")]
+    ats = [at(e["at"]) for e in doc["timeline"]]
+    assert ats == sorted(ats)
+    assert doc["version"] == 1
+
+
+async def test_severity_set_by_an_engineer_wins_over_the_signals(make_client: Any) -> None:
+    client = await make_client(projector=True)
+    inc = await outage(client)
+    assert inc["severity"] == "P1"
+    await post_event(client, inc["id"], {"type": "severity", "severity": "P3",
+                                         "reason": "internal tool only"})
+    await settle(client)
+
+    assert (await incident(client, inc["id"]))["severity"] == "P3"
+
+
+async def test_an_impact_start_correction_moves_started_at_and_the_latency(
+    make_client: Any
+) -> None:
+    client = await make_client(projector=True)
+    inc = await outage(client)
+    await post_event(client, inc["id"], {
+        "type": "impact_start", "started_at": t(-720),
+        "evidence": "first 5xx in the load balancer logs"})
+    await settle(client)
+
+    doc = await incident(client, inc["id"])
+    assert doc["started_at"] == t(-720)
+    assert doc["detection_latency_seconds"] == 720.5
+    assert doc["duration_seconds"] == 1920.0
+    assert doc["detection_verdict"] == "gap"  # a P1 noticed 12 min late
+    assert doc["timeline"][0]["marker"] == "started"
+    assert doc["timeline"][0]["source"] == "manual"
+
+
+async def test_a_manual_resolution_wins_over_signals_still_failing(make_client: Any) -> None:
+    client = await make_client(projector=True)
+    await import_deliveries(client, [kuma(False, s(0), s(0.5))])
+    [inc] = await incidents(client)
+    assert inc["status"] == "open"
+    await post_event(client, inc["id"], {"type": "resolve", "resolved_at": t(1800),
+                                         "text": "monitor retired"})
+    await settle(client)
+
+    doc = await incident(client, inc["id"])
+    assert (doc["status"], doc["resolved_at"], doc["duration_seconds"]) == (
+        "resolved", t(1800), 1800.0)
+    assert doc["timeline"][-1]["marker"] == "resolved"
+
+
+async def test_a_merge_keeps_the_older_incident_whichever_was_named(make_client: Any) -> None:
+    client = await make_client(projector=True)
+    older = await outage(client)
+    newer = await outage(client, monitor="Payments API", service="payments", offset=120)
+    response = await post_event(client, newer["id"], {"type": "merge", "other_id": older["id"]})
+    assert response.status == 201
+    await settle(client)
+
+    [survivor] = await incidents(client)
+    assert survivor["id"] == older["id"]
+    assert survivor["subjects"] == ["Checkout API", "Payments API"]
+    absorbed = await incident(client, newer["id"])
+    assert absorbed["merged_into"] == older["id"]
+
+
+async def test_a_stale_version_in_if_match_is_refused_with_409(make_client: Any) -> None:
+    client = await make_client(projector=True)
+    inc = await outage(client)
+    note = {"type": "note", "at": t(300), "text": "Paged the database team"}
+    first = await post_event(client, inc["id"], note, version=0)
+    assert first.status == 201
+    assert (await first.json())["version"] == 1
+
+    stale = await post_event(client, inc["id"], {**note, "text": "Another note"}, version=0)
+    assert stale.status == 409
+    assert (await stale.json())["version"] == 1
+    await settle(client)
+    doc = await incident(client, inc["id"])
+    assert [e["text"] for e in doc["timeline"] if e["marker"] == "note"] == [
+        "Paged the database team"]
+
+
+async def test_an_event_for_an_unknown_incident_is_404(make_client: Any) -> None:
+    client = await make_client(projector=True)
+    response = await post_event(client, "inc_0000000000000000", {
+        "type": "note", "at": t(300), "text": "x"})
+    assert response.status == 404
+
+
+async def test_as_of_answers_what_was_known_at_that_moment(make_client: Any) -> None:
+    """Ten minutes in, the check was down and nothing said it was back: open, no
+    resolution. Now we know it recovered after 20 minutes."""
+    client = await make_client(projector=True)
+    inc = await outage(client)
+
+    then = await incident(client, inc["id"], as_of=t(600))
+    assert (then["status"], then["resolved_at"]) == ("open", None)
+    assert [e["state"] for e in then["timeline"]] == ["failing", "failing"]
+    now = await incident(client, inc["id"])
+    assert (now["status"], now["resolved_at"]) == ("resolved", t(1200))
+    before = await client.get(f"/v1/incidents/{inc['id']}", params={
+        "as_of": t(-60)}, headers=api_headers())
+    assert before.status == 404
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "engine bug: Engine.apply_manual moves the service's retention watermark to the "
+    "event's recorded_at (today) and prunes in the same step, so an incident imported "
+    "from history (resolved > 30 days ago) is forgotten and the note never reaches the "
+    "read model (take_changes skips incidents dropped meanwhile)"))
+async def test_a_note_on_an_incident_imported_from_last_year_is_kept(make_client: Any) -> None:
+    client = await make_client(projector=True)
+    old = at("2025-03-14T10:00:00Z")
+    await import_deliveries(client, [
+        kuma(False, old, old + timedelta(seconds=0.5)),
+        kuma(True, old + timedelta(minutes=20), old + timedelta(minutes=20, seconds=0.5))])
+    [inc] = await incidents(client)
+    response = await post_event(client, inc["id"], {
+        "type": "note", "at": "2025-03-14T10:07:00Z", "text": "Rolled back"}, version=0)
+    assert response.status == 201
+    await settle(client)
+
+    doc = await incident(client, inc["id"])
+    assert doc["version"] == 1
+    assert [e["text"] for e in doc["timeline"] if e["marker"] == "note"] == ["Rolled back"]
