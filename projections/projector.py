@@ -36,6 +36,7 @@ log = structlog.get_logger("hindsight.projector")
 PROJECTOR_LOCK = 0x48_53_50_52  # "HSPR": one projector leader per database
 CHECKPOINT = "main"
 SNAPSHOT_EVERY = 20_000  # events between saves of the engine's state
+YIELD_EVERY = 25  # events folded between returns to the event loop
 READ_MODELS = ("incidents", "timeline_entries", "subject_states", "service_risks",
                "signal_incidents", "delivery_log", "action_items", "projector_state")
 
@@ -125,7 +126,11 @@ async def project_batch(
     with the checkpoint: saving the whole state each batch would cost more than folding.
     """
     pending = Pending()
-    projection.apply(batch, pending)
+    for start in range(0, len(batch), YIELD_EVERY):
+        projection.apply(batch[start:start + YIELD_EVERY], pending)
+        # The fold is CPU work on the server's event loop: let waiting webhook requests
+        # through between slices, so a burst to project never stalls ingestion.
+        await asyncio.sleep(0)
     changes = projection.engine.take_changes()
     projection.unsaved.update(changes.services)
     projection.events_unsaved += len(batch)
