@@ -8,7 +8,9 @@ import hmac
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
+import asyncpg
 import structlog
 from aiohttp import web
 from prometheus_client import generate_latest
@@ -22,7 +24,7 @@ from hindsight.settings import Settings
 from ingest.auth import Credentials, presented_token
 from ingest.group_commit import GroupCommitter
 from ingest.keys import POOL, STORE
-from ingest.store import EventStore
+from ingest.store import Appended, EventStore, NewEvent
 from ingest.webhooks import INGESTOR, Ingestor, IngestSettings
 from ingest.webhooks import routes as ingest_routes
 from projections.engine import EngineConfig
@@ -104,6 +106,12 @@ async def body_deadline(request: web.Request, handler: Handler) -> web.StreamRes
             log.warning("slow_client_cut_off", path=request.path, received=seen)
             response = web.json_response({"error": "request body timed out"}, status=408)
             response.force_close()
+            await response.prepare(request)
+            await response.write_eof()
+            # Close now: aiohttp would otherwise linger, reading the rest of the body
+            # (that is not coming) for up to 10 s more.
+            if request.transport is not None:
+                request.transport.close()
             return response
 
 
@@ -135,7 +143,15 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     url = app[DATABASE_URL]
     conn = await connect(url)
     try:
-        applied = await migrations.migrate(conn)
+        try:
+            applied = await migrations.migrate(conn)
+        except asyncpg.InsufficientPrivilegeError:
+            # A least-privilege login (member of hindsight_service only, the owner
+            # migrating with `hindsight migrate`) may not CREATE, not even IF NOT EXISTS:
+            # fine when nothing is pending, fatal otherwise.
+            if await migrations.pending(conn):
+                raise
+            applied = []
     finally:
         await conn.close()
     if applied:
@@ -151,11 +167,26 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
             await asyncio.to_thread(embedded.stop)
 
 
+class TimedCommitter(GroupCommitter):
+    """Group commit that reports each committed append's wait (hindsight_append_seconds)."""
+
+    def __init__(self, *args: Any, on_append: Callable[[float], None], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.on_append = on_append
+
+    async def append(self, event: NewEvent) -> Appended:
+        started = time.perf_counter()
+        appended = await super().append(event)
+        self.on_append(time.perf_counter() - started)
+        return appended
+
+
 async def ingest_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     metrics = app[METRICS]
-    committer = GroupCommitter(
+    committer = TimedCommitter(
         app[STORE],
+        on_append=metrics.append_seconds.observe,
         max_wait=settings.group_commit_wait_ms / 1000,
         on_batch=metrics.batch_size.observe,
     )

@@ -15,11 +15,11 @@ off the members (moments, status, timeline) is rendered in time order by
 from __future__ import annotations
 
 import hashlib
-from bisect import insort
+from bisect import bisect_left, bisect_right, insort
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any
 
 from ingest.manual import IncidentDeclared, IncidentMerged, ManualEvent
 from ingest.signals import Kind, Severity, Signal, State, format_time
@@ -29,16 +29,23 @@ from projections.facts import (
     DEPLOY_OUTCOMES,
     Fact,
     FactId,
-    SortKey,
+    SubjectKey,
     signal_from_json,
     signal_to_json,
 )
 from projections.model import Incident, Risk
 from projections.services import ServiceMap
 from projections.state import (
+    FAILURE,
+    RECOVERY,
     IncidentState,
+    Line,
     ManualRecord,
+    Moment,
+    Report,
     ServiceState,
+    What,
+    moment_key,
     service_from_json,
     service_to_json,
 )
@@ -122,11 +129,72 @@ def incident_id_for(service: str, signal: Signal, attempt: int = 0) -> str:
     return "inc_" + hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+class _Index:
+    """The live incidents covering one service, by ``started_at``: which incidents a
+    signal at a given time may touch, in O(log n + k) rather than a scan of all.
+
+    Resolved incidents are found between ``start ≥ from − longest`` and ``start ≤ to``
+    (``longest`` bounds every indexed resolved incident's length; it only grows, which
+    costs a few extra candidates, never a missed one); open incidents are kept apart.
+    """
+
+    __slots__ = ("longest", "open", "placed", "starts")
+
+    def __init__(self) -> None:
+        self.starts: list[tuple[datetime, str]] = []
+        self.placed: dict[str, tuple[datetime, datetime | None]] = {}
+        self.open: set[str] = set()
+        self.longest = timedelta(0)
+
+    def put(self, inc_id: str, span: tuple[datetime, datetime | None]) -> None:
+        before = self.placed.get(inc_id)
+        if before == span:
+            return
+        if before is None or before[0] != span[0]:
+            if before is not None:
+                del self.starts[bisect_left(self.starts, (before[0], inc_id))]
+            insort(self.starts, (span[0], inc_id))
+        self.placed[inc_id] = span
+        if span[1] is None:
+            self.open.add(inc_id)
+        else:
+            self.open.discard(inc_id)
+            self.longest = max(self.longest, span[1] - span[0])
+
+    def drop(self, inc_id: str) -> None:
+        before = self.placed.pop(inc_id, None)
+        if before is not None:
+            del self.starts[bisect_left(self.starts, (before[0], inc_id))]
+            self.open.discard(inc_id)
+
+    def touching(self, start: datetime, end: datetime | None, before: timedelta,
+                 after: timedelta) -> list[str]:
+        """Ids (sorted) of incidents with ``started_at − before ≤ end`` and
+        ``start ≤ resolved_at + after`` (an open end is infinite on either side)."""
+        found = [i for i in self.open if end is None or self.placed[i][0] - before <= end]
+        hi = len(self.starts) if end is None else bisect_right(
+            self.starts, (end + before, _MAX_ID))
+        lo = bisect_left(self.starts, (start - after - self.longest,))
+        for _, inc_id in self.starts[lo:hi]:
+            resolved = self.placed[inc_id][1]
+            if resolved is not None and start <= resolved + after:
+                found.append(inc_id)
+        return sorted(found)
+
+
+_MAX_ID = "\U0010ffff"
+_PRUNE_EVERY = 3600  # seconds of data time between full retention passes of a service
+
+
 class Engine:
     """Folds the log into incidents. Not thread-safe: one projector drives it.
 
     ``load`` every dumped service before feeding further events: an incident merged
     across services is reached from both.
+
+    Cost: a signal costs O(log n) in the incidents of its service and the reports of its
+    subject (a repeat, O(1)); an incident is rendered once per ``take_changes`` that
+    reports it, never per signal.
     """
 
     def __init__(self, config: EngineConfig) -> None:
@@ -135,11 +203,14 @@ class Engine:
         self._services: dict[str, ServiceState] = {}
         self._incidents: dict[str, IncidentState] = {}
         self._by_service: dict[str, set[str]] = {}  # service -> held incidents covering it
-        # Caches, dropped on every mutation: a pure function of the state above.
-        self._views: dict[str, Incident] = {}
-        self._spans: dict[str, _Span] = {}
+        # Derived from the state above (rebuilt on load, never dumped):
+        self._index: dict[str, _Index] = {}  # service -> live incidents covering it
+        self._lines_of: dict[SubjectKey, set[str]] = {}  # subject -> live incidents with it
+        self._pruned: dict[str, int] = {}  # service -> data hour of its last full prune
+        self._views: dict[str, Incident] = {}  # renders, dropped on every touch
         # Change tracking (not state: never dumped, never affects the fold).
         self._dirty: set[str] = set()  # incidents touched since the last take_changes
+        self._recent: set[str] = set()  # incidents touched by the event being applied
         self._changed_services: set[str] = set()
         self._changed_subjects: dict[tuple[str, str, str], SubjectState] = {}
         self._joins: dict[FactId, str | None] = {}
@@ -153,6 +224,7 @@ class Engine:
         self, position: int, received_at: datetime, signals: Sequence[Signal]
     ) -> None:
         touched: set[str] = set()
+        self._recent.clear()
         for index, signal in enumerate(signals):
             fact = Fact(position, index, received_at, signal)
             svc = self._service(self.service_of(signal))
@@ -178,6 +250,7 @@ class Engine:
         dropped by retention) change nothing. Events posted to an incident merged away
         apply to the one it was merged into.
         """
+        self._recent.clear()
         if isinstance(event, IncidentDeclared):
             if incident_id is not None and incident_id != event.incident_id:
                 raise ValueError("a declaration is posted to its own incident id")
@@ -200,6 +273,7 @@ class Engine:
             root = self._merge(root, event.other_id, record) or root
         else:
             root.add_manual(record)
+            self._reindex(root)
         home = self._services[root.home]
         home.see(recorded_at)
         self._prune(home)
@@ -274,10 +348,21 @@ class Engine:
                 self._forget(inc_id)
         svc, incidents = service_from_json(service, state)
         self._services[service] = svc
+        self._pruned[service] = _hour(svc.watermark)  # every apply ends pruned to its hour
         for inc in incidents:
             self._register(inc)
         self._views.clear()  # renders read deploys across services: recompute lazily
-        self._spans.clear()
+
+    def check_aggregates(self) -> None:
+        """For tests: every incremental aggregate equals a recomputation from scratch."""
+        for inc_id in sorted(self._incidents):
+            inc = self._incidents[inc_id]
+            assert inc.span() == incident_span(inc), inc_id
+            if inc.merged_into is None:
+                for service in inc.services:
+                    assert self._index[service].placed[inc_id] == inc.span(), inc_id
+                for subject in inc.lines:
+                    assert inc_id in self._lines_of[subject], inc_id
 
     # --- Signals ----------------------------------------------------------------------
 
@@ -304,23 +389,40 @@ class Engine:
     def _apply_failing(self, svc: ServiceState, fact: Fact) -> str:
         """Rules 1, 2, 4 and 5: join the incident this failure belongs to, or open one.
 
-        Its recovery, when one already arrived (kept in the history), joins with it.
+        1. The same report already held (a repeat: same subject, kind, start and time)
+           is folded into it, wherever it is: O(1), however big the incident.
+        2. Else find where the failure ends: a period carries its end; a plain failure
+           ends at the first recovery of its subject already known after it (kept in
+           the history), else it is still failing.
+        3. Place it (``_place``), or open an incident named after it; the recovery
+           joins with it.
         """
-        history = svc.history.get(fact.subject_key, [])
-        recovery = None
-        if not fact.is_period:
-            recovery = next((h for h in history if h.key > fact.key), None)
-            end = None if recovery is None else recovery.signal.occurred_at
+        what: What = "period" if fact.is_period else "fail"
+        subject = fact.subject_key
+        s = fact.signal
+        key = (what, s.kind, fact.failing_since, s.occurred_at)
+        for inc_id in sorted(self._lines_of.get(subject, ())):
+            inc = self._incidents[inc_id]
+            if key in inc.lines[subject].reports and svc.name in inc.services:
+                self._add(inc, fact, what)
+                return inc.id
+        recovery: Fact | None = None
+        if what == "period":
+            end: datetime | None = s.occurred_at
         else:
-            end = fact.signal.occurred_at
+            history = svc.history.get(subject, [])
+            after = bisect_right(history, fact.key, key=lambda f: f.key)
+            recovery = history[after] if after < len(history) else None
+            end = None if recovery is None else recovery.signal.occurred_at
         target = self._place(svc.name, fact.failing_since, end)
         if target is None:
-            target = self._create(svc.name, self._new_id(svc.name, fact.signal),
-                                  texts.title_for(svc.name, fact.signal), fact.position)
-        self._touch(target.id)
-        target.facts[fact.id] = fact
+            target = self._open(svc.name, fact)
+        self._add(target, fact, what)
         if recovery is not None:
-            target.facts.setdefault(recovery.id, recovery)
+            r = recovery.signal
+            if ("recover", r.kind, r.occurred_at, r.occurred_at) not in (
+                    target.lines[subject].reports):
+                self._add(target, recovery, "recover")
         return target.id
 
     def _place(self, service: str, start: datetime, end: datetime | None
@@ -328,63 +430,82 @@ class Engine:
         """Which incident a failure of ``service`` from ``start`` (to ``end`` when its
         recovery is known) joins; None to open a new one.
 
-        1. An incident whose span [started_at, resolved_at] (open: no end) contains
-           ``start`` (the latest-started if several).
-        2. Else one resolved less than ``reopen_window`` before ``start``: it reopens.
-        3. Else the next incident to start after ``start``, unless the failure is known
-           to have ended more than ``reopen_window`` before it began: a late signal with
-           an earlier time moves ``started_at`` (a missed cron run hours before the
-           outage others saw), but a failure over and done before it is its own incident.
-        4. Else None.
+        It *touches* an incident when the two are less than ``reopen_window`` apart:
+        started no later than ``end + window`` and resolved (if at all) no earlier than
+        ``start − window``. That is rules 1, 2 and 5 at once: inside an incident, a
+        reopening within the window, a late failure (still failing, or ended within the
+        window of it) before an incident that moves its ``started_at``.
+
+        1. Among touched incidents an engineer spoke about (``pinned``), it joins the
+           latest-started one containing ``start``, else the latest resolved one it
+           reopens, else the next to start after it.
+        2. Else, the touched incidents made of signals alone are one incident now:
+           merged into the oldest (``_absorb``), so the answer is the same whatever
+           order the signals arrived in.
+        3. Else None.
         """
         window = self._config.reopen_window
-        live = self._live_spans(service)
-        containing = [v for v in live if v.started_at <= start
-                      and (v.resolved_at is None or start <= v.resolved_at)]
-        if containing:
-            return self._incidents[max(containing, key=lambda v: (v.started_at, v.id)).id]
-        reopening = [v for v in live if v.resolved_at is not None
-                     and v.resolved_at < start <= v.resolved_at + window]
-        if reopening:
-            return self._incidents[max(reopening, key=lambda v: (v.resolved_at, v.id)).id]
-        later = [v for v in live if v.started_at > start]
-        if later:
-            nearest = min(later, key=lambda v: (v.started_at, v.id))
-            if end is None or end >= nearest.started_at - window:
-                return self._incidents[nearest.id]
-        return None
+        index = self._index.get(service)
+        if index is None:
+            return None
+        touched = index.touching(start, end, window, window)
+        if not touched:
+            return None
+        pinned = [i for i in touched if self._incidents[i].pinned]
+        if pinned:
+            spans = {i: index.placed[i] for i in pinned}
+            containing = [i for i in pinned if spans[i][0] <= start and (
+                spans[i][1] is None or start <= _end(spans[i]))]
+            if containing:
+                return self._incidents[max(containing, key=lambda i: (spans[i][0], i))]
+            reopening = [i for i in pinned if spans[i][1] is not None
+                         and _end(spans[i]) < start <= _end(spans[i]) + window]
+            if reopening:
+                return self._incidents[max(reopening, key=lambda i: (_end(spans[i]), i))]
+            return self._incidents[min(pinned, key=lambda i: (spans[i][0], i))]
+        return self._absorb_all([self._incidents[i] for i in touched])
 
     def _apply_recovery(self, svc: ServiceState, fact: Fact) -> str | None:
         """Rule 3/4: a recovery joins each incident in which it ends a failing run of its
-        subject; it is kept in the history either way (a late failure may need it)."""
-        insort(svc.history.setdefault(fact.subject_key, []), fact, key=lambda f: f.key)
-        joined: tuple[SortKey, str] | None = None
-        for inc_id in sorted(self._by_service.get(svc.name, ())):
-            inc = self._incidents[inc_id]
-            if inc.merged_into is not None:
+        subject (or repeats a recovery already there); it is kept in the history either
+        way (a late failure may need it)."""
+        subject = fact.subject_key
+        insort(svc.history.setdefault(subject, []), fact, key=lambda f: f.key)
+        s = fact.signal
+        key = ("recover", s.kind, s.occurred_at, s.occurred_at)
+        probe = (s.occurred_at, fact.position, fact.index, RECOVERY)
+        joined: tuple[tuple[datetime, int, int, int], str] | None = None
+        for inc_id in sorted(self._lines_of.get(subject, ())):
+            inc = self._incidents.get(inc_id)
+            if inc is None or inc.merged_into is not None or svc.name not in inc.services:
                 continue
-            last_failure = _ends_run_after(inc, fact)
-            if last_failure is None:
-                continue
-            self._touch(inc_id)
-            inc.facts[fact.id] = fact
-            if joined is None or last_failure > joined[0]:
-                joined = (last_failure, inc_id)
+            line = inc.lines[subject]
+            if key in line.reports:  # the same recovery again: folded into it
+                ended = moment_key(line.reports[key].moments()[0])
+            else:
+                previous = line.before_key(probe)
+                if previous is None or previous[3] != FAILURE:
+                    continue
+                ended = moment_key(previous)
+            self._add(inc, fact, "recover")
+            if joined is None or ended > joined[0]:
+                joined = (ended, inc.id)
         return None if joined is None else joined[1]
 
     def _apply_ack(self, svc: ServiceState, fact: Fact) -> str | None:
         """An on-call tool's acknowledgement: to the incident open at its time, else to
         the latest-started open incident of the service; dropped if there is none."""
         at = fact.signal.occurred_at
-        live = self._live_spans(svc.name)
-        containing = [v for v in live if v.started_at <= at
-                      and (v.resolved_at is None or at <= v.resolved_at)]
-        candidates = containing or [v for v in live if v.resolved_at is None]
+        index = self._index.get(svc.name)
+        if index is None:
+            return None
+        candidates = index.touching(at, at, timedelta(0), timedelta(0)) or sorted(index.open)
         if not candidates:
             return None
-        target = max(candidates, key=lambda v: (v.started_at, v.id)).id
+        target = max(candidates, key=lambda i: (index.placed[i][0], i))
+        inc = self._incidents[target]
+        inc.acks[fact.id] = fact
         self._touch(target)
-        self._incidents[target].facts[fact.id] = fact
         return target
 
     def _apply_deploy(self, svc: ServiceState, fact: Fact) -> None:
@@ -392,21 +513,192 @@ class Engine:
         whose window [started_at − lookback, resolved_at] holds it; a failed deploy or
         pipeline stays a risk until a later deploy of the same subject succeeds."""
         at = fact.signal.occurred_at
-        for inc_id in sorted(self._by_service.get(svc.name, ())):
-            v = self._span(inc_id)
-            if v.started_at - self._config.deploy_lookback <= at and (
-                v.resolved_at is None or at <= v.resolved_at
-            ):
+        index = self._index.get(svc.name)
+        if index is not None:
+            for inc_id in index.touching(at, at, self._config.deploy_lookback, timedelta(0)):
                 self._touch(inc_id)
-        # Every render of this service's incidents reads the deploy list.
-        for inc_id in self._by_service.get(svc.name, ()):
-            self._views.pop(inc_id, None)
         insort(svc.deploys, fact, key=lambda f: f.key)
         if fact.signal.action in DEPLOY_OUTCOMES:
             current = svc.outcomes.get(fact.subject_key)
             if current is None or fact.key > current.key:
                 svc.outcomes[fact.subject_key] = fact
         self._set_subject(svc, fact)
+
+    # --- Members ------------------------------------------------------------------------
+
+    def _add(self, inc: IncidentState, fact: Fact, what: What) -> None:
+        """Add one fact to ``inc``: folded into an equal report (O(1)), or a new report
+        in its subject's line (O(log n)); then the aggregates, the index and, when a
+        recovery ended a run of an incident made of signals alone, ``_split``."""
+        subject = fact.subject_key
+        s = fact.signal
+        line = inc.lines.get(subject)
+        if line is None:
+            line = inc.lines[subject] = Line()
+            self._lines_of.setdefault(subject, set()).add(inc.id)
+        since = fact.failing_since if what != "recover" else s.occurred_at
+        report = line.reports.get((what, s.kind, since, s.occurred_at))
+        ended: datetime | None = None
+        if report is not None:
+            report.add(fact)
+        else:
+            report = Report.of(what, fact)
+            moment = report.moments()[-1]
+            if what == "recover":
+                previous = line.before_key(moment_key(moment))
+                if previous is None or previous[3] != FAILURE:
+                    if not line.reports:
+                        del inc.lines[subject]
+                        self._lines_of[subject].discard(inc.id)
+                    return  # it ends nothing here: it says what we already knew
+            line.insert(report)
+            if what != "fail" and line.ends_run(moment):
+                ended = moment[0]
+                _drop_quiet_after(line, moment)
+            inc.note_line(subject)
+        if report.failing:
+            inc.note_failure(report, fact.position)
+        self._touch(inc.id)
+        self._reindex(inc)
+        last = inc.agg.last_since
+        if ended is not None and not inc.pinned and last is not None and (
+                last > ended + self._config.reopen_window):
+            self._split(inc)
+
+    def _merge_reports(self, inc: IncidentState, subject: SubjectKey,
+                       reports: Iterable[Report]) -> None:
+        """Another incident's reports of ``subject`` join ``inc`` (merges, splits); a
+        recovery that no longer ends a run leaves, as if it had arrived last."""
+        line = inc.lines.get(subject)
+        if line is None:
+            line = inc.lines[subject] = Line()
+        self._lines_of.setdefault(subject, set()).add(inc.id)
+        for report in reports:
+            existing = line.reports.get(report.key)
+            if existing is None:
+                line.insert(report)
+            else:
+                line.remove(existing)  # its first position, hence its moments, may move
+                existing.absorb(report)
+                line.insert(existing)
+        previous: int | None = None
+        for moment in list(line.moments):
+            report = moment[4]
+            if moment[3] == RECOVERY and report.what == "recover" and previous != FAILURE:
+                line.remove(report)
+                continue
+            previous = moment[3]
+
+    def _split(self, inc: IncidentState) -> None:
+        """Re-place what no longer belongs: a failure that joined an incident while its
+        end was unknown, once its recovery shows it was over long before (or after).
+
+        1. Cut each subject's line into runs (a failure while not failing opens one, the
+           next recovery ends it); a quiet recovery goes with the run before it.
+        2. Cluster the runs in time order: a run more than ``reopen_window`` after every
+           earlier run of the cluster has ended starts a new cluster.
+        3. The cluster holding the failure the id was derived from (``origin``) keeps the
+           incident, else the earliest; each other cluster leaves, with the
+           acknowledgements inside its span, and is placed again (``_place``): joined
+           to the incidents it touches, or opened under the id of its earliest failure.
+        """
+        window = self._config.reopen_window
+        runs: list[_Run] = []
+        for subject in sorted(inc.lines):
+            runs += _runs(subject, inc.lines[subject])
+        runs.sort(key=lambda r: (r.start, r.subject, r.reports[0].first))
+        clusters: list[list[_Run]] = []
+        reach: datetime | None = None
+        for run in runs:
+            if clusters and (reach is None or run.start <= reach + window):
+                clusters[-1].append(run)
+                reach = None if reach is None or run.end is None else max(reach, run.end)
+            else:
+                clusters.append([run])
+                reach = run.end
+        if len(clusters) < 2:
+            return
+        keep = clusters[0]
+        if inc.origin is not None:
+            origin_subject, origin_at = inc.origin
+            keep = next((c for c in clusters if any(
+                run.subject == origin_subject and any(r.failing and r.at == origin_at
+                                                     for r in run.reports)
+                for run in c)), keep)
+        leaving: list[tuple[datetime, datetime | None, list[_Run], list[Fact]]] = []
+        for cluster in clusters:
+            if cluster is keep:
+                continue
+            start = cluster[0].start
+            end = None if any(r.end is None for r in cluster) else max(
+                r.end for r in cluster if r.end is not None)
+            acks = [f for f in inc.acks.values() if start <= f.signal.occurred_at and (
+                end is None or f.signal.occurred_at <= end)]
+            for f in acks:
+                del inc.acks[f.id]
+            for run in cluster:
+                line = inc.lines[run.subject]
+                for report in run.reports:
+                    line.remove(report)
+                if not line.reports:
+                    del inc.lines[run.subject]
+                    self._lines_of[run.subject].discard(inc.id)
+            leaving.append((start, end, cluster, acks))
+        inc.refresh()
+        self._reindex(inc)
+        self._touch(inc.id)
+        for start, end, cluster, acks in leaving:
+            target = self._place(inc.home, start, end)
+            if target is None:
+                opener = min((r for run in cluster for r in run.reports if r.failing),
+                             key=lambda r: (r.since, r.first))
+                target = self._open(inc.home, opener.rep)
+            for run in cluster:
+                self._merge_reports(target, run.subject, run.reports)
+            for f in acks:
+                target.acks[f.id] = f
+            target.refresh()
+            self._reindex(target)
+            self._touch(target.id)
+
+    def _absorb_all(self, incidents: list[IncidentState]) -> IncidentState:
+        """Merge incidents made of signals alone into the oldest (the earliest
+        ``started_at``, then the earliest opened, then the id)."""
+        ordered = sorted(incidents, key=lambda i: (i.span()[0], i.opened_position, i.id))
+        survivor = ordered[0]
+        for absorbed in ordered[1:]:
+            at = self._services[absorbed.home].watermark
+            assert at is not None  # a signal of the service was seen: that is how it exists
+            self._absorb(survivor, absorbed, at)
+        return survivor
+
+    def _absorb(self, survivor: IncidentState, absorbed: IncidentState, at: datetime) -> None:
+        """``absorbed`` joins ``survivor``: its reports (copied: the absorbed incident is
+        frozen as it was, with ``merged_into``), acknowledgements, manual events and
+        services; ids that pointed at it point at the survivor."""
+        for inc_id in sorted(self._incidents):
+            if self._incidents[inc_id].merged_into == absorbed.id:
+                self._touch(inc_id)
+                self._incidents[inc_id].merged_into = survivor.id
+        for subject in sorted(absorbed.lines):
+            self._merge_reports(survivor, subject, [
+                r.copy() for r in absorbed.lines[subject].reports.values()])
+            self._lines_of[subject].discard(absorbed.id)
+        for fact_id, fact in absorbed.acks.items():
+            survivor.acks.setdefault(fact_id, fact)
+        for earlier in absorbed.manual:
+            insort(survivor.manual, earlier, key=lambda r: r.position)
+        for service in sorted(absorbed.services - survivor.services):
+            survivor.services.add(service)
+            self._by_service.setdefault(service, set()).add(survivor.id)
+        for service in absorbed.services:
+            self._index[service].drop(absorbed.id)
+        absorbed.merged_into = survivor.id
+        absorbed.merged_at = at
+        survivor.refresh()
+        self._reindex(survivor)
+        self._touch(survivor.id)
+        self._touch(absorbed.id)
 
     # --- Manual events ------------------------------------------------------------------
 
@@ -416,34 +708,21 @@ class Engine:
 
         1. Follow both ids to the incidents they now live in; same one: nothing to do.
         2. The older is the earlier ``started_at``, then the earlier opened, then the id.
-        3. The survivor takes the other's facts, manual events and services; the other
+        3. The survivor takes the other's reports, manual events and services; the other
            is frozen with ``merged_into``; ids that pointed at it point at the survivor.
         """
         other = self._root(other_id) if other_id in self._incidents else None
         if other is None or other.id == root.id:
             root.add_manual(record)  # kept: the timeline says a merge was asked
+            self._reindex(root)
             return None
-        a, b = self._span(root.id), self._span(other.id)
-        older_first = sorted([(a.started_at, root.opened_position, root.id),
-                              (b.started_at, other.opened_position, other.id)])
+        older_first = sorted([(root.span()[0], root.opened_position, root.id),
+                              (other.span()[0], other.opened_position, other.id)])
         survivor = self._incidents[older_first[0][2]]
         absorbed = self._incidents[older_first[1][2]]
-        for inc_id in sorted(self._incidents):
-            if self._incidents[inc_id].merged_into == absorbed.id:
-                self._touch(inc_id)
-                self._incidents[inc_id].merged_into = survivor.id
-        self._touch(survivor.id)
-        self._touch(absorbed.id)
-        for fact_id, fact in absorbed.facts.items():
-            survivor.facts.setdefault(fact_id, fact)
-        for earlier in absorbed.manual:
-            survivor.add_manual(earlier)
+        self._absorb(survivor, absorbed, record.recorded_at)
         survivor.add_manual(record)
-        for service in absorbed.services - survivor.services:
-            survivor.services.add(service)
-            self._by_service.setdefault(service, set()).add(survivor.id)
-        absorbed.merged_into = survivor.id
-        absorbed.merged_at = record.recorded_at
+        self._reindex(survivor)
         return survivor
 
     # --- Bookkeeping --------------------------------------------------------------------
@@ -460,27 +739,54 @@ class Engine:
             attempt += 1
         return candidate
 
+    def _open(self, service: str, fact: Fact) -> IncidentState:
+        """A new incident, named after the failure that opens it."""
+        inc = self._create(service, self._new_id(service, fact.signal),
+                           texts.title_for(service, fact.signal), fact.position)
+        inc.origin = (fact.subject_key, fact.signal.occurred_at)
+        return inc
+
     def _create(self, service: str, inc_id: str, title: str, position: int) -> IncidentState:
         inc = IncidentState(id=inc_id, home=service, title=title, opened_position=position,
                             services={service})
         self._service(service).incidents.add(inc_id)
-        self._register(inc)
+        self._incidents[inc_id] = inc
+        self._by_service.setdefault(service, set()).add(inc_id)
         self._dirty.add(inc_id)
+        self._recent.add(inc_id)
         self._changed_services.add(service)
-        return inc
+        return inc  # indexed once it has a member (an empty incident has no span yet)
 
     def _register(self, inc: IncidentState) -> None:
         self._incidents[inc.id] = inc
         for service in inc.services:
             self._by_service.setdefault(service, set()).add(inc.id)
+        if inc.merged_into is None:
+            for subject in inc.lines:
+                self._lines_of.setdefault(subject, set()).add(inc.id)
+        self._reindex(inc)
+
+    def _reindex(self, inc: IncidentState) -> None:
+        if inc.merged_into is not None:
+            return
+        span = inc.span()
+        for service in inc.services:
+            index = self._index.get(service)
+            if index is None:
+                index = self._index[service] = _Index()
+            index.put(inc.id, span)
 
     def _forget(self, inc_id: str) -> None:
         inc = self._incidents.pop(inc_id)
         for service in inc.services:
             self._by_service.get(service, set()).discard(inc_id)
+            index = self._index.get(service)
+            if index is not None:
+                index.drop(inc_id)
+        for subject in inc.lines:
+            self._lines_of.get(subject, set()).discard(inc_id)
         self._services[inc.home].incidents.discard(inc_id)
         self._views.pop(inc_id, None)
-        self._spans.pop(inc_id, None)
         self._dirty.discard(inc_id)
 
     def _root(self, inc_id: str) -> IncidentState | None:
@@ -490,32 +796,28 @@ class Engine:
         return inc
 
     def _touch(self, inc_id: str) -> None:
-        """Call when changing anything an incident renders from: every touch adds a fact
-        or a manual event, so the incident is reported by the next ``take_changes``."""
+        """Call when changing anything an incident renders from, so that the incident is
+        rendered (once) and reported by the next ``take_changes``."""
         self._dirty.add(inc_id)
+        self._recent.add(inc_id)
         self._views.pop(inc_id, None)
-        self._spans.pop(inc_id, None)
         self._changed_services.add(self._incidents[inc_id].home)
-
-    def _span(self, inc_id: str) -> _Span:
-        span = self._spans.get(inc_id)
-        if span is None:
-            started_at, resolved_at = incident_span(self._incidents[inc_id])
-            span = self._spans[inc_id] = _Span(inc_id, started_at, resolved_at)
-        return span
-
-    def _live_spans(self, service: str) -> list[_Span]:
-        """Spans of the incidents a signal of ``service`` may join (not merged away)."""
-        return [self._span(i) for i in sorted(self._by_service.get(service, ()))
-                if self._incidents[i].merged_into is None]
 
     def _view(self, inc_id: str) -> Incident:
         view = self._views.get(inc_id)
         if view is None:
             inc = self._incidents[inc_id]
-            deploys = [d for service in sorted(inc.services)
-                       if service in self._services
-                       for d in self._services[service].deploys]
+            started, resolved = inc.span()
+            since = started - self._config.deploy_lookback
+            deploys: list[Fact] = []
+            for service in sorted(inc.services):
+                svc = self._services.get(service)
+                if svc is None:
+                    continue
+                lo = bisect_left(svc.deploys, since, key=lambda f: f.signal.occurred_at)
+                hi = len(svc.deploys) if resolved is None else bisect_right(
+                    svc.deploys, resolved, key=lambda f: f.signal.occurred_at)
+                deploys += svc.deploys[lo:hi]
             view = self._views[inc_id] = render_incident(
                 inc, deploys,
                 default_severity=self._config.default_severity,
@@ -527,30 +829,39 @@ class Engine:
         """Retention, in data time (the service's latest receipt), so that a straight fold
         and a restored one forget the same things at the same events.
 
-        1. Drop resolved incidents of the service resolved before the cutoff, and those
-           merged away before it.
-        2. Drop history and deploys older than any held incident covering the service
-           could show (its start minus the deploy lookback), and older than the cutoff.
+        1. Each event: drop the incidents it touched that are resolved before the cutoff
+           (a late recovery may resolve one already past retention).
+        2. Whenever the service's data time enters a new hour (a function of the
+           watermark, so a restored engine agrees), the full pass: drop every resolved
+           incident of the service resolved before the cutoff, and those merged away
+           before it; then drop history and deploys older than any held incident
+           covering the service could show (its start minus the deploy lookback), and
+           older than the cutoff.
         """
         if svc.watermark is None:
             return
         cutoff = svc.watermark - self._config.retention
-        for inc_id in sorted(svc.incidents):
+        hour = _hour(svc.watermark)
+        full = self._pruned.get(svc.name) != hour
+        self._pruned[svc.name] = hour
+        candidates = svc.incidents if full else svc.incidents & self._recent
+        for inc_id in sorted(candidates):
             inc = self._incidents[inc_id]
             if inc.merged_into is not None:
                 drop = inc.merged_at is not None and inc.merged_at < cutoff
             else:
-                span = self._span(inc_id)
-                drop = span.resolved_at is not None and span.resolved_at < cutoff
+                resolved = inc.span()[1]
+                drop = resolved is not None and resolved < cutoff
             if drop:
                 self._changed_services.add(svc.name)
                 self._forget(inc_id)
-        starts = [self._span(i).started_at for i in sorted(self._by_service.get(svc.name, ()))]
+        if not full:
+            return
+        starts = [self._incidents[i].span()[0]
+                  for i in sorted(self._by_service.get(svc.name, ()))]
         horizon = min([cutoff, *starts]) - self._config.deploy_lookback
         if svc.deploys and svc.deploys[0].signal.occurred_at < horizon:
             svc.deploys = [d for d in svc.deploys if d.signal.occurred_at >= horizon]
-            for inc_id in self._by_service.get(svc.name, ()):
-                self._views.pop(inc_id, None)
         for key in sorted(svc.history):
             if svc.history[key][0].signal.occurred_at >= horizon:  # sorted: nothing older
                 continue
@@ -561,32 +872,66 @@ class Engine:
                 del svc.history[key]
 
 
-class _Span(NamedTuple):
-    """What placing a signal needs of an incident: its id and where it lies in time."""
+@dataclass(slots=True)
+class _Run:
+    """A failing run of one subject in an incident, and the reports it is made of."""
 
-    id: str
-    started_at: datetime
-    resolved_at: datetime | None
+    subject: SubjectKey
+    start: datetime
+    end: datetime | None
+    reports: list[Report]
 
 
-def _ends_run_after(inc: IncidentState, fact: Fact) -> SortKey | None:
-    """The key of the subject's last plain failure in ``inc`` when ``fact`` is the first
-    recovery after it (nothing in the incident already ended that run), else None."""
-    subject = fact.subject_key
-    last_failure: SortKey | None = None
-    for member in inc.facts.values():
-        if member.subject_key == subject and member.signal.state == "failing" and (
-            not member.is_ack
-        ) and member.key < fact.key and (last_failure is None or member.key > last_failure):
-            last_failure = member.key
-    if last_failure is None:
-        return None
-    for member in inc.facts.values():
-        if member.subject_key == subject and not member.is_ack and (
-            member.signal.state != "failing"
-        ) and last_failure < member.key < fact.key:
-            return None
-    return last_failure
+def _runs(subject: SubjectKey, line: Line) -> list[_Run]:
+    """A line cut into runs: a failure while not failing opens one, the next recovery
+    ends it; a report belongs to the run of its first moment; a quiet recovery (ending
+    nothing) goes with the run before it, else the first."""
+    runs: list[_Run] = []
+    current: _Run | None = None
+    placed: set[int] = set()
+    quiet: list[Report] = []
+    for at, _, _, phase, report in line.moments:
+        fresh = id(report) not in placed
+        placed.add(id(report))
+        if phase == FAILURE:
+            if current is None:
+                current = _Run(subject, at, None, [])
+                runs.append(current)
+            if fresh:
+                current.reports.append(report)
+        elif current is not None:
+            current.end = at
+            if fresh:
+                current.reports.append(report)
+            current = None
+        elif fresh:
+            if runs:
+                runs[-1].reports.append(report)
+            else:
+                quiet.append(report)
+    if runs:
+        runs[0].reports += quiet
+    return runs
+
+
+def _drop_quiet_after(line: Line, moment: Moment) -> None:
+    """A recovery that ended a run before ``moment`` came in front of it ends nothing
+    now: it leaves the incident (kept in the service's history, like any recovery that
+    arrives when its subject is not failing), so members do not depend on arrival."""
+    at = bisect_right(line.moments, moment_key(moment), key=moment_key)
+    if at < len(line.moments):
+        following = line.moments[at]
+        if following[3] == RECOVERY and following[4].what == "recover":
+            line.remove(following[4])
+
+
+def _end(span: tuple[datetime, datetime | None]) -> datetime:
+    assert span[1] is not None
+    return span[1]
+
+
+def _hour(at: datetime | None) -> int:
+    return -1 if at is None else int(at.timestamp()) // _PRUNE_EVERY
 
 
 def _subject_state(service: str, fact: Fact) -> SubjectState:

@@ -1,14 +1,14 @@
 """An incident's value: its four moments, verdict and timeline (TIMELINE.md).
 
 ``render_incident`` is a pure function of an ``IncidentState`` and the deploys of its
-services: the engine decides which facts belong to which incident (that depends on
-arrival order), this module decides everything that can be read off those facts, in
-time order, whatever order they arrived in.
+services: the engine decides which reports belong to which incident, this module
+decides everything that can be read off them, in time order, whatever order they
+arrived in. It runs once per changed incident per ``take_changes``, never per signal.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
@@ -27,7 +27,7 @@ from ingest.signals import Kind, Severity, State
 from projections import texts
 from projections.facts import Fact, SubjectKey
 from projections.model import DetectedBy, Incident, Marker, TimelineEntry, Verdict
-from projections.state import IncidentState, ManualRecord
+from projections.state import FAILURE, IncidentState, ManualRecord, Report, content_key
 
 GAP_SECONDS = 300.0  # a P1 detected more than 5 min after it started has a monitoring gap
 CRITICAL_SECONDS = 1800.0  # over 30 min (or found by a human): we learned it from a user
@@ -113,78 +113,81 @@ def _manual_draft(
 
 
 @dataclass(slots=True)
+class _Run:
+    """A subject's failing run while walking its line: the report its entry shows."""
+
+    at: datetime
+    report: Report
+    repeats: int
+    last_repeat_at: datetime | None
+
+
+@dataclass(slots=True)
 class _Walk:
-    """The member signals replayed in time order (TIMELINE.md rules 3–5)."""
+    """The member reports replayed in time order (TIMELINE.md rules 3–5)."""
 
     drafts: list[_Draft] = field(default_factory=list)
-    failing: dict[SubjectKey, _Draft] = field(default_factory=dict)  # open failing runs
+    failing: set[SubjectKey] = field(default_factory=set)  # open failing runs at the end
     failed: dict[SubjectKey, str] = field(default_factory=dict)  # every subject that failed
-    first_failure: tuple[EntryKey, SubjectKey, _Draft] | None = None
+    openers: list[tuple[_Draft, SubjectKey]] = field(default_factory=list)  # run entries
     recoveries: dict[SubjectKey, _Draft] = field(default_factory=dict)  # run-ending, last
 
 
-Moment = tuple[EntryKey, Fact, Literal["fail", "period_start", "recover"]]
+def _walk(inc: IncidentState, severity: Callable[[Fact], Severity]) -> _Walk:
+    """Replay each subject's line in time order and build the signal entries.
 
-
-def _moments(facts: Iterable[Fact]) -> list[Moment]:
-    """Member facts (acknowledgements excluded) as state changes in time order: a failing
-    period seen after the fact is two, its start and its end."""
-    moments: list[Moment] = []
-    for fact in facts:
-        s = fact.signal
-        if fact.is_period:
-            moments.append(((fact.failing_since, fact.position, fact.index, 0), fact,
-                            "period_start"))
-            moments.append(((s.occurred_at, fact.position, fact.index, 1), fact, "recover"))
-        elif s.state == "failing":
-            moments.append(((s.occurred_at, fact.position, fact.index, 0), fact, "fail"))
-        else:
-            moments.append(((s.occurred_at, fact.position, fact.index, 1), fact, "recover"))
-    moments.sort(key=lambda m: m[0])
-    return moments
-
-
-def _walk(facts: Iterable[Fact], severity_of: Mapping[tuple[int, int], Severity]) -> _Walk:
-    """Replay member facts in time order and build the signal entries.
-
-    1. Expand each fact into moments: a failure at ``occurred_at``; a failing period seen
-       after the fact into its start (``started_at``) and its end (``occurred_at``); any
-       other state into a recovery at ``occurred_at``.
-    2. Sort moments by (time, position, index, phase): never by arrival.
-    3. Per subject, a failure opens a run and an entry, unless the subject is already
-       failing: then it is a repeat, counted on the entry that opened the run.
-    4. A recovery while the subject is failing ends the run with an entry; a recovery of
-       a subject that is not failing adds nothing (it says what we already knew).
+    1. A line's moments are sorted by (time, position, index, phase): a failure at its
+       start, a failing period seen after the fact at its start and its end, any other
+       state a recovery at ``occurred_at``; never by arrival.
+    2. A failure opens a run and an entry, unless the subject is already failing: then
+       it is a repeat, counted (with every equal report folded into it) on the entry
+       that opened the run.
+    3. Among failing reports at the instant a run opened, the entry shows the one
+       received first (``content_key``), whichever reached the log first.
+    4. A recovery while the subject is failing ends the run with an entry; a recovery
+       of a subject that is not failing adds nothing (it says what we already knew).
     5. A subject is recovered when its last run has ended; the ending entries are kept
        to find ``resolved_at`` and its marker.
     """
     walk = _Walk()
-    for key, fact, what in _moments(facts):
-        s = fact.signal
-        subject = fact.subject_key
-        if what in ("fail", "period_start"):
-            run = walk.failing.get(subject)
-            if run is not None:
-                run.repeats += 1
-                if run.last_repeat_at is None or key[0] > run.last_repeat_at:
-                    run.last_repeat_at = key[0]
-                continue
-            text = texts.state_text(s, "failing") if what == "fail" else (
-                texts.period_start_text(s))
-            draft = _signal_draft(fact, key[0], key[3], "failing", text, severity_of[fact.id])
-            walk.drafts.append(draft)
-            walk.failing[subject] = draft
-            walk.failed[subject] = s.subject
-            if walk.first_failure is None:
-                walk.first_failure = (key, subject, draft)
-            walk.recoveries.pop(subject, None)
-        elif subject in walk.failing:
-            del walk.failing[subject]
-            state: State = "ok" if s.state == "failing" else s.state
-            draft = _signal_draft(fact, key[0], key[3], state, texts.state_text(s, state),
-                                  None)
-            walk.drafts.append(draft)
-            walk.recoveries[subject] = draft
+
+    def opened(subject: SubjectKey, run: _Run) -> None:
+        r = run.report
+        text = (texts.state_text(r.rep.signal, "failing") if r.what == "fail"
+                else texts.period_start_text(r.rep.signal))
+        draft = _signal_draft(r.rep, run.at, 0, "failing", text, severity(r.rep))
+        draft.repeats, draft.last_repeat_at = run.repeats, run.last_repeat_at
+        walk.drafts.append(draft)
+        walk.openers.append((draft, subject))
+
+    for subject, line in inc.lines.items():
+        run: _Run | None = None
+        for at, _, _, phase, report in line.moments:
+            if phase == FAILURE:
+                walk.failed[subject] = report.rep.signal.subject
+                if run is None:
+                    run = _Run(at, report, report.count - 1,
+                               at if report.count > 1 else None)
+                    walk.recoveries.pop(subject, None)
+                    continue
+                run.repeats += report.count
+                if run.last_repeat_at is None or at > run.last_repeat_at:
+                    run.last_repeat_at = at
+                if at == run.at and (content_key(report.what, report.rep)
+                                     < content_key(run.report.what, run.report.rep)):
+                    run.report = report
+            elif run is not None:
+                opened(subject, run)
+                run = None
+                s = report.rep.signal
+                state: State = "ok" if s.state == "failing" else s.state
+                draft = _signal_draft(report.rep, at, 1, state, texts.state_text(s, state),
+                                      None)
+                walk.drafts.append(draft)
+                walk.recoveries[subject] = draft
+        if run is not None:
+            opened(subject, run)
+            walk.failing.add(subject)
     return walk
 
 
@@ -202,12 +205,12 @@ def render_incident(
 ) -> Incident:
     """The incident as the API shows it. Steps:
 
-    1. Walk the member signals (``_walk``): entries, repeats, failed and recovered
+    1. Walk the member reports (``_walk``): entries, repeats, failed and recovered
        subjects.
     2. ``started_at``: the engineer's latest correction, else the earliest failure (or a
        declaration's reported start, or the declaration itself when it gives none).
-    3. ``detected_at``: the earliest notification of a failing fact; a declaration wins,
-       as a human detection, when no monitor notified strictly before it.
+    3. ``detected_at``: the earliest notification of a failing report; a declaration
+       wins, as a human detection, when no monitor notified strictly before it.
     4. ``acknowledged_at``: the earliest acknowledgement, from a page or an engineer.
     5. ``resolved_at``: the latest manual resolution, unless a failing signal received
        after it is dated after it (the incident reopened); else, once every subject that
@@ -218,16 +221,16 @@ def render_incident(
     """
     records = inc.manual
     declarations = [r for r in records if isinstance(r.event, IncidentDeclared)]
-    member = [f for f in inc.facts.values() if not f.is_ack]
-    acks = [f for f in inc.facts.values() if f.is_ack]
-    failing = [f for f in member if f.is_failing]
-    severity_of: dict[tuple[int, int], Severity] = {
-        f.id: f.signal.severity or default_severity.get(f.signal.source, FALLBACK_SEVERITY)
-        for f in failing
-    }
+    reports = inc.reports()
+    failing = [r for r in reports if r.failing]
+    acks = sorted(inc.acks.values(), key=lambda f: f.key)
+
+    def severity(fact: Fact) -> Severity:
+        return fact.signal.severity or default_severity.get(fact.signal.source,
+                                                            FALLBACK_SEVERITY)
 
     # 1. Signals, in time order.
-    walk = _walk(member, severity_of)
+    walk = _walk(inc, severity)
     drafts = list(walk.drafts)
 
     # 2. started_at.
@@ -236,8 +239,8 @@ def render_incident(
     started_at = _started_at(inc, failing, correction, declared_starts)
 
     # 3. detected_at.
-    first_notice = min(((f.notified, f.position, f.index, f) for f in failing),
-                       key=lambda n: n[:3], default=None)
+    first_notice = min(((r.notice.notified, r.notice.position, r.notice.index, r.notice)
+                        for r in failing), key=lambda n: n[:3], default=None)
     first_declared = declarations[0] if declarations else None
     detected_by: DetectedBy = "monitor"
     detected_at: datetime | None = None
@@ -285,22 +288,24 @@ def render_incident(
         drafts.append(d)
         if not reopened:
             resolved_at, resolved_draft = manual_at, d
-    if resolved_draft is None and walk.failed and not walk.failing:
+    if resolved_draft is None and walk.failed and not walk.failing and walk.recoveries:
         resolved_draft = max(walk.recoveries.values(), key=lambda d: d.key)
         resolved_at = resolved_draft.key[0]
     if resolved_draft is not None:
         resolved_draft.marker = "resolved"
 
     # 6. Severity, latency, verdict, detectors, publicity.
-    severity = _severity(records, severity_of)
+    incident_severity = _severity(records, [severity_of(r, default_severity)
+                                            for r in failing])
     latency = None if detected_at is None else max(0.0, (detected_at - started_at)
                                                    .total_seconds())
     duration = None if resolved_at is None else max(0.0, (resolved_at - started_at)
                                                     .total_seconds())
-    verdict = _verdict(severity, latency, detected_by)
+    verdict = _verdict(incident_severity, latency, detected_by)
+    first_failure = min(walk.openers, key=lambda o: o[0].key, default=None)
     late_detector: str | None = None
-    if walk.first_failure is not None:
-        _, first_subject, _ = walk.first_failure
+    if first_failure is not None:
+        first_subject = first_failure[1]
         detector_key = None if first_notice is None else first_notice[3].subject_key
         if detected_by == "human" or detector_key != first_subject:
             late_detector = walk.failed[first_subject]
@@ -309,7 +314,7 @@ def render_incident(
         assert isinstance(publicity.event, IncidentPublicitySet)
         public = publicity.event.public
     else:
-        public = severity in ("P1", "P2") or any(f.signal.kind == "uptime" for f in failing)
+        public = incident_severity in ("P1", "P2") or any(r.kind == "uptime" for r in failing)
 
     # 7. The timeline.
     if correction is not None:
@@ -318,8 +323,8 @@ def render_incident(
                           f"Impact start corrected to this time: {correction.event.evidence}")
         d.marker = "started"
         drafts.append(d)
-    elif walk.first_failure is not None and walk.first_failure[0][0] == started_at:
-        walk.first_failure[2].marker = "started"
+    elif first_failure is not None and first_failure[0].key[0] == started_at:
+        first_failure[0].marker = "started"
     elif declared_starts:
         _, r = min(declared_starts, key=lambda d: (d[0], d[1].position))
         d = _manual_draft(r, started_at, inc.home, "Impact started (as reported)")
@@ -330,7 +335,7 @@ def render_incident(
     if detected_by == "monitor" and first_notice is not None:
         f = first_notice[3]
         d = _signal_draft(f, first_notice[0], 2, "failing", texts.detected_text(f.signal),
-                          severity_of[f.id])
+                          severity(f))
         d.marker = "detected"
         drafts.append(d)
 
@@ -348,12 +353,13 @@ def render_incident(
         drafts.append(d)
 
     drafts.sort(key=lambda d: d.key)
-    signal_facts = list(inc.facts.values())
+    sources = {r.rep.signal.source for r in reports} | {f.signal.source for f in acks}
+    kinds = {r.kind for r in reports} | {f.signal.kind for f in acks}
     return Incident(
         id=inc.id,
         title=inc.title,
         service=inc.home,
-        severity=severity,
+        severity=incident_severity,
         status="open" if resolved_at is None else "resolved",
         started_at=started_at,
         detected_at=detected_at,
@@ -368,20 +374,27 @@ def render_incident(
         late_detector=late_detector,
         public=public,
         subjects=tuple(sorted(set(walk.failed.values()))),
-        sources=tuple(sorted({f.signal.source for f in signal_facts})),
-        kinds=tuple(sorted({f.signal.kind for f in signal_facts})),
-        signal_count=len(signal_facts),
+        sources=tuple(sorted(sources)),
+        kinds=tuple(sorted(kinds)),
+        signal_count=sum(r.count for r in reports) + len(acks),
         merged_into=inc.merged_into,
         timeline=tuple(d.entry() for d in drafts),
     )
 
 
+def severity_of(report: Report, default_severity: Mapping[str, Severity]) -> Severity:
+    """The highest severity a failing report carried (None: its source's default)."""
+    source = report.rep.signal.source
+    return min(s or default_severity.get(source, FALLBACK_SEVERITY)
+               for s in report.severities)
+
+
 def incident_span(inc: IncidentState) -> tuple[datetime, datetime | None]:
-    """``(started_at, resolved_at)`` exactly as ``render_incident`` finds them, without
-    building the timeline: the engine needs them for every signal it places, and a
-    long incident's timeline is costly to build each time."""
+    """``(started_at, resolved_at)`` exactly as ``render_incident`` finds them, computed
+    from the members alone. The engine keeps them incrementally (``IncidentState.span``);
+    the property tests hold the two equal."""
     records = inc.manual
-    failing = [f for f in inc.facts.values() if f.is_failing]
+    failing = [r for r in inc.reports() if r.failing]
     declarations = [r for r in records if isinstance(r.event, IncidentDeclared)]
     started_at = _started_at(inc, failing, _latest(records, IncidentImpactStartCorrected),
                              _declared_starts(declarations))
@@ -389,18 +402,10 @@ def incident_span(inc: IncidentState) -> tuple[datetime, datetime | None]:
     if resolution is not None and not _reopened(resolution, failing):
         assert isinstance(resolution.event, IncidentResolved)
         return started_at, resolution.event.resolved_at
-    failing_now: set[SubjectKey] = set()
-    ended: dict[SubjectKey, datetime] = {}
-    for key, fact, what in _moments(f for f in inc.facts.values() if not f.is_ack):
-        subject = fact.subject_key
-        if what != "recover":
-            failing_now.add(subject)
-            ended.pop(subject, None)
-        elif subject in failing_now:
-            failing_now.discard(subject)
-            ended[subject] = key[0]
-    if ended and not failing_now:
-        return started_at, max(ended.values())
+    states = [line.state() for line in inc.lines.values()]
+    ends = [end for _, end in states if end is not None]
+    if ends and not any(failing_now for failing_now, _ in states):
+        return started_at, max(ends)
     return started_at, None
 
 
@@ -414,29 +419,27 @@ def _declared_starts(declarations: list[ManualRecord]) -> list[tuple[datetime, M
 
 
 def _started_at(
-    inc: IncidentState, failing: list[Fact], correction: ManualRecord | None,
+    inc: IncidentState, failing: list[Report], correction: ManualRecord | None,
     declared_starts: list[tuple[datetime, ManualRecord]],
 ) -> datetime:
     if correction is not None:
         assert isinstance(correction.event, IncidentImpactStartCorrected)
         return correction.event.started_at
-    natural = min([*(f.failing_since for f in failing), *(d for d, _ in declared_starts)],
+    natural = min([*(r.since for r in failing), *(d for d, _ in declared_starts)],
                   default=None)
     if natural is None:  # unreachable: an incident opens with a failure or a declaration
-        natural = min([r.recorded_at for r in inc.manual]
-                      or [f.received_at for f in inc.facts.values()])
+        natural = inc.fallback_start()
     return natural
 
 
-def _reopened(resolution: ManualRecord, failing: list[Fact]) -> bool:
+def _reopened(resolution: ManualRecord, failing: list[Report]) -> bool:
     """A manual resolution stands until a failure received after it is dated after it."""
     assert isinstance(resolution.event, IncidentResolved)
-    return any(f.position > resolution.position
-               and f.signal.occurred_at > resolution.event.resolved_at for f in failing)
+    return any(r.last_position > resolution.position
+               and r.at > resolution.event.resolved_at for r in failing)
 
 
-def _severity(records: list[ManualRecord], severity_of: Mapping[tuple[int, int], Severity]
-              ) -> Severity:
+def _severity(records: list[ManualRecord], severities: list[Severity]) -> Severity:
     """The engineer's latest choice (declared or set), else the highest of the signals
     (P1 is highest, so the least string), else the fallback."""
     chosen: Severity | None = None
@@ -448,7 +451,7 @@ def _severity(records: list[ManualRecord], severity_of: Mapping[tuple[int, int],
             chosen = e.severity
     if chosen is not None:
         return chosen
-    return min(severity_of.values(), default=FALLBACK_SEVERITY)
+    return min(severities, default=FALLBACK_SEVERITY)
 
 
 def _verdict(severity: Severity, latency: float | None, detected_by: DetectedBy) -> Verdict:

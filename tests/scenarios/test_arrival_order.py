@@ -8,8 +8,6 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-import pytest
-
 from tests.scenarios.harness import comparable, import_deliveries, incident, incidents
 from tests.scenarios.payloads import Alert, Recorded, alertmanager, at, kuma
 
@@ -31,10 +29,6 @@ async def both_orders(make_client: Any, second_client: Any, in_time: list[Record
     return await answers(straight), await answers(mixed)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "engine bug: a failure whose recovery has not arrived yet joins the next incident "
-    "of its service however far ahead (Engine._place step 3 with end=None), and "
-    "membership is never revisited when the recovery arrives"))
 async def test_a_late_failure_over_a_day_before_the_next_incident_opens_its_own(
     make_client: Any, second_client: Any
 ) -> None:
@@ -49,10 +43,6 @@ async def test_a_late_failure_over_a_day_before_the_next_incident_opens_its_own(
     assert got == expected
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "engine bug: when a firing notification and a later resolved one (same startsAt) "
-    "tie at the failure's instant, the timeline entry is the one first in the log "
-    "(timeline._walk sorts ties by position): its received_at and text follow arrival"))
 async def test_a_resolved_notification_arriving_before_the_firing_one_changes_nothing(
     make_client: Any, second_client: Any
 ) -> None:

@@ -40,12 +40,6 @@ from tests.scenarios.payloads import (
 SERVICES = {"checkout": ["Checkout API", "acme/checkout-service*"],
             "cart": ["Cart API", "acme/cart-service*"]}
 ORDERS = pytest.mark.parametrize("order", ["as received", "shuffled"])
-TIE_BUG = pytest.mark.xfail(strict=True, reason=(
-    "engine bug, see test_arrival_order.py: a failure reported live and again in its "
-    "resolution (same startsAt) takes the receipt time of whichever arrived first"))
-ARRIVAL_BUGS = pytest.mark.xfail(strict=True, reason=(
-    "engine bugs, see test_arrival_order.py: a failure arriving before its recovery joins "
-    "the next incident of its service however far ahead; ties take the first arrival"))
 
 
 def monitor_of(service: str) -> str:
@@ -80,7 +74,7 @@ def http_check_then_alert(day: int = 0, service: str = "checkout") -> list[Recor
     ]
 
 
-@pytest.mark.parametrize("order", ["as received", pytest.param("shuffled", marks=TIE_BUG)])
+@ORDERS
 async def test_an_http_check_fails_first_and_an_alert_follows_after_group_wait(
     make_client: Any, order: str
 ) -> None:
@@ -430,7 +424,6 @@ async def answers(client: Any) -> list[dict[str, Any]]:
     return [comparable(await incident(client, i["id"])) for i in listing]
 
 
-@ARRIVAL_BUGS
 @pytest.mark.parametrize("seed", [1, 2, 3])
 async def test_every_scenario_together_gives_identical_answers_in_any_arrival_order(
     make_client: Any, second_client: Any, seed: int
