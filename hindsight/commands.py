@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 
+from hindsight import cli_drafts, cli_latency, cli_projections
+
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Each feature adds its command here."""
-    __import__("hindsight.cli_drafts", fromlist=["x"]).register(sub)  # draft, review
-    __import__("hindsight.cli_latency", fromlist=["x"]).register(sub)  # latency, demo
-    __import__("hindsight.cli_projections", fromlist=["x"]).register(sub)  # rebuild, incidents...
+    """Each feature module adds its commands."""
+    cli_drafts.register(sub)       # draft, review
+    cli_latency.register(sub)      # latency, demo
+    cli_projections.register(sub)  # rebuild, incidents, incident, deliveries, import
