@@ -27,8 +27,10 @@ from ingest.keys import POOL, STORE
 from ingest.store import Appended, EventStore, NewEvent
 from ingest.webhooks import INGESTOR, Ingestor, IngestSettings
 from ingest.webhooks import routes as ingest_routes
+from projections import latency, status_page
 from projections.engine import EngineConfig
 from projections.keys import PROJECTOR
+from projections.notifier import notifier_ctx
 from projections.projection import engine_config
 from projections.projector import Projector
 from projections.routes import routes as read_routes
@@ -319,11 +321,11 @@ def create_app(settings: Settings, *, database_url: str | None = None,
     if projector:
         app.cleanup_ctx.append(projector_ctx)
     app.cleanup_ctx.append(gauges_ctx)
-    app.cleanup_ctx.append(__import__("projections.notifier", fromlist=["x"]).notifier_ctx)
+    app.cleanup_ctx.append(notifier_ctx)
     app.add_routes(ingest_routes())
     app.add_routes(read_routes())
-    app.add_routes(__import__("projections.status_page", fromlist=["x"]).routes())  # /status
-    app.add_routes(__import__("projections.latency", fromlist=["routes"]).routes())  # /dashboard
+    app.add_routes(status_page.routes())  # /status, /v1/status, /status/feed.atom
+    app.add_routes(latency.routes())      # /v1/detection-latency, /dashboard
     app.add_routes([
         web.get("/healthz", healthz),
         web.get("/readyz", readyz),
