@@ -63,6 +63,18 @@ def parse_time_param(request: web.Request, name: str) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+def limit_param(request: web.Request, default: int, most: int = 1000) -> int:
+    raw = request.query.get("limit")
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise web.HTTPBadRequest(text='{"error": "limit: expected a whole number"}',
+                                 content_type="application/json") from None
+    return max(1, min(value, most))
+
+
 async def read_json(request: web.Request) -> dict[str, Any]:
     try:
         data = orjson.loads(await request.read())
@@ -94,7 +106,7 @@ async def list_incidents(request: web.Request) -> web.Response:
         if value is not None:
             args.append(value)
             clauses.append(f"started_at {op} ${len(args)}")
-    limit = min(int(request.query.get("limit", "200") or 200), 1000)
+    limit = limit_param(request, 200)
     sql = (f"SELECT summary::text AS doc FROM incidents WHERE {' AND '.join(clauses)} "
            f"ORDER BY started_at DESC, id LIMIT {limit}")
     async with request.app[POOL].acquire() as conn:
@@ -310,7 +322,7 @@ async def list_deliveries(request: web.Request) -> web.Response:
     if since is not None:
         args.append(since)
         clauses.append(f"d.received_at >= ${len(args)}")
-    limit = min(int(request.query.get("limit", "100") or 100), 1000)
+    limit = limit_param(request, 100)
     async with request.app[POOL].acquire() as conn:
         rows = await conn.fetch(
             f"""SELECT d.position, d.source, d.received_at, d.outcome, d.error, d.signal_count
@@ -330,6 +342,8 @@ async def get_delivery(request: web.Request) -> web.Response:
     try:
         position = int(request.match_info["id"])
     except ValueError:
+        return problem(404, "no such delivery")
+    if not 0 < position < 2**63:
         return problem(404, "no such delivery")
     event = await request.app[STORE].get(position)
     if event is None or event.type != "delivery.received":
