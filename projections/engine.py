@@ -6,10 +6,15 @@ takes what changed (``take_changes``) into the read models, and checkpoints it p
 service (``dump``/``load``). The same log always gives the same incidents, ids and
 timelines, byte for byte.
 
-What the engine decides, in arrival order, is *membership*: which incident a signal
-joins (rules 1, 2 and 5), and the manual events each incident received. Everything read
-off the members (moments, status, timeline) is rendered in time order by
-``projections.timeline.render_incident``, so late signals land where they belong.
+What the engine decides is *membership*: which incident a signal joins (rules 1, 2 and
+5), and the manual events each incident received. For signals alone it does not depend
+on arrival order: incidents made of signals are the clusters of their subjects' failing
+runs less than ``reopen_window`` apart, kept so as facts arrive (``_place`` merges the
+incidents a failure bridges, ``_split`` re-places a failure once its recovery shows it
+was over long before the rest). Incidents an engineer spoke about are never merged or
+split behind their back. Everything read off the members (moments, status, timeline)
+is rendered in time order by ``projections.timeline.render_incident``, once per
+``take_changes`` for each changed incident, so late signals land where they belong.
 """
 
 from __future__ import annotations
@@ -206,13 +211,14 @@ class Engine:
         # Derived from the state above (rebuilt on load, never dumped):
         self._index: dict[str, _Index] = {}  # service -> live incidents covering it
         self._lines_of: dict[SubjectKey, set[str]] = {}  # subject -> live incidents with it
+        self._frozen: dict[str, set[str]] = {}  # service -> incidents merged away (held)
         self._pruned: dict[str, int] = {}  # service -> data hour of its last full prune
         self._views: dict[str, Incident] = {}  # renders, dropped on every touch
         # Change tracking (not state: never dumped, never affects the fold).
         self._dirty: set[str] = set()  # incidents touched since the last take_changes
         self._recent: set[str] = set()  # incidents touched by the event being applied
         self._changed_services: set[str] = set()
-        self._changed_subjects: dict[tuple[str, str, str], SubjectState] = {}
+        self._changed_subjects: dict[tuple[str, str, str], Fact] = {}
         self._joins: dict[FactId, str | None] = {}
 
     # --- Public interface -----------------------------------------------------------
@@ -291,7 +297,8 @@ class Engine:
             incidents=tuple(changed),
             merged=tuple(merged),
             risks={name: self.risks(name) for name in services if name in self._services},
-            subjects=tuple(self._changed_subjects[k] for k in sorted(self._changed_subjects)),
+            subjects=tuple(_subject_state(k[0], self._changed_subjects[k])
+                           for k in sorted(self._changed_subjects)),
             joins=dict(sorted(self._joins.items())),
             services=services,
         )
@@ -383,8 +390,8 @@ class Engine:
         if current is not None and current.key > fact.key:
             return
         svc.subjects[fact.subject_key] = fact
-        state = _subject_state(svc.name, fact)
-        self._changed_subjects[(svc.name, state.source, state.subject)] = state
+        # Built when taken: a storm changes one subject's state thousands of times.
+        self._changed_subjects[(svc.name, fact.signal.source, fact.signal.subject)] = fact
 
     def _apply_failing(self, svc: ServiceState, fact: Fact) -> str:
         """Rules 1, 2, 4 and 5: join the incident this failure belongs to, or open one.
@@ -406,24 +413,43 @@ class Engine:
             if key in inc.lines[subject].reports and svc.name in inc.services:
                 self._add(inc, fact, what)
                 return inc.id
-        recovery: Fact | None = None
-        if what == "period":
-            end: datetime | None = s.occurred_at
-        else:
-            history = svc.history.get(subject, [])
-            after = bisect_right(history, fact.key, key=lambda f: f.key)
-            recovery = history[after] if after < len(history) else None
-            end = None if recovery is None else recovery.signal.occurred_at
+        recoveries = self._recoveries_after(svc, fact)
+        end: datetime | None = s.occurred_at if what == "period" else None
+        if recoveries and what == "fail":
+            end = recoveries[0].signal.occurred_at
         target = self._place(svc.name, fact.failing_since, end)
         if target is None:
             target = self._open(svc.name, fact)
         self._add(target, fact, what)
-        if recovery is not None:
-            r = recovery.signal
+        if recoveries:
+            r = recoveries[0].signal
             if ("recover", r.kind, r.occurred_at, r.occurred_at) not in (
                     target.lines[subject].reports):
-                self._add(target, recovery, "recover")
+                for recovery in recoveries:
+                    self._add(target, recovery, "recover")
         return target.id
+
+    @staticmethod
+    def _recoveries_after(svc: ServiceState, fact: Fact) -> list[Fact]:
+        """The recovery already known to end the run ``fact`` fails in (the first of its
+        subject after the failure began; for a period, only one before the period's own
+        end), with every equal report of it: they join together, as they would have had
+        the failure arrived first."""
+        history = svc.history.get(fact.subject_key, [])
+        start = (fact.failing_since, fact.position, fact.index)
+        after = bisect_right(history, start, key=lambda f: f.key)
+        if after == len(history):
+            return []
+        first = history[after]
+        if fact.is_period and first.key >= fact.key:
+            return []
+        found = []
+        for h in history[after:]:
+            if h.signal.occurred_at != first.signal.occurred_at:
+                break
+            if h.signal.kind == first.signal.kind:
+                found.append(h)
+        return found
 
     def _place(self, service: str, start: datetime, end: datetime | None
                ) -> IncidentState | None:
@@ -517,6 +543,12 @@ class Engine:
         if index is not None:
             for inc_id in index.touching(at, at, self._config.deploy_lookback, timedelta(0)):
                 self._touch(inc_id)
+        # An incident merged away still renders its window's deploys (few of them).
+        for inc_id in sorted(self._frozen.get(svc.name, ())):
+            started, resolved = self._incidents[inc_id].span()
+            if started - self._config.deploy_lookback <= at and (
+                    resolved is None or at <= resolved):
+                self._touch(inc_id)
         insort(svc.deploys, fact, key=lambda f: f.key)
         if fact.signal.action in DEPLOY_OUTCOMES:
             current = svc.outcomes.get(fact.subject_key)
@@ -555,6 +587,8 @@ class Engine:
             if what != "fail" and line.ends_run(moment):
                 ended = moment[0]
                 _drop_quiet_after(line, moment)
+            elif what == "fail":
+                ended = _run_end_after(line, moment)  # a run already known to end
             inc.note_line(subject)
         if report.failing:
             inc.note_failure(report, fact.position)
@@ -693,6 +727,7 @@ class Engine:
             self._by_service.setdefault(service, set()).add(survivor.id)
         for service in absorbed.services:
             self._index[service].drop(absorbed.id)
+            self._frozen.setdefault(service, set()).add(absorbed.id)
         absorbed.merged_into = survivor.id
         absorbed.merged_at = at
         survivor.refresh()
@@ -764,6 +799,9 @@ class Engine:
         if inc.merged_into is None:
             for subject in inc.lines:
                 self._lines_of.setdefault(subject, set()).add(inc.id)
+        else:
+            for service in inc.services:
+                self._frozen.setdefault(service, set()).add(inc.id)
         self._reindex(inc)
 
     def _reindex(self, inc: IncidentState) -> None:
@@ -780,6 +818,7 @@ class Engine:
         inc = self._incidents.pop(inc_id)
         for service in inc.services:
             self._by_service.get(service, set()).discard(inc_id)
+            self._frozen.get(service, set()).discard(inc_id)
             index = self._index.get(service)
             if index is not None:
                 index.drop(inc_id)
@@ -912,6 +951,15 @@ def _runs(subject: SubjectKey, line: Line) -> list[_Run]:
     if runs:
         runs[0].reports += quiet
     return runs
+
+
+def _run_end_after(line: Line, moment: Moment) -> datetime | None:
+    """When the run a failure falls in ends: the first recovery after it in the line."""
+    at = bisect_right(line.moments, moment_key(moment), key=moment_key)
+    for following in line.moments[at:]:
+        if following[3] == RECOVERY:
+            return following[0]
+    return None
 
 
 def _drop_quiet_after(line: Line, moment: Moment) -> None:

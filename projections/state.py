@@ -105,9 +105,12 @@ class Report:
         self.count += 1
         self.first = min(self.first, fact.id)
         self.last_position = max(self.last_position, fact.position)
-        if content_key(self.what, fact) < content_key(self.what, self.rep):
+        # Repeats arrive later and notify later: decided on one comparison, mostly.
+        if fact.received_at <= self.rep.received_at and (
+                content_key(self.what, fact) < content_key(self.what, self.rep)):
             self.rep = fact
-        if _notice_key(fact) < _notice_key(self.notice):
+        if fact.notified <= self.notice.notified and (
+                _notice_key(fact) < _notice_key(self.notice)):
             self.notice = fact
         self.severities.add(fact.signal.severity)
 

@@ -244,16 +244,65 @@ def test_a_missed_cron_run_long_before_the_outage_joins_the_open_incident() -> N
     assert incident.detection_latency_seconds == 30 * 60
 
 
+def test_a_late_failure_still_failing_joins_every_later_incident_into_one() -> None:
+    """Had it arrived in time, the open failure would have kept the first incident
+    open and the 10:60 failure would have joined it: arrival order does not matter, so
+    the later incident is merged into the first."""
+    log = Log()
+    log.deliver(sig("Checkout API", at=t(0)))
+    log.deliver(sig("Checkout API", "ok", at=t(10)))
+    log.deliver(sig("Checkout API", at=t(60)))  # a later, separate incident, for now
+    log.deliver(sig("HighErrorRate", source="alertmanager", kind="alert", at=t(4)))
+    first, second = log.incidents()
+    assert first.subjects == ("Checkout API", "HighErrorRate")
+    assert first.status == "open"  # HighErrorRate has not recovered
+    assert second.merged_into == first.id
+
+
 def test_a_late_failure_inside_a_past_incident_joins_it() -> None:
     log = Log()
     log.deliver(sig("Checkout API", at=t(0)))
     log.deliver(sig("Checkout API", "ok", at=t(10)))
     log.deliver(sig("Checkout API", at=t(60)))  # a later, separate incident
     log.deliver(sig("HighErrorRate", source="alertmanager", kind="alert", at=t(4)))
-    first, second = log.incidents()
-    assert first.subjects == ("Checkout API", "HighErrorRate")
-    assert first.status == "open"  # HighErrorRate has not recovered
-    assert second.subjects == ("Checkout API",)
+    log.deliver(sig("HighErrorRate", "ok", source="alertmanager", kind="alert", at=t(8)))
+    # Merged while HighErrorRate seemed to fail for good, split again once it recovered.
+    first, second = [i for i in log.incidents() if i.merged_into is None]
+    assert (first.subjects, first.resolved_at) == (("Checkout API", "HighErrorRate"), t(10))
+    assert (second.subjects, second.started_at) == (("Checkout API",), t(60))
+
+
+def test_a_failure_that_joined_a_later_incident_leaves_it_when_its_recovery_shows_it_was_over(
+) -> None:
+    """Down 10:00, the next failure a day later arrives first: the 10:00 failure joins it
+    while its end is unknown, and is split off, under its own id, once its recovery
+    arrives: the same incidents and ids as in time order."""
+    in_time, late = Log(), Log()
+    down0, up0 = sig(at=t(0)), sig(state="ok", at=t(3))
+    down1 = sig(at=t(0) + timedelta(days=1))
+    for log, order in ((in_time, (down0, up0, down1)), (late, (down1, down0, up0))):
+        for signal in order:
+            log.deliver(signal)
+    assert [(i.id, i.started_at, i.resolved_at, i.signal_count) for i in late.incidents()
+            if i.merged_into is None] == [
+        (i.id, i.started_at, i.resolved_at, i.signal_count) for i in in_time.incidents()]
+
+
+def test_a_repeat_storm_is_one_entry_and_a_count() -> None:
+    log = Log()
+    firing = sig("HighErrorRate", source="alertmanager", kind="alert", at=t(0))
+    for n in range(2000):
+        log.deliver(sig("HighErrorRate", source="alertmanager", kind="alert", at=t(0),
+                        notified=t(5 * n)))
+    log.deliver(sig("HighErrorRate", "ok", source="alertmanager", kind="alert", at=t(20000),
+                    started=t(0)))
+    incident = log.only()
+    assert incident.signal_count == 2001
+    assert [(e.at, e.repeats, e.state) for e in incident.timeline if e.marker != "detected"] == [
+        (t(0), 2000, "failing"), (t(20000), 0, "ok")]
+    assert incident.timeline[0].received_at == firing.notified_at
+    state = log.engine.dump("checkout")
+    assert len(orjson.dumps(state)) < 5000  # repeats as counts, not facts
 
 
 def test_a_late_failure_whose_recovery_arrived_first_is_its_own_resolved_incident() -> None:
