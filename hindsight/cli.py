@@ -76,24 +76,14 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 async def _with_admin_connection(
     settings: Settings, work: Callable[[Any], Coroutine[Any, Any, int]]
 ) -> int:
-    from hindsight.database import connect
-    from hindsight.embedded import EmbeddedPostgres
+    from hindsight.database import configured_database, connect
 
-    embedded = None
-    if settings.database_url is not None:
-        url = settings.database_url.get_secret_value()
-    else:
-        embedded = EmbeddedPostgres(settings.data_dir.resolve() / "pgdata")
-        url = await asyncio.to_thread(embedded.start)
-    try:
+    async with configured_database(settings) as url:
         conn = await connect(url)
         try:
             return await work(conn)
         finally:
             await conn.close()
-    finally:
-        if embedded is not None:
-            await asyncio.to_thread(embedded.stop)
 
 
 def cmd_migrate(_: argparse.Namespace, settings: Settings) -> int:

@@ -63,28 +63,17 @@ Work = Callable[[str], Coroutine[Any, Any, int]]
 
 
 async def _with_database(settings: Settings, work: Work) -> int:
-    """Run ``work(url)`` against the configured database, migrated; start (and release)
-    the embedded server when no URL is configured."""
-    from hindsight.database import connect
-    from hindsight.embedded import EmbeddedPostgres
+    """Run ``work(url)`` against the configured database, migrated."""
+    from hindsight.database import configured_database, connect
     from hindsight.migrations import migrate
 
-    embedded = None
-    if settings.database_url is not None:
-        url = settings.database_url.get_secret_value()
-    else:
-        embedded = EmbeddedPostgres(settings.data_dir.resolve() / "pgdata")
-        url = await asyncio.to_thread(embedded.start)
-    try:
+    async with configured_database(settings) as url:
         conn = await connect(url)
         try:
             await migrate(conn)
         finally:
             await conn.close()
         return await work(url)
-    finally:
-        if embedded is not None:
-            await asyncio.to_thread(embedded.stop)
 
 
 def _run(settings: Settings, work: Work) -> int:

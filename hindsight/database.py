@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
+
+from hindsight.embedded import EmbeddedPostgres
+
+if TYPE_CHECKING:
+    from hindsight.settings import Settings
 
 SERVICE_ROLE = "hindsight_service"
 CONNECT_TIMEOUT = 1.5  # seconds: a webhook must get its 503 within 2 s when the store is down
@@ -53,3 +61,19 @@ async def create_pool(url: str, *, min_size: int = 2, max_size: int = 10) -> asy
         server_settings=settings,
     )
     return pool
+
+
+@asynccontextmanager
+async def configured_database(settings: Settings) -> AsyncIterator[str]:
+    """The URL of the configured database for a command-line tool: the one in
+    ``HINDSIGHT_DATABASE_URL``, else the embedded server under the data directory,
+    started (or joined, when ``serve`` runs) for the block and released after it."""
+    if settings.database_url is not None:
+        yield settings.database_url.get_secret_value()
+        return
+    embedded = EmbeddedPostgres(settings.data_dir.resolve() / "pgdata")
+    url = await asyncio.to_thread(embedded.start)
+    try:
+        yield url
+    finally:
+        await asyncio.to_thread(embedded.stop)
