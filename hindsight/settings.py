@@ -178,7 +178,11 @@ def load_settings(
 ) -> Settings:
     """Parse settings once, failing fast with the setting's name and the expected form."""
     env = dict(os.environ if environ is None else environ)
-    env.update(_file_variants(env))
+    files = _file_variants(env)
+    for name in list(env):
+        if name.upper().endswith("_FILE") and name[: -len("_FILE")] in files:
+            del env[name]  # the value now stands under the variable's own name
+    env.update(files)
     path = config_file(config, env)
     values: dict[str, Any] = {}
     if path is not None:
