@@ -24,7 +24,7 @@ STAMP = VENV / ".installed"
 
 
 def ensure_env() -> None:
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 -- this file runs before any check could
         sys.exit("Hindsight needs Python 3.11 or newer")
     wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
     if STAMP.exists() and STAMP.read_text() == wanted:
@@ -33,14 +33,15 @@ def ensure_env() -> None:
         print("creating .venv …", flush=True)
         venv.create(VENV, with_pip=True)
     print("installing Hindsight and its test tools into .venv …", flush=True)
-    subprocess.run([str(BIN / "python"), "-m", "pip", "install", "--quiet",
+    subprocess.run([str(BIN / "python"), "-m", "pip", "install", "-qq",  # noqa: S603
                     "--disable-pip-version-check", "-e", f"{ROOT}[test]"], check=True)
     STAMP.write_text(wanted)
 
 
 def run(*cmd: str) -> int:
     env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
-    return subprocess.run(cmd, cwd=ROOT, env=env, check=False).returncode
+    # Commands are this file's own, never user input.
+    return subprocess.run(cmd, cwd=ROOT, env=env, check=False).returncode  # noqa: S603
 
 
 def main(argv: list[str]) -> int:

@@ -17,8 +17,8 @@ from projections.action_items import (
     ActionItem,
     RecordedEvent,
     fold,
-    item_from_json,
     item_flags,
+    item_from_json,
     vague_reason,
     weekly_review,
 )
