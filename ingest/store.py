@@ -202,7 +202,10 @@ class EventStore:
                 except TRANSIENT as exc:
                     failure = exc
                 finally:
-                    await self.pool.release(conn)
+                    # A connection the server just dropped may fail its reset on release;
+                    # the pool replaces it either way, and the work's outcome stands.
+                    with contextlib.suppress(Exception):
+                        await self.pool.release(conn)
             if attempt == self.attempts:
                 raise StoreUnavailable(f"PostgreSQL is unavailable: {failure!r}") from failure
             await asyncio.sleep(delay)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 import orjson
 import structlog
 from aiohttp import web
@@ -176,7 +177,9 @@ async def post_webhook(request: web.Request) -> web.Response:
         async with asyncio.timeout(ANSWER_DEADLINE):
             outcome = await ingestor.receive(source, body, request.headers, request.query,
                                              received_at)
-    except (StoreUnavailable, TimeoutError):
+    except (StoreUnavailable, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        # Not committed, so not acknowledged: the sender must retry. Any database
+        # failure says so, rather than a 500.
         log.warning("store_unavailable", source=source)
         return web.json_response({"error": "the event store is unavailable; retry later"},
                                  status=503, headers={"Retry-After": "5"})
