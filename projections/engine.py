@@ -74,7 +74,10 @@ class EngineConfig:
     - ``reopen_window``: a failure this soon after a resolution reopens it (flapping).
     - ``deploy_lookback``: deploys this long before ``started_at`` are on the timeline.
     - ``retention``: resolved incidents whose ``resolved_at`` is older than this, measured
-      from the service's latest receipt time (data time, never a clock), leave memory.
+      from the latest receipt time of the service's signals (data time, never a clock),
+      leave memory. Manual events never move it: an engineer writes today about
+      incidents of any age (history imported from last year), and that must not age
+      the service.
     """
 
     services: Mapping[str, Sequence[str]] = field(default_factory=dict)
@@ -107,7 +110,9 @@ class Changes:
 
     - ``incidents``: full values of incidents created or changed (not merged away):
       every incident that received a fact or a manual event, or whose timeline window
-      took a deploy (each of these changes its value).
+      took a deploy (each of these changes its value). One that retention dropped since
+      is here too, with the value it had when it left memory: its last change was never
+      written otherwise.
     - ``merged``: incidents merged away (or changed since), with ``merged_into`` set.
     - ``risks``: the current risks of every changed service (an empty tuple clears them).
     - ``subjects``: subject states that changed, by (service, source, subject).
@@ -216,6 +221,7 @@ class Engine:
         self._views: dict[str, Incident] = {}  # renders, dropped on every touch
         # Change tracking (not state: never dumped, never affects the fold).
         self._dirty: set[str] = set()  # incidents touched since the last take_changes
+        self._gone: dict[str, Incident] = {}  # dirty ones retention dropped: final values
         self._recent: set[str] = set()  # incidents touched by the event being applied
         self._changed_services: set[str] = set()
         self._changed_subjects: dict[tuple[str, str, str], Fact] = {}
@@ -254,7 +260,8 @@ class Engine:
         ``incident_id`` is required except for a declaration (whose id it carries).
         Events for an incident that is not held (never declared, or long closed and
         dropped by retention) change nothing. Events posted to an incident merged away
-        apply to the one it was merged into.
+        apply to the one it was merged into. The event's ``recorded_at`` is today, whatever
+        the incident's age: it never moves the service's data time (retention).
         """
         self._recent.clear()
         if isinstance(event, IncidentDeclared):
@@ -280,17 +287,19 @@ class Engine:
         else:
             root.add_manual(record)
             self._reindex(root)
-        home = self._services[root.home]
-        home.see(recorded_at)
-        self._prune(home)
+        # No ``see(recorded_at)``: a note written today on an incident imported from
+        # last year would age the whole service by a year and drop that very incident.
+        # Pruned all the same: a resolution dated long ago may take it past retention
+        # (``take_changes`` still reports its final value).
+        self._prune(self._services[root.home])
 
     def take_changes(self) -> Changes:
         changed: list[Incident] = []
         merged: list[Incident] = []
-        for inc_id in sorted(self._dirty):
-            if inc_id not in self._incidents:  # dropped by retention meanwhile
-                continue
-            now = self._view(inc_id)
+        for inc_id in sorted(self._dirty | self._gone.keys()):
+            # Dirty means held (``_forget`` clears it); an id dropped and then opened
+            # again is dirty, and its current value wins over the dropped one.
+            now = self._view(inc_id) if inc_id in self._dirty else self._gone[inc_id]
             (merged if now.merged_into is not None else changed).append(now)
         services = tuple(sorted(self._changed_services))
         changes = Changes(
@@ -303,6 +312,7 @@ class Engine:
             services=services,
         )
         self._dirty.clear()
+        self._gone.clear()
         self._changed_services.clear()
         self._changed_subjects.clear()
         self._joins.clear()
@@ -865,11 +875,13 @@ class Engine:
         return view
 
     def _prune(self, svc: ServiceState) -> None:
-        """Retention, in data time (the service's latest receipt), so that a straight fold
-        and a restored one forget the same things at the same events.
+        """Retention, in data time (the latest receipt of the service's signals), so that
+        a straight fold and a restored one forget the same things at the same events.
 
         1. Each event: drop the incidents it touched that are resolved before the cutoff
-           (a late recovery may resolve one already past retention).
+           (a late recovery may resolve one already past retention). An incident
+           changed since the last ``take_changes`` is rendered before it is forgotten,
+           so that its last change is still reported (one batch may hold both).
         2. Whenever the service's data time enters a new hour (a function of the
            watermark, so a restored engine agrees), the full pass: drop every resolved
            incident of the service resolved before the cutoff, and those merged away
@@ -893,6 +905,8 @@ class Engine:
                 drop = resolved is not None and resolved < cutoff
             if drop:
                 self._changed_services.add(svc.name)
+                if inc_id in self._dirty:  # its last change is not reported yet
+                    self._gone[inc_id] = self._view(inc_id)
                 self._forget(inc_id)
         if not full:
             return

@@ -29,8 +29,10 @@ from ingest.manual import (
 from ingest.signals import Kind, Severity, format_time
 from projections.facts import Fact, FactId, SubjectKey, fact_from_json, fact_to_json, parse_time
 
-FORMAT = 2  # bump when the dump's shape changes; load refuses other formats
+FORMAT = 3  # bump when the dump's shape changes; load refuses other formats
 # 2: an incident's signals as per-subject reports with counts (repeats folded), acks apart.
+# 3: each report keeps its latest notification (``last_notified``: when the last repeat
+#    was sent). A format-2 checkpoint is refused: ``hindsight rebuild`` replaces it.
 
 What = Literal["fail", "period", "recover"]
 ReportKey = tuple[str, str, datetime, datetime]  # (what, kind, since, at)
@@ -72,6 +74,9 @@ class Report:
     - ``rep``: the fact its timeline entry shows (``content_key``); ``notice`` the
       earliest notification (``Fact.notified``, then log order).
     - ``severities``: every severity reported (None: the source's default).
+    - ``last_notified``: the latest notification (``Fact.notified``): when the last of
+      the equal reports was sent. Repeats of an alert carry its original start, so
+      their own time says nothing of when they came (TIMELINE.md rule 4).
     """
 
     what: What
@@ -84,13 +89,14 @@ class Report:
     rep: Fact
     notice: Fact
     severities: set[Severity | None]
+    last_notified: datetime
 
     @classmethod
     def of(cls, what: What, fact: Fact) -> Report:
         s = fact.signal
         since = fact.failing_since if what != "recover" else s.occurred_at
         return cls(what, s.kind, since, s.occurred_at, fact.id, fact.position, 1, fact,
-                   fact, {s.severity})
+                   fact, {s.severity}, fact.notified)
 
     @property
     def key(self) -> ReportKey:
@@ -113,6 +119,7 @@ class Report:
                 _notice_key(fact) < _notice_key(self.notice)):
             self.notice = fact
         self.severities.add(fact.signal.severity)
+        self.last_notified = max(self.last_notified, fact.notified)
 
     def absorb(self, other: Report) -> None:
         """Fold another incident's equal report in (merges)."""
@@ -128,11 +135,12 @@ class Report:
         if _notice_key(other.notice) < _notice_key(self.notice):
             self.notice = other.notice
         self.severities |= other.severities
+        self.last_notified = max(self.last_notified, other.last_notified)
 
     def copy(self) -> Report:
         return Report(self.what, self.kind, self.since, self.at, self.first,
                       self.last_position, self.count, self.rep, self.notice,
-                      set(self.severities))
+                      set(self.severities), self.last_notified)
 
     def moments(self) -> list[Moment]:
         p, i = self.first
@@ -357,8 +365,8 @@ class ServiceState:
       need the recovery that already arrived).
     - ``deploys``: every deploy fact, by (occurred_at, position, index).
     - ``outcomes``: per deploy subject, its latest succeeded/failed/pipeline_failed.
-    - ``watermark``: the latest receipt time seen for the service (data time, not a
-      clock): retention is measured from it.
+    - ``watermark``: the latest receipt time of the service's signals (data time, not a
+      clock): retention is measured from it. Manual events never move it.
     """
 
     name: str
@@ -408,6 +416,7 @@ def _report_to_json(r: Report) -> dict[str, Any]:
         "count": r.count,
         "rep": fact_to_json(r.rep),
         "severities": sorted(r.severities, key=lambda s: s or ""),
+        "last_notified": format_time(r.last_notified),
     }
     if r.notice.id != r.rep.id:  # usually the same fact: kept once
         out["notice"] = fact_to_json(r.notice)
@@ -424,6 +433,7 @@ def _report_from_json(data: dict[str, Any]) -> Report:
     if "notice" in data:
         report.notice = fact_from_json(data["notice"])
     report.severities = {cast("Severity | None", s) for s in data["severities"]}
+    report.last_notified = parse_time(data["last_notified"])
     return report
 
 

@@ -3,6 +3,25 @@
 Entries name systems and checks, never people: deploy texts use the ref and the
 environment only (no author, no commit message), acknowledgements say that the page was
 acknowledged, not by whom.
+
+Checks are shown by name (``alert_name``). A monitor, a cron check, a certificate or a
+repository is its subject. An alert (Alertmanager, Grafana) is not: its subject is its
+identity, ``alertname{label="value", ...}`` over every label, which nobody can read in a
+title. It is shown as its ``alertname`` and at most two label values, each the first
+one present of a fixed list:
+
+1. what part of the system it is about (``for``): ``route``, ``handler``, ``path``,
+   ``endpoint``, ``queue``, ``topic``, ``database``, ``mountpoint``, ``device``,
+   ``container``;
+2. where it fires (``on``): ``instance``, ``pod``, ``host``, ``hostname``, ``node``,
+   ``job``, ``cluster``: the scrape target if there is one, else the most specific
+   place named.
+
+``HighErrorRate on 10.42.3.17:8080``, ``OrdersLatencyHigh for /v1/orders on
+prod-eu-1``. Labels shared by every alert of a service (``service``, ``namespace``,
+``severity``, ``team``) or that only repeat the place (``job`` next to ``instance``)
+are left out: the subject, kept on every entry, still tells two alerts apart. An alert
+without an ``alertname`` label is shown by its subject.
 """
 
 from __future__ import annotations
@@ -18,6 +37,29 @@ _RECOVERED = {"uptime": "up again", "cron": "up again", "ssl": "certificate vali
 _WARNING = {"ssl": "certificate expires soon"}
 _DEPLOY_VERBS = {"started": "started", "succeeded": "succeeded", "failed": "failed"}
 _FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
+_ALERT_PART = ("route", "handler", "path", "endpoint", "queue", "topic", "database",
+               "mountpoint", "device", "container")
+_ALERT_PLACE = ("instance", "pod", "host", "hostname", "node", "job", "cluster")
+
+
+def _first_label(labels: dict[str, str], keys: tuple[str, ...]) -> str | None:
+    for key in keys:
+        value = labels.get(key, "").strip()
+        if value:
+            return value
+    return None
+
+
+def alert_name(signal: Signal) -> str:
+    """How a check is named in texts: an alert by its alertname and at most two
+    distinguishing label values (the module's rule), anything else by its subject."""
+    labels = signal.label_map
+    name = labels.get("alertname", "").strip()
+    if signal.kind != "alert" or not name:
+        return signal.subject
+    part = _first_label(labels, _ALERT_PART)
+    place = _first_label(labels, _ALERT_PLACE)
+    return name + (f" for {part}" if part else "") + (f" on {place}" if place else "")
 
 
 def _verb(signal: Signal, state: str) -> str:
@@ -31,12 +73,16 @@ def _verb(signal: Signal, state: str) -> str:
 
 
 def _with_summary(text: str, signal: Signal) -> str:
-    return f"{text}: {signal.summary}" if signal.summary else text
+    # An alert with no summary annotation is summarised by its alertname: already said.
+    quiet = not signal.summary or signal.summary in (
+        signal.subject, signal.label_map.get("alertname"))
+    return text if quiet else f"{text}: {signal.summary}"
 
 
 def check_name(signal: Signal) -> str:
-    """``Checkout API (uptime-kuma)``: the check and the tool that runs it."""
-    return f"{signal.subject} ({signal.source})"
+    """``Checkout API (uptime-kuma)``: the check (``alert_name``) and the tool that runs
+    it."""
+    return f"{alert_name(signal)} ({signal.source})"
 
 
 def state_text(signal: Signal, state: str) -> str:
@@ -52,9 +98,11 @@ def period_start_text(signal: Signal) -> str:
 
 
 def title_for(service: str, signal: Signal) -> str:
-    """An incident's title, from the signal that opened it."""
-    what = f"{signal.subject} {_verb(signal, 'failing')}"
-    return what if signal.subject == service else f"{service}: {what}"
+    """An incident's title, from the signal that opened it: what happened to the
+    service, ``checkout: HighErrorRate on 10.42.3.17:8080 firing``."""
+    name = alert_name(signal)
+    what = f"{name} {_verb(signal, 'failing')}"
+    return what if name == service else f"{service}: {what}"
 
 
 def detected_text(signal: Signal) -> str:

@@ -114,12 +114,20 @@ def _manual_draft(
 
 @dataclass(slots=True)
 class _Run:
-    """A subject's failing run while walking its line: the report its entry shows."""
+    """A subject's failing run while walking its line: the report its entry shows, how
+    many failing reports told of it, and when the latest of them was notified."""
 
     at: datetime
     report: Report
-    repeats: int
-    last_repeat_at: datetime | None
+    failing: int = 0
+    last_notified: datetime | None = None
+
+    def count(self, report: Report) -> None:
+        if report.what != "fail":
+            return  # a failing period seen after the fact ends the run: no repeat
+        self.failing += report.count
+        if self.last_notified is None or report.last_notified > self.last_notified:
+            self.last_notified = report.last_notified
 
 
 @dataclass(slots=True)
@@ -139,9 +147,13 @@ def _walk(inc: IncidentState, severity: Callable[[Fact], Severity]) -> _Walk:
     1. A line's moments are sorted by (time, position, index, phase): a failure at its
        start, a failing period seen after the fact at its start and its end, any other
        state a recovery at ``occurred_at``; never by arrival.
-    2. A failure opens a run and an entry, unless the subject is already failing: then
-       it is a repeat, counted (with every equal report folded into it) on the entry
-       that opened the run.
+    2. A failure opens a run and an entry, unless the subject is already failing. The
+       entry counts as repeats every failing report of the run but one (TIMELINE.md
+       rule 4), ``last_repeat_at`` the latest of their notifications (their send time
+       or receipt: a repeat of an alert keeps the alert's start as its time). A failing
+       period seen after the fact (a recovery carrying its start) is no failing
+       report: it ends the run, or is the run, and repeats nothing. Counting reports
+       rather than the ones after the first makes the count independent of arrival.
     3. Among failing reports at the instant a run opened, the entry shows the one
        received first (``content_key``), whichever reached the log first.
     4. A recovery while the subject is failing ends the run with an entry; a recovery
@@ -156,7 +168,8 @@ def _walk(inc: IncidentState, severity: Callable[[Fact], Severity]) -> _Walk:
         text = (texts.state_text(r.rep.signal, "failing") if r.what == "fail"
                 else texts.period_start_text(r.rep.signal))
         draft = _signal_draft(r.rep, run.at, 0, "failing", text, severity(r.rep))
-        draft.repeats, draft.last_repeat_at = run.repeats, run.last_repeat_at
+        if run.failing > 1:
+            draft.repeats, draft.last_repeat_at = run.failing - 1, run.last_notified
         walk.drafts.append(draft)
         walk.openers.append((draft, subject))
 
@@ -166,16 +179,12 @@ def _walk(inc: IncidentState, severity: Callable[[Fact], Severity]) -> _Walk:
             if phase == FAILURE:
                 walk.failed[subject] = report.rep.signal.subject
                 if run is None:
-                    run = _Run(at, report, report.count - 1,
-                               at if report.count > 1 else None)
+                    run = _Run(at, report)
                     walk.recoveries.pop(subject, None)
-                    continue
-                run.repeats += report.count
-                if run.last_repeat_at is None or at > run.last_repeat_at:
-                    run.last_repeat_at = at
-                if at == run.at and (content_key(report.what, report.rep)
-                                     < content_key(run.report.what, run.report.rep)):
+                elif at == run.at and (content_key(report.what, report.rep)
+                                       < content_key(run.report.what, run.report.rep)):
                     run.report = report
+                run.count(report)
             elif run is not None:
                 opened(subject, run)
                 run = None

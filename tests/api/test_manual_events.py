@@ -9,8 +9,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
-
 from tests.helpers import api_headers
 from tests.scenarios.harness import import_deliveries, incident, incidents, settle
 from tests.scenarios.payloads import at, kuma, rfc3339
@@ -163,11 +161,6 @@ async def test_as_of_answers_what_was_known_at_that_moment(make_client: Any) -> 
     assert before.status == 404
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "engine bug: Engine.apply_manual moves the service's retention watermark to the "
-    "event's recorded_at (today) and prunes in the same step, so an incident imported "
-    "from history (resolved > 30 days ago) is forgotten and the note never reaches the "
-    "read model (take_changes skips incidents dropped meanwhile)"))
 async def test_a_note_on_an_incident_imported_from_last_year_is_kept(make_client: Any) -> None:
     client = await make_client(projector=True)
     old = at("2025-03-14T10:00:00Z")

@@ -55,6 +55,7 @@ def _seconds(later: datetime | None, earlier: datetime) -> float | None:
 # --- An HTTP check, then an Alertmanager alert after group_wait, after a deploy -------
 
 CHECKOUT_ALERT = 'HighErrorRate{instance="10.0.4.17:9100", job="checkout-api"}'
+CHECKOUT_ALERT_NAME = "HighErrorRate on 10.0.4.17:9100"  # as texts show it
 CHECKOUT_URL = "https://checkout.example.com/health"
 
 
@@ -83,7 +84,7 @@ def checkout_outage() -> Incident:
         entry("2026-03-01T10:03:30", received="2026-03-01T10:04:00", position=104,
               source="alertmanager", kind="alert", subject=CHECKOUT_ALERT, state="failing",
               severity="P1", repeats=4, last_repeat_at=t("2026-03-01T10:24:00"),
-              text=f"{CHECKOUT_ALERT} (alertmanager) firing: 5xx ratio 7.2% on 10.0.4.17:9100"),
+              text=f"{CHECKOUT_ALERT_NAME} (alertmanager) firing: 5xx ratio 7.2% on 10.0.4.17:9100"),
         entry("2026-03-01T10:05:00", position=106, source="pagerduty", kind="alert",
               subject="checkout", state="info", marker="acknowledged", action="acknowledged",
               text="checkout (pagerduty) page acknowledged"),
@@ -100,7 +101,7 @@ def checkout_outage() -> Incident:
               text="Checkout API (uptime-kuma) up: HTTP 200"),
         entry("2026-03-01T10:25:00", received="2026-03-01T10:25:30", position=116,
               source="alertmanager", kind="alert", subject=CHECKOUT_ALERT, state="ok",
-              marker="resolved", text=f"{CHECKOUT_ALERT} (alertmanager) resolved"),
+              marker="resolved", text=f"{CHECKOUT_ALERT_NAME} (alertmanager) resolved"),
     )
     return Incident(
         id="inc_7f3a9c2e41d0",
@@ -258,6 +259,8 @@ def declared_outage() -> Incident:
 
 ORDERS_LATENCY = 'OrdersLatencyHigh{cluster="prod-eu-1", route="/v1/orders"}'
 ORDERS_BURN = 'OrdersErrorBudgetBurn{cluster="prod-eu-1"}'
+ORDERS_LATENCY_NAME = "OrdersLatencyHigh for /v1/orders on prod-eu-1"  # as texts show them
+ORDERS_BURN_NAME = "OrdersErrorBudgetBurn on prod-eu-1"
 
 
 def p1_detection_gap(*, resolved: bool = True) -> Incident:
@@ -269,23 +272,23 @@ def p1_detection_gap(*, resolved: bool = True) -> Incident:
         entry("2026-03-03T09:00:00", received="2026-03-03T09:14:30", position=601,
               source="alertmanager", kind="alert", subject=ORDERS_LATENCY, state="failing",
               marker="started", severity="P1",
-              text=f"{ORDERS_LATENCY} (alertmanager) firing: p99 latency 4.8 s"),
+              text=f"{ORDERS_LATENCY_NAME} (alertmanager) firing: p99 latency 4.8 s"),
         entry("2026-03-03T09:10:30", received="2026-03-03T09:12:00", position=602,
               source="alertmanager", kind="alert", subject=ORDERS_BURN, state="failing",
               severity="P1", repeats=14, last_repeat_at=t("2026-03-03T09:38:00"),
-              text=f"{ORDERS_BURN} (alertmanager) firing: burning 14.4x budget"),
+              text=f"{ORDERS_BURN_NAME} (alertmanager) firing: burning 14.4x budget"),
         entry("2026-03-03T09:12:00", position=602, source="alertmanager", kind="alert",
               subject=ORDERS_BURN, state="failing", marker="detected", severity="P1",
-              text=f"Detected: {ORDERS_BURN} (alertmanager) notified"),
+              text=f"Detected: {ORDERS_BURN_NAME} (alertmanager) notified"),
     )
     if resolved:
         timeline += (
             entry("2026-03-03T09:36:00", received="2026-03-03T09:36:30", position=611,
                   source="alertmanager", kind="alert", subject=ORDERS_BURN, state="ok",
-                  text=f"{ORDERS_BURN} (alertmanager) resolved"),
+                  text=f"{ORDERS_BURN_NAME} (alertmanager) resolved"),
             entry("2026-03-03T09:40:00", received="2026-03-03T09:40:30", position=612,
                   source="alertmanager", kind="alert", subject=ORDERS_LATENCY, state="ok",
-                  marker="resolved", text=f"{ORDERS_LATENCY} (alertmanager) resolved"),
+                  marker="resolved", text=f"{ORDERS_LATENCY_NAME} (alertmanager) resolved"),
         )
     return Incident(
         id="inc_b8e27d04f615", title="Orders API slow", service="orders", severity="P1",

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import orjson
 
+from ingest.signals import Signal
 from projections.engine import Engine, EngineConfig, incident_id_for
 from tests.projections.test_engine_support import T0, Log, deploy, marked, sig, t, texts
 
@@ -173,6 +174,57 @@ def test_repeats_add_no_entry_and_are_counted_on_the_entry_they_repeat() -> None
     assert incident.signal_count == 4
 
 
+def alert(state: str = "failing", **options: object) -> Signal:
+    return sig("HighErrorRate", state, source="alertmanager", kind="alert",
+               **options)  # type: ignore[arg-type]
+
+
+def test_a_resolution_that_carries_the_alerts_start_is_not_a_repeat() -> None:
+    """Alertmanager's "resolved" repeats the alert's ``startsAt``: it ends the run, it
+    does not report the failure again."""
+    log = Log()
+    log.deliver(alert(at=t(0)))
+    log.deliver(alert("ok", at=t(20), started=t(0)))
+    (failing,) = [e for e in log.only().timeline if e.state == "failing" and e.marker != "detected"]
+    assert (failing.repeats, failing.last_repeat_at) == (0, None)
+
+
+def test_a_firing_alert_and_its_resolution_count_no_repeat_in_either_order() -> None:
+    for order in ((alert(at=t(0)), alert("ok", at=t(20), started=t(0))),
+                  (alert("ok", at=t(20), started=t(0)), alert(at=t(0)))):
+        log = Log()
+        for signal in order:
+            log.deliver(signal, received=t(25))
+        failing = [e for e in log.only().timeline
+                   if e.state == "failing" and e.marker != "detected"]
+        assert [(e.repeats, e.last_repeat_at) for e in failing] == [(0, None)]
+
+
+def test_the_last_repeat_is_when_it_was_notified_not_when_the_alert_started() -> None:
+    """Repeats of an alert carry its original ``startsAt``: the time of the last repeat
+    is its notification (the draft's "×2 repeats until 18:00")."""
+    log = Log()
+    log.deliver(alert(at=t(0), notified=t(0, 30)))
+    for minutes in (240, 480):  # repeat_interval: the same startsAt, sent again
+        log.deliver(alert(at=t(0), notified=t(minutes)))
+    log.deliver(alert("ok", at=t(500), started=t(0)))  # listed once more, resolved
+    (failing,) = [e for e in log.only().timeline if e.state == "failing" and e.marker != "detected"]
+    assert (failing.repeats, failing.last_repeat_at) == (2, t(480))
+
+
+def test_repeat_counts_survive_a_dump_and_load() -> None:
+    log = Log()
+    log.deliver(alert(at=t(0)))
+    log.deliver(alert(at=t(0), notified=t(240)))
+    restored = Engine(EngineConfig())
+    restored.load("checkout", orjson.loads(orjson.dumps(log.engine.dump("checkout"))))
+    log.deliver(alert(at=t(0), notified=t(120)))  # a late copy of an earlier repeat
+    restored.apply_delivery(log.position, t(120), [alert(at=t(0), notified=t(120))])
+    assert restored.incidents() == log.engine.incidents()
+    (entry, _) = restored.incidents()[0].timeline
+    assert (entry.repeats, entry.last_repeat_at) == (2, t(240))
+
+
 def test_a_recovery_with_its_own_start_puts_both_ends_on_the_timeline() -> None:
     log = Log()
     period = sig("DiskFull", "ok", source="alertmanager", kind="alert", at=t(12),
@@ -299,7 +351,7 @@ def test_a_repeat_storm_is_one_entry_and_a_count() -> None:
     incident = log.only()
     assert incident.signal_count == 2001
     assert [(e.at, e.repeats, e.state) for e in incident.timeline if e.marker != "detected"] == [
-        (t(0), 2000, "failing"), (t(20000), 0, "ok")]
+        (t(0), 1999, "failing"), (t(20000), 0, "ok")]  # the resolution is no repeat
     assert incident.timeline[0].received_at == firing.notified_at
     state = log.engine.dump("checkout")
     assert len(orjson.dumps(state)) < 5000  # repeats as counts, not facts
@@ -562,6 +614,20 @@ def test_resolved_incidents_older_than_the_retention_leave_memory() -> None:
     log.deliver(sig(state="ok", at=t(10)))
     log.deliver(sig("Other", at=t(0) + timedelta(days=1, minutes=11)))
     assert [i.started_at for i in log.incidents()] == [T0 + timedelta(days=1, minutes=11)]
+
+
+def test_an_incident_changed_then_pruned_in_one_batch_is_still_emitted() -> None:
+    """One batch holds an incident's last change and, a month later in data time, the
+    event that prunes it: the read model still gets its final value."""
+    log = Log(retention=timedelta(days=30))
+    log.deliver(sig(at=t(0)))
+    log.deliver(sig(state="ok", at=t(10)))
+    log.deliver(sig("Search API", "ok", at=t(0) + timedelta(days=31)))
+    assert log.engine.incidents() == []
+    (emitted,) = log.engine.take_changes().incidents
+    assert (emitted.status, emitted.started_at, emitted.resolved_at) == (
+        "resolved", t(0), t(10))
+    assert log.engine.take_changes().incidents == ()
 
 
 def test_a_restored_engine_measures_retention_from_the_data_time_it_had_seen() -> None:

@@ -312,9 +312,45 @@ def test_an_event_for_an_incident_never_declared_changes_nothing() -> None:
         log.engine.apply_manual(99, t(0), IncidentNote(at=t(0), text="x"))
 
 
-def test_retention_counts_in_data_time_for_manual_events_too() -> None:
+def test_manual_events_do_not_move_retention() -> None:
+    """Retention is measured in the data time of signals: an engineer writes today
+    about incidents of any age, and that must not age the service's history."""
     log = Log(retention=timedelta(hours=1))
     log.manual(None, declared(), recorded=t(0))
     log.manual("checkout-outage", IncidentResolved(resolved_at=t(10)), recorded=t(11))
     log.manual(None, declared(incident_id="later"), recorded=t(71))
+    assert sorted(i.id for i in log.incidents()) == ["checkout-outage", "later"]
+    log.deliver(sig("Search API", "ok", at=t(80)))  # the service's data time moves
     assert [i.id for i in log.incidents()] == ["later"]
+
+
+def test_a_note_on_an_incident_resolved_long_before_the_note_is_kept_and_emitted() -> None:
+    """History imported from last year, annotated today: the note is recorded a year
+    after the incident resolved, yet the incident stays and its change is reported."""
+    log = Log()
+    log.deliver(sig(at=t(0)))
+    log.deliver(sig(state="ok", at=t(20)))
+    inc_id = log.only().id
+    log.engine.take_changes()
+    log.manual(inc_id, IncidentNote(at=t(7), text="Rolled back"),
+               recorded=t(0) + timedelta(days=365))
+    (changed,) = log.engine.take_changes().incidents
+    assert (changed.id, changed.version) == (inc_id, 1)
+    assert [e.text for e in marked(changed, "note")] == ["Rolled back"]
+    assert log.only() == changed
+
+
+def test_an_incident_resolved_by_hand_past_retention_is_emitted_before_it_is_forgotten(
+) -> None:
+    """A manual resolution dated before the retention cutoff makes the incident
+    leave memory at once: its resolved value still reaches the read model."""
+    log = Log(retention=timedelta(days=1))
+    log.deliver(sig(at=t(0)))
+    log.deliver(sig("Search API", "ok", at=t(0) + timedelta(days=3)))
+    inc_id = log.only().id
+    log.engine.take_changes()
+    log.manual(inc_id, IncidentResolved(resolved_at=t(30)), recorded=t(0) + timedelta(days=3))
+    assert log.engine.incidents() == []
+    (changed,) = log.engine.take_changes().incidents
+    assert (changed.id, changed.status, changed.resolved_at, changed.version) == (
+        inc_id, "resolved", t(30), 1)

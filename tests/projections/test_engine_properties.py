@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import asdict, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -121,13 +121,40 @@ configs = st.builds(
 )
 
 
-def concrete_log(config: EngineConfig, plan: list[Any]) -> list[tuple[Any, ...]]:
+def shifted_signal(signal: Signal, delta: timedelta) -> Signal:
+    started = None if signal.started_at is None else signal.started_at + delta
+    return replace(signal, occurred_at=signal.occurred_at + delta,
+                   notified_at=signal.notified_at + delta, started_at=started)
+
+
+def shifted_step(step: Any, delta: timedelta) -> Any:
+    """A plan step moved ``delta`` later in time, every time it carries with it."""
+    if not delta:
+        return step
+    if step[0] == "storm":
+        return (step[0], shifted_signal(step[1], delta), step[2])
+    if step[0] == "delivery":
+        return (step[0], [shifted_signal(s, delta) for s in step[1]], step[2])
+    spec = step[1]
+    event = spec[1] if spec[0] == "declare" else spec[2]
+    moved = event.model_copy(update={
+        name: value + delta for name, value in event
+        if name != "type" and isinstance(value, datetime)})
+    spec = (spec[0], moved) if spec[0] == "declare" else (*spec[:2], moved, *spec[3:])
+    return (step[0], spec, step[2], delta)
+
+
+def concrete_log(config: EngineConfig, plan: list[Any],
+                 days: list[int] | None = None) -> list[tuple[Any, ...]]:
     """Positions, receipt times and the incidents manual events target, resolved by
-    folding once; the properties then feed these exact events to other engines."""
+    folding once; the properties then feed these exact events to other engines.
+    ``days``: how many days later each step happens (the plan's times span 4 hours)."""
     engine = Engine(config)
     log: list[tuple[Any, ...]] = []
     position = 0
-    for step in plan:
+    for number, step in enumerate(plan):
+        if days is not None:
+            step = shifted_step(step, timedelta(days=days[number]))
         position += 1
         if step[0] == "storm":  # one signal re-sent every 5 min, as Alertmanager does
             _, signal, count = step
@@ -142,8 +169,8 @@ def concrete_log(config: EngineConfig, plan: list[Any]) -> list[tuple[Any, ...]]
             received = max(s.notified_at for s in batch) + timedelta(seconds=lag)
             log.append(("delivery", position, received, tuple(batch)))
         else:
-            _, spec, minute = step
-            recorded = t(minute)
+            _, spec, minute, *moved = step
+            recorded = t(minute) + (moved[0] if moved else timedelta(0))
             if spec[0] == "declare":
                 log.append(("manual", position, recorded, spec[1], None))
             else:
@@ -244,6 +271,38 @@ def test_every_incident_has_each_known_moment_marked_once_and_spans_agree(
         assert keys == sorted(keys)
         assert incident.detection_latency_seconds is None or (
             incident.detection_latency_seconds >= 0)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(plan=steps, data=st.data(),
+       retention=st.sampled_from([timedelta(days=30), timedelta(days=7)]))
+def test_a_log_spanning_90_days_folded_in_one_batch_emits_every_incident_as_it_ended(
+    plan: list[Any], data: st.DataObject, retention: timedelta
+) -> None:
+    """Every incident a fold reports when taking changes after every event is reported
+    by a fold of the whole log in one batch, with the same final value, even those
+    retention dropped before the batch ended (a full rebuild in one batch)."""
+    days = sorted(data.draw(st.lists(st.integers(min_value=0, max_value=90),
+                                     min_size=len(plan), max_size=len(plan)), label="days"))
+    config = EngineConfig(retention=retention, default_severity={"healthchecks": "P2"})
+    log = concrete_log(config, plan, days)
+
+    stepwise = Engine(config)
+    expected: dict[str, Any] = {}
+    for event in log:
+        feed(stepwise, [event])
+        changes = stepwise.take_changes()
+        for incident in (*changes.incidents, *changes.merged):
+            expected[incident.id] = incident
+
+    batch = Engine(config)
+    feed(batch, log)
+    changes = batch.take_changes()
+    emitted = [i.id for i in (*changes.incidents, *changes.merged)]
+    assert len(emitted) == len(set(emitted))  # each exactly once
+    assert {i.id: i for i in (*changes.incidents, *changes.merged)} == expected
+    assert all(i.merged_into is None for i in changes.incidents)
+    assert all(i.merged_into is not None for i in changes.merged)
 
 
 @given(signal=signals())

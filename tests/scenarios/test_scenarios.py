@@ -322,10 +322,11 @@ async def test_a_group_resolving_alert_by_alert_resolves_with_its_last_alert(
     assert [e["subject"].split('instance="')[1].split('"')[0] for e in doc["timeline"]] == [
         "10.42.3.17:8080", "10.42.5.9:8080", "10.42.3.17:8080", "10.42.7.2:8080",
         "10.42.7.2:8080", "10.42.3.17:8080", "10.42.5.9:8080"]
-    # A and B were each reported failing twice more (firing again, then resolved with
-    # their startsAt): one entry each, two repeats. The retried notification was stored
-    # once and counted nowhere (it would make three).
-    assert [e["repeats"] for e in doc["timeline"]] == [2, 2, 0, 0, 0, 0, 0]
+    # A repeat is a failing report of a subject already failing (TIMELINE.md rule 4): B
+    # was reported firing once more (one repeat); A was then only listed resolved, with
+    # its startsAt, which ends its run and repeats nothing. The retried notification was
+    # stored once and counted nowhere (it would make B's two).
+    assert [e["repeats"] for e in doc["timeline"]] == [0, 1, 0, 0, 0, 0, 0]
     assert doc["signal_count"] == 7
 
 
