@@ -147,7 +147,7 @@ def timeline_rows(incident: Incident) -> tuple[TimelineRow, ...]:
                 moment=moment,
                 source=entry.source,
                 kind=entry.kind,
-                subject=entry.subject,
+                subject=shown(entry),
                 state=entry.state,
                 text=entry.text or f"{kind_noun(entry.kind)} {entry.state}",
                 repeats=entry.repeats,
@@ -337,6 +337,11 @@ def contributing_factors(incident: Incident, rows: tuple[TimelineRow, ...]) -> t
 # --- 5. Detection time analysis -------------------------------------------------------
 
 
+def shown(entry: TimelineEntry) -> str:
+    """The subject as texts show it: an alert by its alertname, not its label set."""
+    return entry.name or entry.subject
+
+
 def _first_report(incident: Incident, entry: TimelineEntry) -> datetime:
     """When the subject's failure first reached us: its earliest failing report, which
     need not be the entry with the earliest failure time (a late report of an earlier
@@ -352,7 +357,7 @@ def _detector_text(incident: Incident, entry: TimelineEntry) -> str:
     received = _first_report(incident, entry)
     after = human_duration((received - incident.started_at).total_seconds())
     return (
-        f"{entry.subject} ({kind_noun(entry.kind)}, {entry.source}): failing from "
+        f"{shown(entry)} ({kind_noun(entry.kind)}, {entry.source}): failing from "
         f"{format_time(entry.at)}, first report received at {format_time(received)}, "
         f"{after} after impact began"
     )
@@ -415,7 +420,7 @@ def detection_analysis(incident: Incident) -> DetectionAnalysis:
         fired_last = last.subject
         fired_text = _detector_text(incident, last)
     elif first:
-        fired_text = f"Only {next(iter(first))} reported the failure."
+        fired_text = f"Only {shown(next(iter(first.values())))} reported the failure."
     else:
         fired_text = "No monitor reported the failure."
     return DetectionAnalysis(
@@ -512,7 +517,7 @@ def summary_sentences(incident: Incident) -> tuple[str, str, str]:
     """What happened, how long, what users saw: three sentences from facts."""
     service = _service_phrase(incident.service)
     first = _first_failing(incident)
-    checks = [f"{subject} ({kind_noun(e.kind)})" for subject, e in first.items()]
+    checks = [f"{shown(e)} ({kind_noun(e.kind)})" for e in first.values()]
     if not checks:
         what = (
             f"{_capital(service)} had a {incident.severity} incident, declared by an "

@@ -44,6 +44,7 @@ class TimelineEntry:
     candidate_factor: bool = False
     links: tuple[tuple[str, str], ...] = ()        # (url, title)
     attributes: tuple[tuple[str, str], ...] = ()   # ref, environment, expires_at, ...
+    name: str = ""  # how texts show the subject (an alert by its alertname); "" = subject
 
 
 @dataclass(frozen=True, slots=True)

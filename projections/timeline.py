@@ -56,6 +56,7 @@ class _Draft:
     links: tuple[tuple[str, str], ...] = ()
     attributes: tuple[tuple[str, str], ...] = ()
     marker: Marker | None = None
+    name: str = ""
 
     def entry(self) -> TimelineEntry:
         return TimelineEntry(
@@ -75,6 +76,7 @@ class _Draft:
             candidate_factor=self.candidate_factor,
             links=self.links,
             attributes=self.attributes,
+            name=self.name,
         )
 
 
@@ -94,6 +96,7 @@ def _signal_draft(
         action=s.action,
         links=tuple((link.url, link.title) for link in s.links),
         attributes=tuple(sorted(s.attributes)),
+        name=texts.alert_name(s) if texts.alert_name(s) != s.subject else "",
     )
 
 
