@@ -219,12 +219,10 @@ def launch(tmp: Path, db_url: str, token: str, log_level: str,
     env = {**os.environ, "HINDSIGHT_DATABASE_URL": db_url,
            "HINDSIGHT_DATA_DIR": str(tmp / "data")}
     env.pop("HINDSIGHT_CONFIG", None)
-    if projector:
-        command = [sys.executable, "-m", "hindsight.cli", "--config", str(config), "serve",
-                   "--host", "127.0.0.1", "--port", str(port)]
-    else:
-        command = [sys.executable, str(c.BENCH / "_serve.py"), "--config", str(config),
-                   "--host", "127.0.0.1", "--port", str(port)]
+    command = [sys.executable, "-m", "hindsight.cli", "--config", str(config), "serve",
+               "--host", "127.0.0.1", "--port", str(port)]
+    if not projector:
+        command.append("--no-projector")
     with log.open("wb") as out:
         proc = subprocess.Popen(command, cwd=c.ROOT, env=env, stdout=out,  # noqa: S603
                                 stderr=subprocess.STDOUT)
@@ -319,7 +317,7 @@ async def main(args: argparse.Namespace) -> None:
             metrics = ""
             try:
                 await wait_ready(base, proc, log)
-                what = ("create_app(projector=False) (bench/_serve.py)" if args.no_projector
+                what = ("`hindsight serve --no-projector`" if args.no_projector
                         else "`hindsight serve` (projector included)")
                 print(f"# server: {what}, pid {proc.pid} on {base}, "
                       f"log_level={args.log_level} (logs to a temp file)")

@@ -66,7 +66,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     configure(settings.log_level)
     # access_log=None: aiohttp's access log would write each request line, query tokens
     # included; requests are logged by our middleware, without the query.
-    web.run_app(create_app(settings), host=settings.host, port=settings.port,
+    app = create_app(settings, projector=not args.no_projector)
+    web.run_app(app, host=settings.host, port=settings.port,
                 print=None, access_log=None, shutdown_timeout=10,
                 keepalive_timeout=KEEPALIVE_TIMEOUT, max_line_size=MAX_LINE_SIZE,
                 max_field_size=MAX_FIELD_SIZE, max_headers=MAX_HEADERS)
@@ -105,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="migrate, project and serve HTTP in one process")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
+    serve.add_argument("--no-projector", action="store_true",
+                       help="ingest and read only; another process projects (scaling out: "
+                            "ingest replicas beside one projecting process)")
     serve.set_defaults(func=cmd_serve)
 
     migrate = sub.add_parser("migrate", help="apply pending schema migrations")

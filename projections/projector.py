@@ -166,7 +166,7 @@ class Projector:
         config: EngineConfig,
         *,
         connect: Callable[[], Any],
-        batch_size: int = 200,
+        batch_size: int = 1000,
         poll_interval: float = 0.5,
         fault: Callable[[str], None] | None = None,
     ) -> None:
