@@ -7,7 +7,7 @@ import re
 import time
 from typing import Any
 
-from hindsight.app import PROJECTOR
+from projections.keys import PROJECTOR
 from tests.fixtures import load_fixture
 from tests.helpers import signed_headers
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -314,7 +314,7 @@ async def test_a_slow_but_steady_body_is_not_cut_off(
     client = await make_client()
     body = load_fixture("alertmanager", "firing").body
 
-    async def trickle():  # type: ignore[no-untyped-def]
+    async def trickle() -> AsyncIterator[bytes]:
         for start in range(0, len(body), 200):
             await asyncio.sleep(0.2)
             yield body[start:start + 200]

