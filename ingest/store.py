@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 import asyncpg
 import orjson
 
-from ingest.errors import StoreUnavailable, WrongExpectedVersion
+from ingest.errors import StoreError, StoreUnavailable, WrongExpectedVersion
 
 NOTIFY_CHANNEL = "hindsight_events"
 T = TypeVar("T")
@@ -42,6 +42,7 @@ TRANSIENT = (
     asyncpg.CrashShutdownError,
     asyncpg.SerializationError,
     asyncpg.DeadlockDetectedError,
+    asyncpg.exceptions.InternalClientError,  # a connection left mid-operation by a drop
 )
 
 
@@ -197,13 +198,22 @@ class EventStore:
                 # closed to connections, auth refused) is an outage to the caller.
                 failure: BaseException = exc
             else:
+                broken = False
                 try:
                     return await work(conn)
                 except TRANSIENT as exc:
-                    failure = exc
+                    failure, broken = exc, True
+                except (asyncpg.PostgresError, StoreError):
+                    raise  # the server answered: the connection is in step, keep it
+                except BaseException:
+                    broken = True  # cancelled or failed mid-operation
+                    raise
                 finally:
-                    # A connection the server just dropped may fail its reset on release;
-                    # the pool replaces it either way, and the work's outcome stands.
+                    # A connection whose work failed midway (dropped by the server, or
+                    # interrupted) is closed, never handed to the next caller in an
+                    # unknown protocol state; the pool opens a fresh one.
+                    if broken:
+                        conn.terminate()
                     with contextlib.suppress(Exception):
                         await self.pool.release(conn)
             if attempt == self.attempts:
