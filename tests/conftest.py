@@ -149,10 +149,10 @@ async def make_client(aiohttp_client, database_url: str):  # type: ignore[no-unt
     """A running Hindsight HTTP server on its own database; ``make_client(projector=…,
     **settings)`` returns an aiohttp test client talking to it over loopback."""
     from hindsight.app import create_app
-    from tests.helpers import test_settings
+    from tests.helpers import settings_for_tests
 
     async def make(projector: bool = False, **overrides):  # type: ignore[no-untyped-def]
-        app = create_app(test_settings(**overrides), database_url=database_url,
+        app = create_app(settings_for_tests(**overrides), database_url=database_url,
                          projector=projector)
         return await aiohttp_client(app)
 

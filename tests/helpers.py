@@ -25,7 +25,7 @@ SECRETS = {
 }
 
 
-def test_settings(**overrides: Any) -> Settings:
+def settings_for_tests(**overrides: Any) -> Settings:
     sources: dict[str, Any] = {s: {"token": t} for s, t in TOKENS.items()}
     for source, secret in SECRETS.items():
         sources.setdefault(source, {})["secret"] = secret

@@ -362,11 +362,11 @@ async def test_the_demo_week_imports_into_a_dozen_incidents_of_every_speed(
         make_client: Any) -> None:
     from hindsight.app import PROJECTOR
     from hindsight.cli_latency import demo_lines, user_report
-    from tests.helpers import test_settings
+    from tests.helpers import settings_for_tests
 
     client = await make_client(projector=True)
     now = datetime(2025, 6, 18, 15, 20, tzinfo=UTC)
-    lines = demo_lines(test_settings(), now)
+    lines = demo_lines(settings_for_tests(), now)
     response = await client.post("/v1/deliveries/import", data=b"\n".join(lines),
                                  headers=api_headers())
     results = (await response.json())["results"]
@@ -401,12 +401,12 @@ async def test_the_demo_week_imports_into_a_dozen_incidents_of_every_speed(
 async def test_the_demo_imports_once_a_day(make_client: Any) -> None:
     """Run twice the same day, the demo's deliveries are duplicates of the first run."""
     from hindsight.cli_latency import demo_lines
-    from tests.helpers import test_settings
+    from tests.helpers import settings_for_tests
 
     client = await make_client()
     now = datetime(2025, 6, 18, 15, 20, tzinfo=UTC)
-    first = demo_lines(test_settings(), now)
-    again = demo_lines(test_settings(), now + timedelta(hours=3))
+    first = demo_lines(settings_for_tests(), now)
+    again = demo_lines(settings_for_tests(), now + timedelta(hours=3))
     assert first == again
     for _ in range(2):
         response = await client.post("/v1/deliveries/import", data=b"\n".join(first),

@@ -12,7 +12,7 @@ import pytest
 from hindsight.app import create_app
 from hindsight.openapi import document, undocumented
 from tests.helpers import API_TOKEN
-from tests.helpers import test_settings as settings_for_tests
+from tests.helpers import settings_for_tests as settings_for_tests
 
 ROOT = Path(__file__).resolve().parents[2]
 # Bounds the schemathesis run (about a minute on a 2-CPU runner).

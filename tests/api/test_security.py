@@ -23,7 +23,7 @@ from ingest.auth import standard_webhooks_signature
 from tests.faults.harness import Serve, write_config
 from tests.fixtures import load_fixture
 from tests.helpers import API_TOKEN, SECRETS, TOKENS, api_headers, signed_headers
-from tests.helpers import test_settings as settings_for_tests
+from tests.helpers import settings_for_tests as settings_for_tests
 
 EVERY_SECRET = [API_TOKEN, *TOKENS.values(), *SECRETS.values()]
 NATIVE_BODY = orjson.dumps({"kind": "uptime", "subject": "api", "state": "failing",

@@ -17,9 +17,10 @@ import pytest
 from hindsight.app import engine_config_from
 from hindsight.database import connect
 from ingest.store import EventStore
+from projections.keys import PROJECTOR
 from projections.projector import Projector
 from projections.rebuild import ProjectorRunning, rebuild
-from tests.helpers import api_headers, signed_headers, test_settings
+from tests.helpers import api_headers, settings_for_tests, signed_headers
 from tests.scenarios.harness import settle
 from tests.scenarios.traffic import service_map, traffic
 
@@ -57,7 +58,7 @@ async def api_answers(client: Any) -> list[Any]:
 async def rebuilt(database_url: str, pool: asyncpg.Pool) -> dict[str, list[tuple[Any, ...]]]:
     conn = await connect(database_url)
     try:
-        await rebuild(conn, EventStore(pool), engine_config_from(test_settings(
+        await rebuild(conn, EventStore(pool), engine_config_from(settings_for_tests(
             services=SERVICES)), batch_size=2000)
     finally:
         await conn.close()
@@ -101,11 +102,16 @@ async def test_a_rebuild_refuses_while_a_live_projector_leads(
     make_client: Any, database_url: str, pool: asyncpg.Pool
 ) -> None:
     client = await make_client(projector=True)
-    await settle(client)  # leads once it has folded the (empty) log
+    projector = client.app[PROJECTOR]
+    for _ in range(200):  # an empty log is "caught up" before the lock is even taken
+        if projector.status.leader:
+            break
+        await asyncio.sleep(0.05)
+    assert projector.status.leader
     conn = await connect(database_url)
     try:
         with pytest.raises(ProjectorRunning):
-            await rebuild(conn, EventStore(pool), engine_config_from(test_settings()))
+            await rebuild(conn, EventStore(pool), engine_config_from(settings_for_tests()))
     finally:
         await conn.close()
 
@@ -138,7 +144,7 @@ async def test_a_projector_crashing_before_its_checkpoint_counts_nothing_twice(
 
     fault, calls = crash_on({2, 3, 6})
     projector = Projector(EventStore(pool), database_url,
-                          engine_config_from(test_settings(services=SERVICES)),
+                          engine_config_from(settings_for_tests(services=SERVICES)),
                           connect=lambda: connect(database_url), batch_size=25,
                           poll_interval=0.05, fault=fault)
     task = asyncio.create_task(projector.run())

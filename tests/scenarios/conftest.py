@@ -23,10 +23,10 @@ async def other_database_url(pg_admin_url: str, template_database: str) -> Async
 async def second_client(aiohttp_client: Any, other_database_url: str) -> Any:
     """Like ``make_client``, on ``other_database_url``."""
     from hindsight.app import create_app
-    from tests.helpers import test_settings
+    from tests.helpers import settings_for_tests
 
     async def make(projector: bool = False, **overrides: Any) -> Any:
-        app = create_app(test_settings(**overrides), database_url=other_database_url,
+        app = create_app(settings_for_tests(**overrides), database_url=other_database_url,
                          projector=projector)
         return await aiohttp_client(app)
 
