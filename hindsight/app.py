@@ -7,7 +7,7 @@ import contextlib
 import hmac
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any
 
 import asyncpg
@@ -208,6 +208,18 @@ async def ingest_ctx(app: web.Application) -> AsyncIterator[None]:
         await committer.close()
 
 
+@contextlib.asynccontextmanager
+async def running(work: Coroutine[Any, Any, None], name: str) -> AsyncIterator[None]:
+    """A background task for the block's lifetime, cancelled and awaited at its end."""
+    task = asyncio.create_task(work, name=name)
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 async def projector_ctx(app: web.Application) -> AsyncIterator[None]:
     """The projector runs in every serve process; the advisory lock lets one lead."""
     settings = app[SETTINGS]
@@ -219,13 +231,8 @@ async def projector_ctx(app: web.Application) -> AsyncIterator[None]:
         connect=lambda: connect(url, server_settings=session),
     )
     app[PROJECTOR] = projector
-    task = asyncio.create_task(projector.run(), name="projector")
-    try:
+    async with running(projector.run(), "projector"):
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def refresh_gauges(app: web.Application) -> None:
@@ -265,13 +272,8 @@ async def gauges_ctx(app: web.Application) -> AsyncIterator[None]:
                 log.debug("gauges_not_refreshed", error=repr(exc))
             await asyncio.sleep(METRICS_INTERVAL)
 
-    task = asyncio.create_task(loop(), name="gauges")
-    try:
+    async with running(loop(), "gauges"):
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 def engine_config_from(settings: Settings) -> EngineConfig:
