@@ -22,6 +22,8 @@ from pydantic import (
     ValidationError,
 )
 
+from ingest.validation import first_problem
+
 NotificationReason = Literal["created", "overdue"]
 
 
@@ -129,7 +131,4 @@ def parse_action_item_event(data: Mapping[str, Any]) -> ActionItemEvent:
     try:
         return _ADAPTER.validate_python(dict(data))
     except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        # The discriminator adds the type name to the location; the field is what matters.
-        where = ".".join(str(part) for part in first["loc"] if part != kind) or "body"
-        raise ValueError(f"{where}: {first['msg']}") from None
+        raise ValueError(first_problem(exc, tag=kind)) from None

@@ -27,6 +27,7 @@ from pydantic import (
 )
 
 from ingest.signals import Severity
+from ingest.validation import first_problem
 
 
 def _utc(value: datetime) -> datetime:
@@ -148,9 +149,7 @@ def manual_event_from_json(type: str, data: dict[str, Any]) -> ManualEvent:
     try:
         return _ADAPTER.validate_python({**data, "type": type})
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"][1:]) or "body"
-        raise ValueError(f"{where}: {first['msg']}") from None
+        raise ValueError(first_problem(exc, tag=type)) from None
 
 
 def manual_event_to_json(event: ManualEvent) -> dict[str, Any]:
