@@ -14,8 +14,11 @@ import contextlib
 import hashlib
 import os
 import platform
+import socket
 import statistics
+import subprocess
 import sys
+import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -213,3 +216,53 @@ def machine() -> str:
 
 def goal(met: bool) -> str:
     return "met" if met else "MISSED"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def launch_server(tmp: Path, db_url: str, token: str, log_level: str,
+                  projector: bool = True) -> tuple[subprocess.Popen[bytes], str, Path]:
+    """`hindsight serve` in its own process on a free loopback port, with ``token`` as
+    both the API token and the alertmanager token: (process, base URL, log file)."""
+    config = tmp / "bench.toml"
+    config.write_text(f'log_level = "{log_level}"\n\n[api]\ntokens = ["{token}"]\n\n'
+                      f'[sources.alertmanager]\ntoken = "{token}"\n', encoding="utf-8")
+    log = tmp / "server.log"
+    port = free_port()
+    env = {**os.environ, "HINDSIGHT_DATABASE_URL": db_url,
+           "HINDSIGHT_DATA_DIR": str(tmp / "data")}
+    env.pop("HINDSIGHT_CONFIG", None)
+    command = [sys.executable, "-m", "hindsight.cli", "--config", str(config), "serve",
+               "--host", "127.0.0.1", "--port", str(port)]
+    if not projector:
+        command.append("--no-projector")
+    with log.open("wb") as out:
+        proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out,  # noqa: S603
+                                stderr=subprocess.STDOUT)
+    return proc, f"http://127.0.0.1:{port}", log
+
+
+def tail(log: Path) -> str:
+    return log.read_text(errors="replace")[-3000:]
+
+
+async def wait_ready(base: str, proc: subprocess.Popen[bytes], log: Path) -> None:
+    import aiohttp
+
+    deadline = time.monotonic() + 60
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise SystemExit(f"the server exited ({proc.returncode}); its log:\n"
+                                 + tail(log))
+            with contextlib.suppress(aiohttp.ClientError, OSError):
+                async with session.get(f"{base}/readyz") as resp:
+                    if resp.status == 200:
+                        return
+            await asyncio.sleep(0.2)
+    raise SystemExit(f"the server was not ready within 60 s; see {log}")

@@ -27,9 +27,7 @@ import os
 import re
 import secrets
 import signal
-import socket
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -43,13 +41,6 @@ import asyncpg
 import orjson
 
 TICK = os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def process_cpu(pid: int) -> float:
@@ -207,47 +198,6 @@ async def insert_round(db_url: str, bodies: c.Bodies, args: argparse.Namespace) 
     return summarise(latencies, len(latencies), args.duration, statuses, usage)
 
 
-def launch(tmp: Path, db_url: str, token: str, log_level: str,
-           projector: bool) -> tuple[subprocess.Popen[bytes], str, Path]:
-    """`hindsight serve` in its own process on a free loopback port: (process, base URL,
-    log file)."""
-    config = tmp / "bench.toml"
-    config.write_text(f'log_level = "{log_level}"\n\n'
-                      f'[sources.alertmanager]\ntoken = "{token}"\n', encoding="utf-8")
-    log = tmp / "server.log"
-    port = free_port()
-    env = {**os.environ, "HINDSIGHT_DATABASE_URL": db_url,
-           "HINDSIGHT_DATA_DIR": str(tmp / "data")}
-    env.pop("HINDSIGHT_CONFIG", None)
-    command = [sys.executable, "-m", "hindsight.cli", "--config", str(config), "serve",
-               "--host", "127.0.0.1", "--port", str(port)]
-    if not projector:
-        command.append("--no-projector")
-    with log.open("wb") as out:
-        proc = subprocess.Popen(command, cwd=c.ROOT, env=env, stdout=out,  # noqa: S603
-                                stderr=subprocess.STDOUT)
-    return proc, f"http://127.0.0.1:{port}", log
-
-
-def tail(log: Path) -> str:
-    return log.read_text(errors="replace")[-3000:]
-
-
-async def wait_ready(base: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 60
-    async with aiohttp.ClientSession() as session:
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise SystemExit(f"the server exited ({proc.returncode}); its log:\n"
-                                 + tail(log))
-            with contextlib.suppress(aiohttp.ClientError, OSError):
-                async with session.get(f"{base}/readyz") as resp:
-                    if resp.status == 200:
-                        return
-            await asyncio.sleep(0.2)
-    raise SystemExit(f"the server was not ready within 60 s; see {log}")
-
-
 def batch_histogram(metrics: str) -> str | None:
     """hindsight_group_commit_batch_size as one line: batches, mean and the buckets."""
     buckets: list[tuple[str, float]] = []
@@ -310,13 +260,13 @@ async def main(args: argparse.Namespace) -> None:
         print("# NOTE: the load generator (this process), the server (one process) and "
               "PostgreSQL share this machine's CPUs; the CPU each used is shown per round.")
         with tempfile.TemporaryDirectory(prefix="hindsight-bench-") as tmp:
-            proc, base, log = launch(Path(tmp), db_url, token, args.log_level,
+            proc, base, log = c.launch_server(Path(tmp), db_url, token, args.log_level,
                                      not args.no_projector)
             http: list[Result] = []
             bare: list[Result] = []
             metrics = ""
             try:
-                await wait_ready(base, proc, log)
+                await c.wait_ready(base, proc, log)
                 what = ("`hindsight serve --no-projector`" if args.no_projector
                         else "`hindsight serve` (projector included)")
                 print(f"# server: {what}, pid {proc.pid} on {base}, "

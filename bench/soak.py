@@ -27,13 +27,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import re
 import secrets
 import signal
-import socket
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -93,13 +90,6 @@ class Episodes:
             "alerts": [alert]})
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def rss_mib(pid: int) -> float:
     """Resident set size of a process in MiB (0 when it is gone)."""
     try:
@@ -108,43 +98,6 @@ def rss_mib(pid: int) -> float:
         return 0.0
     match = re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE)
     return int(match.group(1)) / 1024 if match else 0.0
-
-
-def launch(tmp: Path, db_url: str, token: str,
-           log_level: str) -> tuple[subprocess.Popen[bytes], str, Path]:
-    config = tmp / "soak.toml"
-    config.write_text(f'log_level = "{log_level}"\n\n[api]\ntokens = ["{token}"]\n\n'
-                      f'[sources.alertmanager]\ntoken = "{token}"\n', encoding="utf-8")
-    log = tmp / "server.log"
-    port = free_port()
-    env = {**os.environ, "HINDSIGHT_DATABASE_URL": db_url,
-           "HINDSIGHT_DATA_DIR": str(tmp / "data")}
-    env.pop("HINDSIGHT_CONFIG", None)
-    command = [sys.executable, "-m", "hindsight.cli", "--config", str(config), "serve",
-               "--host", "127.0.0.1", "--port", str(port)]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(command, cwd=c.ROOT, env=env, stdout=out,  # noqa: S603
-                                stderr=subprocess.STDOUT)
-    return proc, f"http://127.0.0.1:{port}", log
-
-
-def tail(log: Path) -> str:
-    return log.read_text(errors="replace")[-3000:]
-
-
-async def wait_ready(base: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 60
-    async with aiohttp.ClientSession() as session:
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise SystemExit(f"the server exited ({proc.returncode}); its log:\n"
-                                 + tail(log))
-            with contextlib.suppress(aiohttp.ClientError, OSError):
-                async with session.get(f"{base}/readyz") as resp:
-                    if resp.status == 200:
-                        return
-            await asyncio.sleep(0.2)
-    raise SystemExit(f"the server was not ready within 60 s; see {log}")
 
 
 @dataclass
@@ -266,9 +219,9 @@ async def main(args: argparse.Namespace) -> None:
         print(f"# bench/soak.py: {c.machine()}, aiohttp {aiohttp.__version__}")
         print(f"# {await dbs.describe()}")
         with tempfile.TemporaryDirectory(prefix="hindsight-soak-") as tmp:
-            proc, base, log = launch(Path(tmp), db_url, token, args.log_level)
+            proc, base, log = c.launch_server(Path(tmp), db_url, token, args.log_level)
             try:
-                await wait_ready(base, proc, log)
+                await c.wait_ready(base, proc, log)
                 print(f"# server: `hindsight serve` pid {proc.pid} on {base}, "
                       f"log_level={args.log_level}, projector on; shape {args.shape}", flush=True)
                 bodies: c.Bodies | Episodes = c.Bodies() if args.shape == "storm" else Episodes()
