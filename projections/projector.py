@@ -65,6 +65,22 @@ async def load_checkpoint(conn: asyncpg.Connection) -> tuple[Cursor, int]:
     return Cursor(row["transaction_id"], row["position"]), row["events"]
 
 
+async def reset_read_models(conn: asyncpg.Connection) -> None:
+    """Empty every read model and put the checkpoint (and the saved state's cursor) at the
+    start of the log, in one transaction: the next fold replays everything."""
+    async with conn.transaction():
+        await conn.execute(f"TRUNCATE {', '.join(READ_MODELS)}")
+        await conn.execute(
+            """INSERT INTO projector_checkpoint (name) VALUES ($1)
+               ON CONFLICT (name) DO UPDATE SET transaction_id = 0, position = 0, events = 0,
+                 snapshot_transaction_id = 0, snapshot_position = 0, updated_at = now()""",
+            CHECKPOINT)
+
+
+class OutdatedState(Exception):
+    """The saved engine state is of another format (an upgraded engine): replay."""
+
+
 async def restore(conn: asyncpg.Connection, store: EventStore, config: EngineConfig,
                   upto: Cursor) -> Projection:
     """The projection as of ``upto`` (the checkpoint): the saved engine state at the
@@ -77,7 +93,10 @@ async def restore(conn: asyncpg.Connection, store: EventStore, config: EngineCon
         "WHERE name = $1", CHECKPOINT)
     snapshot = Cursor(row["snapshot_transaction_id"], row["snapshot_position"]) if row else Cursor()
     for state in await conn.fetch("SELECT service, state::text FROM projector_state"):
-        projection.engine.load(state["service"], orjson.loads(state["state"]))
+        try:
+            projection.engine.load(state["service"], orjson.loads(state["state"]))
+        except ValueError as exc:
+            raise OutdatedState(str(exc)) from exc
     if snapshot.position:
         async with store.pool.acquire() as reader:
             rows = await reader.fetch(
@@ -213,7 +232,15 @@ class Projector:
 
     async def _project(self, conn: asyncpg.Connection, listener: Listener) -> None:
         cursor, events = await load_checkpoint(conn)
-        projection = await restore(conn, self.store, self.config, cursor)
+        try:
+            projection = await restore(conn, self.store, self.config, cursor)
+        except OutdatedState as exc:
+            # The read side is a pure function of the log: after an engine upgrade whose
+            # saved state this build cannot read, replay from the start, as a rebuild would.
+            log.warning("projector_replaying_from_start", reason=str(exc))
+            await reset_read_models(conn)
+            cursor, events = Cursor(), 0
+            projection = await restore(conn, self.store, self.config, cursor)
         self.status.cursor, self.status.events = cursor, events
         async for batch in self.store.follow(cursor, wake=listener.wake,
                                              poll_interval=self.poll_interval,

@@ -33,11 +33,10 @@ import asyncpg
 from ingest.store import Cursor, EventStore, RecordedEvent
 from projections.engine import EngineConfig
 from projections.projector import (
-    CHECKPOINT,
     PROJECTOR_LOCK,
-    READ_MODELS,
     load_checkpoint,
     project_batch,
+    reset_read_models,
     restore,
 )
 
@@ -114,12 +113,7 @@ async def _unlock(conn: asyncpg.Connection) -> None:
 
 async def reset(conn: asyncpg.Connection) -> None:
     """Step 2: empty read models and a checkpoint at the start of the log, together."""
-    async with conn.transaction():
-        await conn.execute(f"TRUNCATE {', '.join(READ_MODELS)}")
-        await conn.execute(
-            """INSERT INTO projector_checkpoint (name) VALUES ($1)
-               ON CONFLICT (name) DO UPDATE SET transaction_id = 0, position = 0, events = 0,
-                 updated_at = now()""", CHECKPOINT)
+    await reset_read_models(conn)
 
 
 async def _replay(
