@@ -31,6 +31,7 @@ import subprocess
 import tempfile
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -118,84 +119,76 @@ def summarise(latencies: list[float], count: int, seconds: float,
                   1000 * c.percentile(latencies, 0.99), statuses, cpu)
 
 
+async def closed_loop(args: argparse.Namespace, cpu: Cpu,
+                      call: Callable[[], Awaitable[str]]) -> Result:
+    """``args.concurrency`` workers repeating ``call`` (which returns a status) for the
+    warm-up and then ``args.duration``; only calls wholly inside the measured window count,
+    and only 2xx or "ok" ones add a latency."""
+    latencies: list[float] = []
+    statuses: dict[str, int] = {}
+    loop = asyncio.get_running_loop()
+    start = loop.time() + args.warmup
+    end = start + args.duration
+    started = False
+
+    async def worker() -> None:
+        nonlocal started
+        while True:
+            t0 = loop.time()
+            if t0 >= end:
+                return
+            if not started and t0 >= start:
+                started = True
+                cpu.start()
+            status = await call()
+            t1 = loop.time()
+            if t0 >= start and t1 <= end:
+                statuses[status] = statuses.get(status, 0) + 1
+                if status.startswith("2") or status == "ok":
+                    latencies.append(t1 - t0)
+
+    await asyncio.gather(*(worker() for _ in range(args.concurrency)))
+    usage = cpu.stop()
+    return summarise(latencies, len(latencies), args.duration, statuses, usage)
+
+
 async def http_round(url: str, token: str, bodies: c.Bodies, args: argparse.Namespace,
                      cpu: Cpu) -> Result:
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json",
                "User-Agent": "Alertmanager/0.27.0"}
-    latencies: list[float] = []
-    statuses: dict[str, int] = {}
     connector = aiohttp.TCPConnector(limit=64)
     async with aiohttp.ClientSession(connector=connector) as session:
-        loop = asyncio.get_running_loop()
-        start = loop.time() + args.warmup
-        end = start + args.duration
-        started = False
 
-        async def worker() -> None:
-            nonlocal started
-            while True:
-                t0 = loop.time()
-                if t0 >= end:
-                    return
-                if not started and t0 >= start:
-                    started = True
-                    cpu.start()
-                try:
-                    async with session.post(url, data=bodies.next(), headers=headers) as resp:
-                        await resp.read()
-                        status = str(resp.status)
-                except (aiohttp.ClientError, OSError) as exc:
-                    status = type(exc).__name__
-                t1 = loop.time()
-                if t0 >= start and t1 <= end:
-                    statuses[status] = statuses.get(status, 0) + 1
-                    if status.startswith("2"):
-                        latencies.append(t1 - t0)
+        async def post() -> str:
+            try:
+                async with session.post(url, data=bodies.next(), headers=headers) as resp:
+                    await resp.read()
+                    return str(resp.status)
+            except (aiohttp.ClientError, OSError) as exc:
+                return type(exc).__name__
 
-        await asyncio.gather(*(worker() for _ in range(args.concurrency)))
-        usage = cpu.stop()
-    return summarise(latencies, len(latencies), args.duration, statuses, usage)
+        return await closed_loop(args, cpu, post)
 
 
 async def insert_round(db_url: str, bodies: c.Bodies, args: argparse.Namespace) -> Result:
     n = args.concurrency
     pool = await asyncpg.create_pool(db_url, min_size=n, max_size=n)
-    cpu = Cpu(None)
-    latencies: list[float] = []
-    statuses: dict[str, int] = {}
     data = orjson.dumps(c.DELIVERY_DATA).decode()
+
+    async def insert() -> str:
+        body = bodies.next()
+        # What ingest computes per delivery before writing: dedup hash, JSON text.
+        values = (f"delivery-alertmanager-{uuid.uuid4().hex}", 1, "delivery.received",
+                  data, orjson.dumps(c.DELIVERY_METADATA).decode(), body,
+                  c.dedup_key(body), None, datetime.now(UTC))
+        async with pool.acquire() as conn:
+            await conn.execute(c.PLAIN_INSERT, *values)
+        return "ok"
+
     try:
-        loop = asyncio.get_running_loop()
-        start = loop.time() + args.warmup
-        end = start + args.duration
-        started = False
-
-        async def worker() -> None:
-            nonlocal started
-            while True:
-                t0 = loop.time()
-                if t0 >= end:
-                    return
-                if not started and t0 >= start:
-                    started = True
-                    cpu.start()
-                body = bodies.next()
-                # What ingest computes per delivery before writing: dedup hash, JSON text.
-                values = (f"delivery-alertmanager-{uuid.uuid4().hex}", 1, "delivery.received",
-                          data, orjson.dumps(c.DELIVERY_METADATA).decode(), body,
-                          c.dedup_key(body), None, datetime.now(UTC))
-                async with pool.acquire() as conn:
-                    await conn.execute(c.PLAIN_INSERT, *values)
-                t1 = loop.time()
-                if t0 >= start and t1 <= end:
-                    statuses["ok"] = statuses.get("ok", 0) + 1
-                    latencies.append(t1 - t0)
-
-        await asyncio.gather(*(worker() for _ in range(n)))
-        usage = cpu.stop()
+        return await closed_loop(args, Cpu(None), insert)
     finally:
         await pool.close()
-    return summarise(latencies, len(latencies), args.duration, statuses, usage)
 
 
 def batch_histogram(metrics: str) -> str | None:
