@@ -281,6 +281,7 @@ def engine_config_from(settings: Settings) -> EngineConfig:
         services=settings.services,
         default_severity={name: conf.default_severity for name, conf in settings.sources.items()},
         reopen_window=settings.reopen_window,
+        retention=settings.retention,
     )
 
 

@@ -95,6 +95,9 @@ class Settings(BaseSettings):
     public_url: str | None = None           # how tools reach us, for printed webhook URLs
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
     reopen_window_seconds: float = Field(15 * 60, ge=0)
+    # How long the projector keeps a resolved incident in memory (data time); older ones
+    # move to its compact archive and come back when a late signal or event touches them.
+    retention_seconds: float = Field(30 * 24 * 3600, gt=0)
     group_commit_wait_ms: float = Field(2.0, ge=0, le=100)
     signature_tolerance_seconds: int = Field(300, ge=1)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
@@ -117,6 +120,10 @@ class Settings(BaseSettings):
     @property
     def reopen_window(self) -> timedelta:
         return timedelta(seconds=self.reopen_window_seconds)
+
+    @property
+    def retention(self) -> timedelta:
+        return timedelta(seconds=self.retention_seconds)
 
     @property
     def api_tokens(self) -> list[str]:

@@ -30,9 +30,10 @@ def engine_config(
     services: dict[str, list[str]] | None = None,
     default_severity: dict[str, Severity] | None = None,
     reopen_window: timedelta = timedelta(minutes=15),
+    retention: timedelta = timedelta(days=30),
 ) -> EngineConfig:
     return EngineConfig(services=services or {}, default_severity=default_severity or {},
-                        reopen_window=reopen_window)
+                        reopen_window=reopen_window, retention=retention)
 
 
 @dataclass
