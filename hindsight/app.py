@@ -199,6 +199,7 @@ async def ingest_ctx(app: web.Application) -> AsyncIterator[None]:
             credentials=credentials(settings),
             max_body_bytes=settings.max_body_bytes,
             tolerance_seconds=settings.signature_tolerance_seconds,
+            dedup_window_seconds=settings.dedup_window_seconds,
         ),
         count=lambda source, outcome: metrics.deliveries.labels(source, outcome).inc(),
     )

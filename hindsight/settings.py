@@ -100,6 +100,9 @@ class Settings(BaseSettings):
     retention_seconds: float = Field(30 * 24 * 3600, gt=0)
     group_commit_wait_ms: float = Field(2.0, ge=0, le=100)
     signature_tolerance_seconds: int = Field(300, ge=1)
+    # Identical bytes from a tool that sends no delivery id are a retry only within this
+    # many seconds of a stored copy's receipt; later, the same bytes are a new report.
+    dedup_window_seconds: float = Field(600, ge=0)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     api: ApiSettings = Field(default_factory=ApiSettings)
     sources: dict[str, SourceSettings] = Field(default_factory=dict)

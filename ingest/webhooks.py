@@ -38,6 +38,7 @@ class IngestSettings:
     credentials: Mapping[str, Credentials]   # enabled sources only
     max_body_bytes: int = 1024 * 1024
     tolerance_seconds: int = 300
+    dedup_window_seconds: float = 600
 
 
 @dataclass
