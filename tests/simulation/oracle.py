@@ -1,0 +1,114 @@
+"""The oracle: from the world's ground truth and what each monitor's payloads state, the
+incidents Hindsight must show, and the check of an answer against them.
+
+Per service, one incident per outage that at least one monitor reported (outages are
+``OUTAGE_GAP`` apart, far beyond the reopen window: TIMELINE.md rules 1 and 2), with:
+
+- ``started_at``: the earliest ``started`` of its reports (the four moments, "started_at:
+  the earliest occurred_at of the incident's failing signals");
+- ``detected_at``: the earliest ``detected`` (the earliest ``notified_at``; rule 11: of
+  duplicate copies, the earliest receipt);
+- ``acknowledged_at``: the earliest acknowledgement any report carries, else None;
+- ``resolved_at``: the latest ``resolved`` when every report recovered (rule 3: the
+  incident resolves when every subject that failed in it is ``ok``), else None (open).
+
+Nothing here reads Hindsight's code: it is the contract restated over the world.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from ingest.signals import format_time
+from tests.scenarios.payloads import Recorded
+from tests.simulation.world import Report
+
+MOMENTS = ("started_at", "detected_at", "acknowledged_at", "resolved_at")
+
+
+@dataclass(frozen=True)
+class Moments:
+    """An incident's four moments (TIMELINE.md "The four moments")."""
+
+    started_at: datetime | None
+    detected_at: datetime | None
+    acknowledged_at: datetime | None
+    resolved_at: datetime | None
+
+    @classmethod
+    def of(cls, incident: Any) -> Moments:
+        """From an ``Incident`` (in process) or an API answer (times as RFC 3339)."""
+        def get(name: str) -> datetime | None:
+            value = incident[name] if isinstance(incident, Mapping) else getattr(incident, name)
+            if isinstance(value, str):
+                return datetime.fromisoformat(value.replace("Z", "+00:00"))
+            return value  # type: ignore[no-any-return]
+        return cls(*(get(name) for name in MOMENTS))
+
+    def __str__(self) -> str:
+        return "  ".join(f"{name.removesuffix('_at')}={_show(getattr(self, name))}"
+                         for name in MOMENTS)
+
+
+def _show(value: datetime | None) -> str:
+    return "-" if value is None else format_time(value)
+
+
+def expected_incident(reports: Sequence[Report]) -> Moments:
+    """The incident of one outage, from every report of it (at least one)."""
+    acks = [r.acknowledged for r in reports if r.acknowledged is not None]
+    resolutions = [r.resolved for r in reports]
+    return Moments(
+        started_at=min(r.started for r in reports),
+        detected_at=min(r.detected for r in reports),
+        acknowledged_at=min(acks) if acks else None,
+        resolved_at=(max(t for t in resolutions if t is not None)
+                     if all(t is not None for t in resolutions) else None),
+    )
+
+
+def expected(reports: Iterable[Report]) -> dict[str, list[Moments]]:
+    """Per service, its incidents in ``started_at`` order."""
+    by_outage: dict[tuple[str, int], list[Report]] = {}
+    for report in reports:
+        by_outage.setdefault(report.outage.key, []).append(report)
+    out: dict[str, list[Moments]] = {}
+    for (service, _), of_outage in sorted(by_outage.items()):
+        out.setdefault(service, []).append(expected_incident(of_outage))
+    return {service: in_order(incidents) for service, incidents in out.items()}
+
+
+def in_order(incidents: Iterable[Moments]) -> list[Moments]:
+    """By ``started_at`` (an incident always has one; None sorts last, to be shown)."""
+    return sorted(incidents, key=lambda m: (m.started_at is None, m.started_at or datetime.min))
+
+
+def mismatch(expect: Sequence[Moments], actual: Sequence[Moments]) -> bool:
+    return in_order(expect) != in_order(actual)
+
+
+def explain(seed: int, service: str, expect: Sequence[Moments], actual: Sequence[Moments],
+            deliveries: Sequence[Recorded], variant: str = "") -> str:
+    """What a failure needs to be debugged and turned into a named regression example."""
+    lines = [f"world seed={seed}{f' ({variant})' if variant else ''}: service {service} "
+             f"has {len(actual)} incidents, the oracle expects {len(expect)}",
+             "expected:", *(f"  {m}" for m in expect),
+             "actual:", *(f"  {m}" for m in in_order(actual)),
+             f"deliveries ({len(deliveries)}, by receipt):"]
+    lines += [f"  {d.source:12} {format_time(d.received_at)}  {d.body[:200]!r}"
+              for d in sorted(deliveries, key=lambda d: d.received_at)]
+    return "\n".join(lines)
+
+
+def check(seed: int, reports: Iterable[Report], actual: Mapping[str, Sequence[Moments]],
+          services: Iterable[str], deliveries: Sequence[Recorded], variant: str = "") -> None:
+    """Every service of the world shows exactly the oracle's incidents, to the ms."""
+    want = expected(reports)
+    for service in sorted(services):
+        got = actual.get(service, [])
+        expect = want.get(service, [])
+        if mismatch(expect, got):
+            raise AssertionError(explain(seed, service, expect, got, deliveries, variant))
