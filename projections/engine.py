@@ -392,6 +392,11 @@ class Engine:
         self._set_subject(svc, fact)
         if fact.is_failing:
             return self._apply_failing(svc, fact)
+        if fact.signal.state != "ok":
+            # Rule 3: only ``ok`` recovers. A warning (a certificate expiring soon) or an
+            # info signal is the subject's latest state (a risk), and leaves a failing
+            # subject failing: it ends no run, joins no incident.
+            return None
         return self._apply_recovery(svc, fact)
 
     def _set_subject(self, svc: ServiceState, fact: Fact) -> None:

@@ -358,10 +358,10 @@ class IncidentState:
 
 @dataclass(slots=True)
 class ServiceState:
-    """Per service: subject states, the kept non-failing history, deploys, watermark.
+    """Per service: subject states, the kept recoveries (history), deploys, watermark.
 
     - ``subjects``: each subject's latest signal by (occurred_at, position, index).
-    - ``history``: per subject, non-failing facts by key (kept: a late failing signal may
+    - ``history``: per subject, recoveries (``ok``) by key (kept: a late failing signal may
       need the recovery that already arrived).
     - ``deploys``: every deploy fact, by (occurred_at, position, index).
     - ``outcomes``: per deploy subject, its latest succeeded/failed/pipeline_failed.

@@ -136,6 +136,30 @@ def test_the_incident_resolves_only_when_every_subject_that_failed_is_ok() -> No
     assert resolved.subject == "HighErrorRate"
 
 
+def test_only_ok_recovers_a_warning_or_info_leaves_the_subject_failing() -> None:
+    """TIMELINE.md rule 3: only ``ok`` recovers; a warning or info signal for a failing
+    subject leaves it failing (its state, a risk, is still the latest signal)."""
+    log = Log()
+    log.deliver(sig("shop.example.com", source="native", kind="ssl", at=t(0)))
+    log.deliver(sig("shop.example.com", "warning", source="native", kind="ssl", at=t(5),
+                    summary="certificate expires in 7 days"))
+    log.deliver(sig("shop.example.com", "info", source="native", kind="ssl", at=t(6)))
+    incident = log.only()
+    assert (incident.status, incident.resolved_at) == ("open", None)
+    assert [e.state for e in incident.timeline if e.marker != "detected"] == ["failing"]
+    log.deliver(sig("shop.example.com", "ok", source="native", kind="ssl", at=t(9)))
+    incident = log.only()
+    assert (incident.status, incident.resolved_at) == ("resolved", t(9))
+
+
+def test_a_warning_that_arrived_before_a_late_failure_does_not_end_it() -> None:
+    """TIMELINE.md rules 3 and 11: the same, whatever the arrival order."""
+    log = Log()
+    log.deliver(sig("Checkout API", "warning", at=t(5)))
+    log.deliver(sig("Checkout API", at=t(0)), received=t(7))
+    assert (log.only().status, log.only().resolved_at) == ("open", None)
+
+
 def test_a_subjects_state_is_its_latest_signal_by_time_not_by_arrival() -> None:
     log = Log()
     log.deliver(sig(at=t(0)))
