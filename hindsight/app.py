@@ -42,7 +42,9 @@ DATABASE_URL = web.AppKey("database_url", str)
 METRICS = web.AppKey("metrics", Metrics)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-OPEN_PATHS = ("/v1/webhooks/", "/v1/status")
+# The only /v1/ routes open without an API token, by their registered route (not a path
+# prefix: "/v1/status" must not open a later "/v1/status-internal").
+OPEN_ROUTES = frozenset({"/v1/webhooks/{source}", "/v1/status"})
 # A client that sent its headers and then sends no byte of its body for this long is cut
 # off (408, connection closed): slow clients must not pin connections and handlers.
 BODY_IDLE_TIMEOUT = 10.0
@@ -120,8 +122,7 @@ async def body_deadline(request: web.Request, handler: Handler) -> web.StreamRes
 @web.middleware
 async def api_token(request: web.Request, handler: Handler) -> web.StreamResponse:
     """The read and manual-event API needs a Bearer token from ``[api] tokens``."""
-    path = request.path
-    if path.startswith("/v1/") and not path.startswith(OPEN_PATHS):
+    if request.path.startswith("/v1/") and not is_open_route(request):
         headers = {k.lower(): v for k, v in request.headers.items()}
         offered = presented_token(headers, request.query)
         tokens = request.app[SETTINGS].api_tokens
@@ -130,6 +131,11 @@ async def api_token(request: web.Request, handler: Handler) -> web.StreamRespons
             return web.json_response({"error": "missing or wrong API token"}, status=401,
                                      headers={"WWW-Authenticate": "Bearer"})
     return await handler(request)
+
+
+def is_open_route(request: web.Request) -> bool:
+    resource = request.match_info.route.resource
+    return resource is not None and resource.canonical in OPEN_ROUTES
 
 
 async def database_ctx(app: web.Application) -> AsyncIterator[None]:

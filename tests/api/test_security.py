@@ -14,10 +14,11 @@ import aiohttp
 import asyncpg
 import orjson
 import pytest
+from aiohttp import web
 from structlog.testing import capture_logs
 
 import hindsight.app
-from hindsight.app import OPEN_PATHS, create_app
+from hindsight.app import OPEN_ROUTES, create_app
 from hindsight.openapi import route_paths
 from ingest.auth import standard_webhooks_signature
 from tests.faults.harness import Serve, write_config
@@ -119,8 +120,27 @@ async def test_a_reused_webhook_id_with_a_new_body_is_a_duplicate_not_a_second_d
 def protected_routes() -> Iterator[tuple[str, str]]:
     app = create_app(settings_for_tests(), database_url="postgresql://unused/unused")
     for method, path in sorted(set(route_paths(app))):
-        if path.startswith("/v1/") and not path.startswith(OPEN_PATHS):
+        if path.startswith("/v1/") and path not in OPEN_ROUTES:
             yield method, path.replace("{id}", "inc_x").replace("{item_id}", "ai_x")
+
+
+async def test_a_route_that_only_starts_like_an_open_one_still_needs_the_api_token(
+    aiohttp_client: Any, database_url: str
+) -> None:
+    """Open routes are matched exactly: ``/v1/status`` is public, a later
+    ``/v1/status-internal`` or ``/v1/webhooks-admin`` is not (docs/security.md #6)."""
+    app = create_app(settings_for_tests(), database_url=database_url)
+
+    async def secret(request: Any) -> Any:
+        return web.json_response({"internal": True})
+
+    app.router.add_get("/v1/status-internal", secret)
+    app.router.add_get("/v1/webhooks-admin", secret)
+    client = await aiohttp_client(app)
+    for path in ("/v1/status-internal", "/v1/webhooks-admin"):
+        assert (await client.get(path)).status == 401
+        assert (await client.get(path, headers=api_headers())).status == 200
+    assert (await client.get("/v1/status")).status == 200
 
 
 @pytest.mark.parametrize(("method", "path"), list(protected_routes()))
