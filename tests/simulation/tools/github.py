@@ -225,18 +225,17 @@ def _run(hook: _Hook, name: str, sha: str, branch: str,
     run_id = hook.rng.randrange(10**9, 10**10)
     created = attempts[0].start
     for number, attempt in enumerate(attempts, start=1):
-        args = dict(run_id=run_id, attempt=number, name=name, sha=sha, branch=branch,
-                    created=created, started=attempt.start)
-        hook.send("workflow_run", _workflow_run(hook, "requested", updated=attempt.start,
-                                                conclusion=None, **args), attempt.start)
         moving = seconds(attempt.start + timedelta(seconds=hook.rng.uniform(2, 15)))
-        hook.send("workflow_run", _workflow_run(hook, "in_progress", updated=moving,
-                                                conclusion=None, **args), moving)
         done = seconds(attempt.end + timedelta(seconds=hook.rng.uniform(1, 10)))
         conclusion = "success" if attempt.ok else hook.rng.choice(
             ["failure", "failure", "timed_out"])
-        hook.send("workflow_run", _workflow_run(hook, "completed", updated=done,
-                                                conclusion=conclusion, **args), done)
+        for action, at, outcome in (("requested", attempt.start, None),
+                                    ("in_progress", moving, None),
+                                    ("completed", done, conclusion)):
+            body = _workflow_run(hook, action, run_id=run_id, attempt=number, name=name,
+                                 sha=sha, branch=branch, created=created,
+                                 started=attempt.start, updated=at, conclusion=outcome)
+            hook.send("workflow_run", body, at)
 
 
 def _deployment(hook: _Hook, sha: str, environment: str, attempt: Attempt) -> None:
