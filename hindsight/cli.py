@@ -25,9 +25,10 @@ MAX_HEADERS = 100
 KEEPALIVE_TIMEOUT = 75.0  # an idle keep-alive connection is closed after this
 
 
-def _print_webhooks(settings: Settings, out: Any = sys.stdout, *, reveal: bool = True) -> None:
-    """The webhook URLs; their secrets only when ``reveal`` (credentials just generated):
-    stdout usually ends up in a log (journal, container logs), where secrets must not."""
+def _print_webhooks(settings: Settings, out: Any = None, *, reveal: bool = True) -> None:
+    """The webhook URLs; their secrets only when ``reveal``: stdout usually ends up in a
+    log (journal, container logs), where secrets must not."""
+    out = out or sys.stdout
 
     def shown(value: str) -> str:
         return value if reveal else "<configured>"
@@ -48,6 +49,27 @@ def _print_webhooks(settings: Settings, out: Any = sys.stdout, *, reveal: bool =
         print(f"(secrets are in {settings.config_path})", file=out)
 
 
+def announce_webhooks(settings: Settings, *, generated: bool, out: Any = None) -> None:
+    """What ``serve`` prints at start. Secrets it has just generated are shown only to a
+    person at a terminal: a container's or a service manager's stdout is a log, kept and
+    shipped where secrets must not go."""
+    out = out or sys.stdout
+    reveal = generated and out.isatty()
+    _print_webhooks(settings, out, reveal=reveal)
+    if generated and not reveal:
+        print("(stdout is not a terminal, so the new secrets are not printed: "
+              "`hindsight sources --show-secrets` shows them)", file=out)
+
+
+def cmd_sources(args: argparse.Namespace, settings: Settings) -> int:
+    if not has_credentials(settings):
+        print("no sources are configured yet: `hindsight serve` generates credentials on "
+              "its first start", file=sys.stderr)
+        return 1
+    _print_webhooks(settings, reveal=args.show_secrets)
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from aiohttp import web
 
@@ -61,7 +83,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
                                                "port": args.port or settings.port})
         print(f"No configuration found: generated credentials in {path} (mode 0600).")
         generated = True
-    _print_webhooks(settings, reveal=generated)
+    announce_webhooks(settings, generated=generated)
     print(f"Serving on http://{settings.host}:{settings.port}  (readiness: /readyz)", flush=True)
     configure(settings.log_level)
     # access_log=None: aiohttp's access log would write each request line, query tokens
@@ -110,6 +132,13 @@ def build_parser() -> argparse.ArgumentParser:
                        help="ingest and read only; another process projects (scaling out: "
                             "ingest replicas beside one projecting process)")
     serve.set_defaults(func=cmd_serve)
+
+    sources = sub.add_parser("sources", help="each enabled source's webhook URL and how it "
+                                             "authenticates")
+    sources.add_argument("--show-secrets", action="store_true",
+                         help="print the tokens and secrets too (they are hidden by default: "
+                              "terminals get recorded and shared)")
+    sources.set_defaults(func=cmd_sources)
 
     migrate = sub.add_parser("migrate", help="apply pending schema migrations")
     migrate.set_defaults(func=cmd_migrate)
