@@ -89,6 +89,21 @@ class Signal:
 
 
 def format_time(value: datetime) -> str:
-    """RFC 3339 in UTC with ``Z``, keeping the precision the value has (µs at most)."""
-    text = value.astimezone(UTC).isoformat()
-    return text.replace("+00:00", "Z")
+    """RFC 3339 in UTC with ``Z``, with the fewest fractional digits that state the
+    value exactly: whole seconds have no fraction, and the fraction's trailing zeros are
+    dropped (``.5``, not ``.500000``; ``.123456`` stays as it is).
+
+    TIMELINE.md: timestamps keep the precision the source gave. A ``datetime`` does not
+    remember how many digits its source wrote, so the shortest exact form is the rule:
+    it never adds digits the source did not send (a ``.5`` s stays ``.5``), and it never
+    loses one that carries information. RFC 3339 (section 5.6, ``time-secfrac``) allows
+    any number of digits; Python's ``datetime.fromisoformat`` and PostgreSQL read them
+    all back to the same instant. A source that wrote ``.500`` reads back as ``.5``: the
+    same instant, the zeros carried no information. Microseconds are the most a
+    ``datetime`` holds (sources sending nanoseconds are truncated on parsing).
+    """
+    utc = value.astimezone(UTC)
+    text = utc.replace(microsecond=0, tzinfo=None).isoformat()
+    if utc.microsecond:
+        text += f".{utc.microsecond:06d}".rstrip("0")
+    return text + "Z"

@@ -84,8 +84,8 @@ async def test_an_http_check_fails_first_and_an_alert_follows_after_group_wait(
 
     doc = await only_incident(client)
     assert moments(doc) == {
-        "started_at": "2025-03-14T10:02:31.512000Z",
-        "detected_at": "2025-03-14T10:02:32.004000Z",
+        "started_at": "2025-03-14T10:02:31.512Z",
+        "detected_at": "2025-03-14T10:02:32.004Z",
         "acknowledged_at": None,
         "resolved_at": "2025-03-14T10:21:00Z",
         "detection_latency_seconds": pytest.approx(0.492),
@@ -98,16 +98,16 @@ async def test_an_http_check_fails_first_and_an_alert_follows_after_group_wait(
     alert = ('HighErrorRate{instance="10.42.3.17:8080", job="checkout-api", '
              'namespace="shop", service="checkout", severity="critical"}')
     assert timeline(doc) == [
-        ("2025-03-14T10:02:31.512000Z", "started", "uptime-kuma", "Checkout API", "failing"),
-        ("2025-03-14T10:02:32.004000Z", "detected", "uptime-kuma", "Checkout API", "failing"),
+        ("2025-03-14T10:02:31.512Z", "started", "uptime-kuma", "Checkout API", "failing"),
+        ("2025-03-14T10:02:32.004Z", "detected", "uptime-kuma", "Checkout API", "failing"),
         ("2025-03-14T10:03:00Z", None, "alertmanager", alert, "failing"),
-        ("2025-03-14T10:19:31.498000Z", None, "uptime-kuma", "Checkout API", "ok"),
+        ("2025-03-14T10:19:31.498Z", None, "uptime-kuma", "Checkout API", "ok"),
         ("2025-03-14T10:21:00Z", "resolved", "alertmanager", alert, "ok"),
     ]
     assert [e["received_at"] for e in doc["timeline"]] == [
-        "2025-03-14T10:02:32.004000Z", "2025-03-14T10:02:32.004000Z",
-        "2025-03-14T10:03:30.021000Z", "2025-03-14T10:19:31.960000Z",
-        "2025-03-14T10:25:03.880000Z",
+        "2025-03-14T10:02:32.004Z", "2025-03-14T10:02:32.004Z",
+        "2025-03-14T10:03:30.021Z", "2025-03-14T10:19:31.96Z",
+        "2025-03-14T10:25:03.88Z",
     ]
 
 
@@ -121,7 +121,7 @@ def missed_cron_run() -> list[Recorded]:
     return [
         healthchecks(False, at("2025-03-14T01:00:41Z"), at("2025-03-14T01:00:44.812Z"),
                      last_ping=last),
-        healthchecks(True, at("2025-03-14T06:12:55Z"), at("2025-03-14T06:12:57.090Z"),
+        healthchecks(True, at("2025-03-14T06:12:55Z"), at("2025-03-14T06:12:57.09Z"),
                      last_ping=at("2025-03-14T06:12:55Z")),
     ]
 
@@ -138,7 +138,7 @@ async def test_a_missed_cron_run_starts_at_its_deadline_not_at_the_down_flip(
     assert doc["service"] == "payments"
     assert moments(doc) == {
         "started_at": "2025-03-14T00:00:00Z",
-        "detected_at": "2025-03-14T01:00:44.812000Z",
+        "detected_at": "2025-03-14T01:00:44.812Z",
         "acknowledged_at": None,
         "resolved_at": "2025-03-14T06:12:55Z",
         "detection_latency_seconds": pytest.approx(3644.812),
@@ -150,7 +150,7 @@ async def test_a_missed_cron_run_starts_at_its_deadline_not_at_the_down_flip(
     }
     assert timeline(doc) == [
         ("2025-03-14T00:00:00Z", "started", "healthchecks", "payment-reconciliation", "failing"),
-        ("2025-03-14T01:00:44.812000Z", "detected", "healthchecks", "payment-reconciliation",
+        ("2025-03-14T01:00:44.812Z", "detected", "healthchecks", "payment-reconciliation",
          "failing"),
         ("2025-03-14T06:12:55Z", "resolved", "healthchecks", "payment-reconciliation", "ok"),
     ]
@@ -164,7 +164,7 @@ def expiring_then_expired_certificate() -> list[Recorded]:
     expires = at("2025-03-27T12:00:00Z")
     return [
         uptimerobot_ssl(at("2025-03-14T06:00:00Z"), at("2025-03-14T06:00:09Z"), expires=expires),
-        uptimerobot_ssl(at("2025-03-27T12:04:00Z"), at("2025-03-27T12:04:02.250Z"),
+        uptimerobot_ssl(at("2025-03-27T12:04:00Z"), at("2025-03-27T12:04:02.25Z"),
                         expires=expires),
     ]
 
@@ -181,7 +181,7 @@ async def test_an_expired_certificate_fails_from_its_not_after(
     assert doc["service"] == "www.example-shop.com"
     assert moments(doc) == {
         "started_at": "2025-03-27T12:00:00Z",
-        "detected_at": "2025-03-27T12:04:02.250000Z",
+        "detected_at": "2025-03-27T12:04:02.25Z",
         "acknowledged_at": None,
         "resolved_at": None,
         "detection_latency_seconds": 242.25,
@@ -193,7 +193,7 @@ async def test_an_expired_certificate_fails_from_its_not_after(
     }
     assert timeline(doc) == [
         ("2025-03-27T12:00:00Z", "started", "uptimerobot", "www.example-shop.com", "failing"),
-        ("2025-03-27T12:04:02.250000Z", "detected", "uptimerobot", "www.example-shop.com",
+        ("2025-03-27T12:04:02.25Z", "detected", "uptimerobot", "www.example-shop.com",
          "failing"),
     ]
 
@@ -238,15 +238,15 @@ async def test_deploys_just_before_an_outage_are_on_its_timeline_as_candidate_fa
 
     doc = await only_incident(client)  # the deploys opened none
     assert doc["service"] == "checkout"
-    assert moments(doc)["started_at"] == "2025-03-14T10:02:31.512000Z"
-    assert moments(doc)["resolved_at"] == "2025-03-14T10:19:31.498000Z"
+    assert moments(doc)["started_at"] == "2025-03-14T10:02:31.512Z"
+    assert moments(doc)["resolved_at"] == "2025-03-14T10:19:31.498Z"
     subject = "acme/checkout-service/production"
     assert timeline(doc) == [
         ("2025-03-14T09:40:12Z", "deploy", "github", subject, "failing"),
         ("2025-03-14T09:58:05Z", "deploy", "github", subject, "info"),
-        ("2025-03-14T10:02:31.512000Z", "started", "uptime-kuma", "Checkout API", "failing"),
-        ("2025-03-14T10:02:32.004000Z", "detected", "uptime-kuma", "Checkout API", "failing"),
-        ("2025-03-14T10:19:31.498000Z", "resolved", "uptime-kuma", "Checkout API", "ok"),
+        ("2025-03-14T10:02:31.512Z", "started", "uptime-kuma", "Checkout API", "failing"),
+        ("2025-03-14T10:02:32.004Z", "detected", "uptime-kuma", "Checkout API", "failing"),
+        ("2025-03-14T10:19:31.498Z", "resolved", "uptime-kuma", "Checkout API", "ok"),
     ]
     deploys = [e for e in doc["timeline"] if e["marker"] == "deploy"]
     assert [e["candidate_factor"] for e in deploys] == [True, True]
@@ -401,7 +401,7 @@ async def test_a_check_flapping_within_the_reopen_window_reopens_its_incident(
     doc = await incident(client, first["id"])
     assert [(e["at"], e["marker"], e["state"]) for e in doc["timeline"]] == [
         ("2025-03-14T10:00:00Z", "started", "failing"),
-        ("2025-03-14T10:00:00.400000Z", "detected", "failing"),
+        ("2025-03-14T10:00:00.4Z", "detected", "failing"),
         ("2025-03-14T10:03:00Z", None, "ok"),
         ("2025-03-14T10:10:00Z", None, "failing"),
         ("2025-03-14T10:14:00Z", "resolved", "ok"),
