@@ -38,7 +38,7 @@ import orjson
 
 from tests.fixtures import FIXTURES
 from tests.scenarios.payloads import Recorded
-from tests.simulation.world import Observation, Outage, Report, ServicePlan
+from tests.simulation.world import Observation, Outage, Report, ServicePlan, ms
 
 SOURCE = "uptime-kuma"
 DOWN, UP, PENDING = 0, 1, 2
@@ -86,7 +86,7 @@ class KumaMonitor:
         self.zone = rng.choice(["Europe/Berlin", "UTC", "America/New_York", "Asia/Tokyo"])
 
     def monitor_json(self) -> dict[str, Any]:
-        monitor = copy.deepcopy(_DOWN_BODY["monitor"])
+        monitor: dict[str, Any] = copy.deepcopy(_DOWN_BODY["monitor"])
         monitor.update(
             id=self.id, name=self.name, pathName=self.name, parent=None,
             url=f"https://{host_for(self.service)}/api/health", interval=self.interval,
@@ -118,7 +118,7 @@ class KumaMonitor:
             body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"data\"\r\n\r\n"
                     .encode() + body + f"\r\n--{boundary}--\r\n".encode())
         key = f"kuma-{self.id}-{self.rng.getrandbits(64):016x}"
-        return Recorded(SOURCE, sent_at + network_delay(self.rng), headers, body, key=key)
+        return Recorded(SOURCE, ms(sent_at + network_delay(self.rng)), headers, body, key=key)
 
 
 def host_for(service: str) -> str:
