@@ -13,16 +13,20 @@ API's JSON:API form (betterstack.com/docs/uptime/api/incidents-api-response-para
   ``started_at``); else ``acknowledged_at`` set → acknowledged; else started. ``status``
   decides when it says Resolved/Acknowledged/Started; the times decide otherwise.
   ``action`` is ``triggered``, ``acknowledged`` or ``resolved``, as for on-call tools.
-- an acknowledgement changes nobody's state: it is a ``failing`` signal at the
-  incident's ``started_at`` (a repeat of the same failure), with ``acknowledged_at`` in
-  ``attributes`` for the incident's acknowledgement moment.
+- an acknowledgement changes nobody's state: it is the page's acknowledgement, dated at
+  the incident's ``acknowledged_at`` (the projector's ``acknowledged_at`` moment, as for
+  PagerDuty), ``failing`` because the monitor still fails. The incident's
+  ``started_at`` goes into ``attributes`` (``incident_started_at``).
 - ``acknowledged_by``/``resolved_by`` name people: never copied (blameless drafts).
 - SSL incidents: Better Stack opens incidents for certificates that expire soon or have
   expired (monitor settings "SSL verification"/"SSL expiration"). Its docs do not spell
   the ``cause`` text; we recognise a cause naming an SSL/TLS certificate: "expired" or
   "invalid" → ``failing``, otherwise → ``warning`` (with ``days_left`` when the cause has
   "N days"). Those signals are ``kind: ssl`` with the URL's host as subject, so they never
-  stand in for the monitor's up/down state.
+  stand in for the monitor's up/down state. A resolved warning is the certificate's
+  ``ok`` at ``resolved_at`` with no start: a warning never failed (TIMELINE.md rule 6),
+  so its resolution is no failing period seen after the fact (rule 4) and opens nothing;
+  it ends the risk.
 """
 
 from __future__ import annotations
@@ -82,19 +86,32 @@ def parse(delivery: Delivery) -> list[Signal]:
     kind: Kind = "uptime"
     subject = name
     state: State = "ok" if action == "resolved" else "failing"
+    # A resolution carries the incident's start: a failing period seen after the fact
+    # (TIMELINE.md rule 4), unless what was resolved was only a warning (rule 6).
+    period_start = started if action == "resolved" else None
     if _CERTIFICATE.search(cause):
         kind, subject = "ssl", host_of(url) or name
         facts.append(("monitor", name))
-        if action != "resolved" and not _EXPIRED.search(cause):
-            state = "warning"
+        if not _EXPIRED.search(cause):
+            period_start = None
+            if action != "resolved":
+                state = "warning"
             days = _DAYS.search(cause)
             if days and started is not None:
                 facts.append(("days_left", days.group(1)))
                 estimate = started + timedelta(days=int(days.group(1)))
                 facts += [("expires_at", format_time(estimate)), ("expires_at_estimated", "true")]
 
-    occurred_at: datetime | None = resolved if action == "resolved" else started
-    started_at = started if action == "resolved" else None
+    occurred_at: datetime | None
+    if action == "resolved":
+        occurred_at = resolved
+    elif action == "acknowledged":
+        occurred_at = acknowledged
+        if started is not None:
+            facts.append(("incident_started_at", format_time(started)))
+    else:
+        occurred_at = started
+    started_at = period_start
     time_source: TimeSource = "source"
     if occurred_at is None:
         occurred_at, time_source = delivery.received_at, "receipt"
