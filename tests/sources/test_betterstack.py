@@ -8,6 +8,7 @@ import orjson
 import pytest
 
 from ingest.delivery import Delivery, MappingError
+from ingest.signals import Signal
 from ingest.sources import betterstack
 from tests.fixtures import fixture_names, load_fixture
 from tests.sources.folding import fold
@@ -16,7 +17,7 @@ SOURCE = "betterstack"
 RECEIVED = datetime(2025, 3, 14, 12, 0, tzinfo=UTC)
 
 
-def parse(name: str) -> list:
+def parse(name: str) -> list[Signal]:
     return betterstack.parse(load_fixture(SOURCE, name).delivery())
 
 
