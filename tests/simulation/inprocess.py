@@ -4,10 +4,12 @@
    ``ingest/webhooks.py`` (the import line format, authentication, adapters, the dedup
    key and whatever the Ingestor decides about copies), with ``MemoryStore`` standing in
    for PostgreSQL: ``append_independent`` and ``get`` mirror ``ingest/store.py`` (an
-   idempotency key already stored answers ``duplicate`` with the first append's position
-   and stores nothing). Anything else the Ingestor asks of the store fails loudly.
+   event whose idempotency key is stored, or whose ``dedup_window`` meets a stored copy's
+   (the ``events_dedup_window`` exclusion constraint), is not stored and answers
+   ``duplicate`` with that copy's position). Anything else the Ingestor asks of the
+   store fails loudly.
 2. Project: the log, in order, through ``Projection.apply`` in the projector's batch
-   size, taking the engine's changes after each batch as ``project_batch`` does; every
+   size (with the stored deliveries that ``delivery.copy`` events repeat), taking the engine's changes after each batch as ``project_batch`` does; every
    changed incident is kept by id, as the read model's upsert keeps it (an incident the
    engine forgot keeps its last written row).
 """
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import cast
 
 import asyncpg
@@ -31,6 +33,11 @@ from projections.projection import Pending, Projection
 from tests.helpers import settings_for_tests
 from tests.scenarios.payloads import Recorded
 
+# Answers that mean the simulation sent something no tool would (a wrong credential, a
+# source not enabled, a body too big). An adapter's verdict (400, 415, 422) is not one of
+# them: the delivery is stored, and the oracle judges what it cost.
+HARNESS_FAULTS = frozenset({401, 404, 413})
+COPY = "delivery.copy"  # another receipt of a stored delivery (ingest/webhooks.py)
 BATCH = 1000  # the live projector's read size (EventStore.follow's limit)
 
 
@@ -41,16 +48,16 @@ class MemoryStore(EventStore):
         # No pool: a method this class does not override fails instead of faking it.
         super().__init__(cast(asyncpg.Pool, None), notify=False)
         self.events: list[RecordedEvent] = []
-        self.keys: dict[str, int] = {}
+        self.keys: dict[str, int] = {}  # idempotency key -> position
+        self.windows: dict[str, list[int]] = {}  # dedup identity -> positions
 
     async def append_independent(self, events: Sequence[NewEvent]) -> list[Appended]:
         out: list[Appended] = []
         transaction = len(self.events) + 1
         for event in events:
-            first = self.keys.get(event.idempotency_key or "")
-            if first is not None:  # ON CONFLICT (idempotency_key) DO NOTHING
-                stored = self.events[first - 1]
-                out.append(Appended(first, stored.stream, stored.stream_version, True))
+            first = self.first_copy(event)
+            if first is not None:  # ON CONFLICT DO NOTHING: the key, or the retry window
+                out.append(Appended(first.position, first.stream, first.stream_version, True))
                 continue
             position = len(self.events) + 1
             self.events.append(RecordedEvent(
@@ -61,8 +68,28 @@ class MemoryStore(EventStore):
                 recorded_at=datetime.now(UTC)))
             if event.idempotency_key:
                 self.keys[event.idempotency_key] = position
+            window = getattr(event, "dedup_window", None)
+            if window is not None:
+                self.windows.setdefault(window.identity, []).append(position)
             out.append(Appended(position, event.stream, 1, False))
         return out
+
+    def first_copy(self, event: NewEvent) -> RecordedEvent | None:
+        """The stored event ``event`` repeats, as ``_FIND_FIRST`` picks it: the one
+        holding its key; else, of the same identity (source and bytes), the one nearest
+        in receipt among those less than the window apart (earlier first on a tie)."""
+        held = self.keys.get(event.idempotency_key or "")
+        if held is not None:
+            return self.events[held - 1]
+        window = getattr(event, "dedup_window", None)
+        if window is None:
+            return None
+        # The exclusion constraint works in whole microseconds (DedupWindow.span).
+        reach = timedelta(microseconds=2 * round(window.seconds * 500_000))
+        near = [self.events[p - 1] for p in self.windows.get(window.identity, [])
+                if abs(self.events[p - 1].received_at - event.received_at) < reach]
+        return min(near, default=None, key=lambda e: (
+            abs(e.received_at - event.received_at), e.received_at, e.position))
 
     async def append(self, stream: str, events: Sequence[NewEvent], *,
                      expected_version: int | None = None) -> list[Appended]:
@@ -87,14 +114,15 @@ class MemoryCommitter(GroupCommitter):
 
 
 async def ingest(settings: Settings, deliveries: Sequence[Recorded]) -> MemoryStore:
-    """Import ``deliveries`` in the given order; every one must be accepted."""
+    """Import ``deliveries`` in the given order; every one must be authentic."""
     store = MemoryStore()
     ingestor = Ingestor(MemoryCommitter(store), IngestSettings(
         credentials=credentials(settings), max_body_bytes=settings.max_body_bytes,
-        tolerance_seconds=settings.signature_tolerance_seconds))
+        tolerance_seconds=settings.signature_tolerance_seconds,
+        dedup_window_seconds=settings.dedup_window_seconds))
     results = await import_lines(ingestor, [d.line() for d in deliveries])
     refused = [(d.source, r) for d, r in zip(deliveries, results, strict=True)
-               if r["status"] >= 300]
+               if r["status"] in HARNESS_FAULTS]
     if refused:
         raise AssertionError(f"deliveries were refused: {refused[:3]}")
     return store
@@ -105,7 +133,11 @@ def project(settings: Settings, events: Sequence[RecordedEvent]) -> dict[str, In
     projection = Projection(engine_config_from(settings))
     rows: dict[str, Incident] = {}
     for start in range(0, len(events), BATCH):
-        projection.apply(events[start:start + BATCH], Pending())
+        batch = events[start:start + BATCH]
+        # As ``stored_firsts`` reads them: the stored delivery each copy repeats.
+        firsts = {e.data["first"]: events[e.data["first"] - 1] for e in batch
+                  if e.type == COPY}
+        projection.apply(batch, Pending(), firsts)
         changes = projection.engine.take_changes()
         for incident in (*changes.incidents, *changes.merged):
             rows[incident.id] = incident

@@ -104,11 +104,13 @@ def explain(seed: int, service: str, expect: Sequence[Moments], actual: Sequence
 
 
 def check(seed: int, reports: Iterable[Report], actual: Mapping[str, Sequence[Moments]],
-          services: Iterable[str], deliveries: Sequence[Recorded], variant: str = "") -> None:
-    """Every service of the world shows exactly the oracle's incidents, to the ms."""
+          deliveries: Mapping[str, Sequence[Recorded]], variant: str = "") -> None:
+    """Every service of the world (the keys of ``deliveries``: each service's own) shows
+    exactly the oracle's incidents, to the ms; else AssertionError saying how not."""
     want = expected(reports)
-    for service in sorted(services):
+    for service in sorted(deliveries):
         got = actual.get(service, [])
         expect = want.get(service, [])
         if mismatch(expect, got):
-            raise AssertionError(explain(seed, service, expect, got, deliveries, variant))
+            raise AssertionError(explain(seed, service, expect, got, deliveries[service],
+                                         variant))

@@ -62,8 +62,10 @@ class World:
                 globs.setdefault(service, []).extend(patterns)
         return globs
 
-    def deliveries_of(self, service: str) -> list[Recorded]:
-        return list(self.observed[service].deliveries)
+    @property
+    def by_service(self) -> dict[str, list[Recorded]]:
+        """Each service's deliveries (what its monitors sent)."""
+        return {name: list(self.observed[name].deliveries) for name in self.services}
 
 
 def stream(seed: int, service: str, model: str) -> random.Random:
