@@ -33,7 +33,7 @@ from hindsight.settings import load_settings
 from ingest.signals import format_time
 from projections.keys import PROJECTOR
 
-API_TOKEN = "bench-api-token"  # noqa: S105 (a throwaway server on loopback)
+API_TOKEN = "bench-api-token-0123"  # noqa: S105 (a throwaway server on loopback)
 SOURCE_TOKEN = "bench-alertmanager-token"  # noqa: S105
 START = datetime(2025, 3, 14, 9, 58, 12, tzinfo=UTC)
 

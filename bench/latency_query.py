@@ -33,7 +33,7 @@ from aiohttp import ClientSession, web
 SOURCES = ["alertmanager", "grafana", "uptime-kuma", "uptimerobot", "betterstack",
            "healthchecks", "cronitor", "pagerduty", "native"]
 KINDS = ["alert", "uptime", "cron", "ssl"]
-TOKEN = "bench-api-token"  # noqa: S105  (a throwaway server on loopback)
+TOKEN = "bench-api-token-0123"  # noqa: S105  (a throwaway server on loopback)
 
 
 async def seed(url: str, count: int) -> None:

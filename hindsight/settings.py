@@ -55,6 +55,43 @@ class SettingsError(Exception):
     """A setting is missing or malformed; the message names it and the expected form."""
 
 
+MIN_SECRET_LENGTH = 16
+# Placeholders this project ships in its examples (hindsight.example.toml, deploy/): a
+# copied file that still holds one must not start, it would accept anyone's deliveries.
+PLACEHOLDERS = ("replace-me", "change-me", "changeme", "your-token", "your-secret")
+
+
+def strong_secret(value: SecretStr) -> SecretStr:
+    text = value.get_secret_value()
+    if any(mark in text.lower() for mark in PLACEHOLDERS):
+        raise ValueError("is a placeholder from an example file: set a real secret "
+                         "(`python -c 'import secrets; print(secrets.token_urlsafe(24))'`)")
+    if len(text) < MIN_SECRET_LENGTH:
+        raise ValueError(f"is {len(text)} characters; a secret needs at least "
+                         f"{MIN_SECRET_LENGTH}")
+    return value
+
+
+def standard_webhooks_secret(value: SecretStr) -> SecretStr:
+    """The Standard Webhooks specification's secret: ``whsec_`` and the base64 of 24 to
+    64 random bytes (the reference library strips the prefix and base64-decodes the
+    rest). Anything else is refused rather than silently used as raw bytes."""
+    import base64
+    import binascii
+
+    text = value.get_secret_value()
+    if not text.startswith("whsec_"):
+        raise ValueError("must be a Standard Webhooks secret: whsec_ followed by base64")
+    try:
+        key = base64.b64decode(text.removeprefix("whsec_"), validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("after whsec_ must be base64 (Standard Webhooks secret)") from None
+    if not 24 <= len(key) <= 64:
+        raise ValueError(f"decodes to {len(key)} bytes; Standard Webhooks secrets are "
+                         "24 to 64 bytes")
+    return value
+
+
 class SourceSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -64,11 +101,26 @@ class SourceSettings(BaseModel):
     previous_secrets: list[SecretStr] = Field(default_factory=list)
     default_severity: Severity = "P3"
 
+    @field_validator("token", "secret")
+    @classmethod
+    def _strong(cls, value: SecretStr | None) -> SecretStr | None:
+        return None if value is None else strong_secret(value)
+
+    @field_validator("previous_secrets")
+    @classmethod
+    def _strong_previous(cls, value: list[SecretStr]) -> list[SecretStr]:
+        return [strong_secret(v) for v in value]
+
 
 class ApiSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     tokens: list[SecretStr] = Field(default_factory=list)
+
+    @field_validator("tokens")
+    @classmethod
+    def _strong(cls, value: list[SecretStr]) -> list[SecretStr]:
+        return [strong_secret(v) for v in value]
 
 
 class NotifySettings(BaseModel):
@@ -78,6 +130,11 @@ class NotifySettings(BaseModel):
 
     urls: list[str] = Field(default_factory=list)
     secret: SecretStr | None = None
+
+    @field_validator("secret")
+    @classmethod
+    def _standard_webhooks(cls, value: SecretStr | None) -> SecretStr | None:
+        return None if value is None else standard_webhooks_secret(value)
 
 
 class Settings(BaseSettings):
@@ -118,6 +175,16 @@ class Settings(BaseSettings):
         unknown = sorted(set(value) - set(SOURCES))
         if unknown:
             raise ValueError(f"unknown source {unknown[0]!r}; known: {', '.join(SOURCES)}")
+        native = value.get("native")
+        if native is not None:
+            for secret in [native.secret, *native.previous_secrets]:
+                if secret is None:
+                    continue
+                try:
+                    standard_webhooks_secret(secret)
+                except ValueError as exc:
+                    raise ValueError(f"sources.native.secret (or HINDSIGHT_SOURCES__NATIVE__"
+                                     f"SECRET) {exc}") from None
         return value
 
     @property

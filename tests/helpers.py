@@ -12,13 +12,13 @@ from typing import Any
 from hindsight.settings import Settings, load_settings
 from ingest.auth import standard_webhooks_signature
 
-API_TOKEN = "test-api-token"
-TOKENS = {s: f"token-{s}" for s in (
+API_TOKEN = "test-api-token-0123456789"
+TOKENS = {s: f"token-for-{s}-0123" for s in (
     "alertmanager", "grafana", "uptime-kuma", "uptimerobot", "betterstack", "healthchecks",
     "cronitor", "argocd")}
 SECRETS = {
-    "github": "github-secret",
-    "gitlab": "gitlab-secret",
+    "github": "github-webhook-secret",
+    "gitlab": "gitlab-webhook-secret",
     "pagerduty": "pagerduty-secret",
     "native": "whsec_" + base64.b64encode(b"native-secret-key-bytes-0123").decode(),
     "grafana": "grafana-hmac-secret",
