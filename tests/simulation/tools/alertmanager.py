@@ -73,7 +73,7 @@ def go_time(value: datetime, zone: tzinfo = UTC) -> str:
     if local.microsecond:
         text += f".{local.microsecond:06d}".rstrip("0")
     offset = local.utcoffset() or timedelta(0)
-    if offset == timedelta(0) and zone is UTC:
+    if offset == timedelta(0):  # layout "Z07:00" writes Z for any zero offset
         return text + "Z"
     minutes = int(offset.total_seconds()) // 60
     sign = "+" if minutes >= 0 else "-"
