@@ -380,6 +380,17 @@ class Engine:
                     assert self._index[service].placed[inc_id] == inc.span(), inc_id
                 for subject in inc.lines:
                     assert inc_id in self._lines_of[subject], inc_id
+            if inc.merged_into is None:  # an incident's acknowledgements are in its span
+                started, resolved = inc.span()
+                assert all(started <= f.signal.occurred_at and (
+                    resolved is None or f.signal.occurred_at <= resolved)
+                    for f in inc.acks.values()), inc_id
+        for name in sorted(self._services):  # a stray is inside no live span of its service
+            index = self._index.get(name)
+            for fact in self._services[name].strays:
+                at = fact.signal.occurred_at
+                assert index is None or not index.touching(
+                    at, at, timedelta(0), timedelta(0)), (name, fact.id)
 
     # --- Signals ----------------------------------------------------------------------
 
@@ -534,14 +545,22 @@ class Engine:
         return None if joined is None else joined[1]
 
     def _apply_ack(self, svc: ServiceState, fact: Fact) -> str | None:
-        """An on-call tool's acknowledgement: to the incident open at its time, else to
-        the latest-started open incident of the service; dropped if there is none."""
+        """An on-call tool's acknowledgement (TIMELINE.md rule 11).
+
+        It belongs to the incident of its service whose span ``[started_at,
+        resolved_at]`` (an open incident: to the end of time) contains its time; of
+        several (incidents an engineer pinned may overlap), the latest-started, then the
+        greatest id. Whenever it arrives: until such an incident exists (its failure is
+        not received yet, or not known to last that long), it is kept with its service
+        (``ServiceState.strays``) and joins the first incident whose span comes to
+        contain it (``_adopt``, on every span change)."""
         at = fact.signal.occurred_at
         index = self._index.get(svc.name)
-        if index is None:
-            return None
-        candidates = index.touching(at, at, timedelta(0), timedelta(0)) or sorted(index.open)
-        if not candidates:
+        candidates = [] if index is None else index.touching(at, at, timedelta(0),
+                                                             timedelta(0))
+        if index is None or not candidates:
+            insort(svc.strays, fact, key=lambda f: f.key)
+            self._changed_services.add(svc.name)
             return None
         target = max(candidates, key=lambda i: (index.placed[i][0], i))
         inc = self._incidents[target]
@@ -647,9 +666,10 @@ class Engine:
         2. Cluster the runs in time order: a run more than ``reopen_window`` after every
            earlier run of the cluster has ended starts a new cluster.
         3. The cluster holding the failure the id was derived from (``origin``) keeps the
-           incident, else the earliest; each other cluster leaves, with the
-           acknowledgements inside its span, and is placed again (``_place``): joined
-           to the incidents it touches, or opened under the id of its earliest failure.
+           incident, else the earliest; each other cluster leaves and is
+           placed again (``_place``): joined to the incidents it touches, or opened
+           under the id of its earliest failure. Acknowledgements no longer inside the
+           incident's span are strays again (``_apply_ack``).
         """
         window = self._config.reopen_window
         runs: list[_Run] = []
@@ -674,17 +694,13 @@ class Engine:
                 run.subject == origin_subject and any(r.failing and r.at == origin_at
                                                      for r in run.reports)
                 for run in c)), keep)
-        leaving: list[tuple[datetime, datetime | None, list[_Run], list[Fact]]] = []
+        leaving: list[tuple[datetime, datetime | None, list[_Run]]] = []
         for cluster in clusters:
             if cluster is keep:
                 continue
             start = cluster[0].start
             end = None if any(r.end is None for r in cluster) else max(
                 r.end for r in cluster if r.end is not None)
-            acks = [f for f in inc.acks.values() if start <= f.signal.occurred_at and (
-                end is None or f.signal.occurred_at <= end)]
-            for f in acks:
-                del inc.acks[f.id]
             for run in cluster:
                 line = inc.lines[run.subject]
                 for report in run.reports:
@@ -692,11 +708,11 @@ class Engine:
                 if not line.reports:
                     del inc.lines[run.subject]
                     self._lines_of[run.subject].discard(inc.id)
-            leaving.append((start, end, cluster, acks))
+            leaving.append((start, end, cluster))
         inc.refresh()
         self._reindex(inc)
         self._touch(inc.id)
-        for start, end, cluster, acks in leaving:
+        for start, end, cluster in leaving:
             target = self._place(inc.home, start, end)
             if target is None:
                 opener = min((r for run in cluster for r in run.reports if r.failing),
@@ -704,8 +720,6 @@ class Engine:
                 target = self._open(inc.home, opener.rep)
             for run in cluster:
                 self._merge_reports(target, run.subject, run.reports)
-            for f in acks:
-                target.acks[f.id] = f
             target.refresh()
             self._reindex(target)
             self._touch(target.id)
@@ -817,17 +831,49 @@ class Engine:
         else:
             for service in inc.services:
                 self._frozen.setdefault(service, set()).add(inc.id)
-        self._reindex(inc)
+        self._reindex(inc, adopt=False)  # a dump holds no stray inside a span
 
-    def _reindex(self, inc: IncidentState) -> None:
+    def _reindex(self, inc: IncidentState, *, adopt: bool = True) -> None:
+        """Index ``inc`` under its span; then (``adopt``) its acknowledgements follow
+        the span: those it no longer holds leave (to the incident whose span holds
+        them, else strays), strays it now holds join (``_apply_ack``)."""
         if inc.merged_into is not None:
             return
         span = inc.span()
-        for service in inc.services:
+        leaving = [] if not adopt or not inc.acks else [
+            f for f in inc.acks.values() if f.signal.occurred_at < span[0] or (
+                span[1] is not None and f.signal.occurred_at > span[1])]
+        for f in sorted(leaving, key=lambda g: g.key):
+            del inc.acks[f.id]
+            self._touch(inc.id)
+        for service in sorted(inc.services):
             index = self._index.get(service)
             if index is None:
                 index = self._index[service] = _Index()
             index.put(inc.id, span)
+            if adopt:
+                self._adopt(inc, service, span)
+        for f in sorted(leaving, key=lambda g: g.key):
+            self._joins[f.id] = self._apply_ack(self._service(self.service_of(f.signal)), f)
+
+    def _adopt(self, inc: IncidentState, service: str,
+               span: tuple[datetime, datetime | None]) -> None:
+        """Stray acknowledgements of ``service`` inside ``span`` join ``inc``: the
+        incident they belong to has come (``_apply_ack``)."""
+        svc = self._services.get(service)
+        if svc is None or not svc.strays:
+            return
+        lo = bisect_left(svc.strays, span[0], key=lambda f: f.signal.occurred_at)
+        hi = len(svc.strays) if span[1] is None else bisect_right(
+            svc.strays, span[1], key=lambda f: f.signal.occurred_at)
+        if lo >= hi:
+            return
+        for fact in svc.strays[lo:hi]:
+            inc.acks[fact.id] = fact
+            self._joins[fact.id] = inc.id
+        del svc.strays[lo:hi]
+        self._changed_services.add(service)
+        self._touch(inc.id)
 
     def _forget(self, inc_id: str) -> None:
         inc = self._incidents.pop(inc_id)

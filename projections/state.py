@@ -29,10 +29,11 @@ from ingest.manual import (
 from ingest.signals import Kind, Severity, format_time
 from projections.facts import Fact, FactId, SubjectKey, fact_from_json, fact_to_json, parse_time
 
-FORMAT = 3  # bump when the dump's shape changes; load refuses other formats
+FORMAT = 4  # bump when the dump's shape changes; load refuses other formats
 # 2: an incident's signals as per-subject reports with counts (repeats folded), acks apart.
 # 3: each report keeps its latest notification (``last_notified``: when the last repeat
 #    was sent). A format-2 checkpoint is refused: ``hindsight rebuild`` replaces it.
+# 4: stray acknowledgements (``strays``): kept until the incident they belong to comes.
 
 What = Literal["fail", "period", "recover"]
 ReportKey = tuple[str, str, datetime, datetime]  # (what, kind, since, at)
@@ -365,6 +366,8 @@ class ServiceState:
       need the recovery that already arrived).
     - ``deploys``: every deploy fact, by (occurred_at, position, index).
     - ``outcomes``: per deploy subject, its latest succeeded/failed/pipeline_failed.
+    - ``strays``: acknowledgements no incident's span holds yet, by key (TIMELINE.md
+      rule 11: one that arrives before its failure applies when the failure arrives).
     - ``watermark``: the latest receipt time of the service's signals (data time, not a
       clock): retention is measured from it. Manual events never move it.
     """
@@ -375,6 +378,7 @@ class ServiceState:
     history: dict[SubjectKey, list[Fact]] = field(default_factory=dict)
     deploys: list[Fact] = field(default_factory=list)
     outcomes: dict[SubjectKey, Fact] = field(default_factory=dict)
+    strays: list[Fact] = field(default_factory=list)
     incidents: set[str] = field(default_factory=set)
 
     def see(self, at: datetime) -> None:
@@ -489,6 +493,7 @@ def service_to_json(svc: ServiceState, incidents: list[IncidentState]) -> dict[s
         "history": _facts([f for key in sorted(svc.history) for f in svc.history[key]]),
         "deploys": _facts(svc.deploys),
         "outcomes": _facts(list(svc.outcomes.values())),
+        "strays": _facts(svc.strays),
         "incidents": [incident_to_json(i) for i in sorted(incidents, key=lambda i: i.id)],
     }
 
@@ -510,6 +515,7 @@ def service_from_json(
     svc.deploys = [fact_from_json(f) for f in data["deploys"]]
     for fact in map(fact_from_json, data["outcomes"]):
         svc.outcomes[fact.subject_key] = fact
+    svc.strays = [fact_from_json(f) for f in data["strays"]]
     incidents = [incident_from_json(i) for i in data["incidents"]]
     svc.incidents = {i.id for i in incidents}
     return svc, incidents

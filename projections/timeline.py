@@ -280,7 +280,8 @@ def render_incident(
             ack_moments.append((d.key, d))
     acknowledged_at: datetime | None = None
     if ack_moments:
-        first_ack = min(ack_moments, key=lambda m: m[0])[1]
+        # Equal times: the one received first, whichever reached the log first (rule 11).
+        first_ack = min(ack_moments, key=lambda m: (m[0][0], m[1].received_at, m[0]))[1]
         first_ack.marker = "acknowledged"
         acknowledged_at = first_ack.key[0]
 

@@ -598,10 +598,40 @@ def test_a_pagerduty_acknowledgement_sets_acknowledged_at_of_the_open_incident()
     assert incident.subjects == ("Checkout API",)  # an acknowledgement is not a failure
 
 
-def test_an_acknowledgement_with_no_incident_is_dropped() -> None:
+def test_an_acknowledgement_that_arrives_before_its_failure_applies_when_it_arrives() -> None:
+    """TIMELINE.md rule 11: an acknowledgement that arrives before the failure it belongs
+    to is kept and applies when that failure arrives. It belongs to the incident of its
+    service whose span contains its time."""
     log = Log()
-    log.deliver(sig("Checkout", source="pagerduty", kind="alert", action="acknowledged"))
-    assert log.engine.incidents() == []
+    ack = log.deliver(sig("Checkout", source="pagerduty", kind="alert",
+                          action="acknowledged", at=t(4)))
+    assert log.engine.incidents() == []  # an acknowledgement opens nothing
+    assert log.engine.take_changes().joins == {(ack, 0): None}
+    log.deliver(sig(at=t(0)), received=t(6))
+    incident = log.only()
+    assert incident.acknowledged_at == t(4)
+    assert log.engine.take_changes().joins[(ack, 0)] == incident.id
+    assert incident.subjects == ("Checkout API",)
+
+
+def test_an_early_acknowledgement_waits_for_the_incident_whose_span_holds_it() -> None:
+    """TIMELINE.md rule 11: an acknowledgement dated after an incident resolved is not
+    that incident's; it applies to the next one whose span holds it, and survives a
+    dump and load meanwhile."""
+    log = Log(reopen_window=timedelta(minutes=5))
+    log.deliver(sig(at=t(0)))
+    log.deliver(sig(state="ok", at=t(3)))
+    log.deliver(sig("Checkout", source="pagerduty", kind="alert", action="acknowledged",
+                    at=t(32)))
+    assert log.only().acknowledged_at is None
+    restored = Log()
+    restored.engine = Engine(EngineConfig(reopen_window=timedelta(minutes=5)))
+    restored.engine.load("checkout", orjson.loads(orjson.dumps(log.engine.dump("checkout"))))
+    restored.position = log.position
+    for each in (log, restored):
+        each.deliver(sig(at=t(30)), received=t(40))
+        first, second = each.incidents()
+        assert (first.acknowledged_at, second.acknowledged_at) == (None, t(32))
 
 
 # --- Changes and retention ------------------------------------------------------------------

@@ -318,30 +318,45 @@ SIGNAL_SUBJECTS = [("A", "uptime-kuma", "uptime"), ("B", "alertmanager", "alert"
 def signal_logs(draw: st.DrawFn) -> list[Signal]:
     """Signals at distinct minutes and distinct notification times (ties between
     subjects are broken by log position, which arrival order changes by definition),
-    with repeats re-sent later and failing periods seen after the fact."""
+    with repeats re-sent later, failing periods seen after the fact, overlapping each
+    other and the service's other failures (an alert first seen resolved; an
+    Alertmanager resolution carrying the start of the firing alert it ends, as its
+    ``startsAt``), and PagerDuty acknowledgements of the service, which may arrive
+    before the failure they belong to (TIMELINE.md rule 11). Each subject's own story
+    is consistent (generated in time order: a resolution ends the subject's latest
+    firing, with nothing of that subject in between)."""
     count = draw(st.integers(min_value=2, max_value=14))
-    minute_list = draw(st.lists(st.integers(min_value=0, max_value=240), min_size=count,
-                                max_size=count, unique=True))
+    minute_list = sorted(draw(st.lists(st.integers(min_value=0, max_value=240),
+                                       min_size=count, max_size=count, unique=True)))
     out: list[Signal] = []
     for n, minute in enumerate(minute_list):
         subject, source, kind = draw(st.sampled_from(SIGNAL_SUBJECTS))
         at = t(minute)
         notified = at + timedelta(seconds=n + 1)
         what = draw(st.sampled_from(["failing", "failing", "ok", "ok", "period", "deploy",
-                                     "repeat"]))
+                                     "repeat", "ack", "resolution"]))
         if what == "repeat" and out and out[-1].kind != "deploy":
             out.append(replace(out[-1], notified_at=out[-1].notified_at
                                + timedelta(minutes=5, seconds=n)))
         elif what == "deploy":
             out.append(replace(deploy(at), notified_at=notified))
+        elif what == "ack":
+            out.append(sig("Checkout", "failing", at=at + timedelta(seconds=n + 1),
+                           notified=notified, source="pagerduty", kind="alert",
+                           action="acknowledged"))
         elif what == "period":
-            # An alert first seen resolved, a subject of its own: a period that spans
-            # other reports of its subject (a recovery and a new failure inside it) is
-            # not cut into runs independently of arrival order (a known limit).
+            # An alert first seen resolved, a subject of its own: its period may span
+            # other subjects' failures, recoveries and periods.
             started = at - timedelta(minutes=draw(st.integers(min_value=0, max_value=60)),
                                      seconds=n + 1)  # never at another signal's minute
             out.append(sig(f"P{n}", "ok", at=at, notified=notified, source="alertmanager",
                            kind="alert", started=started))
+        elif what == "resolution":
+            # Alertmanager resolving B while it fires: the period from its startsAt.
+            story = [s for s in out if s.source == "alertmanager" and s.subject == "B"]
+            if story and story[-1].state == "failing" and story[-1].started_at is None:
+                out.append(sig("B", "ok", at=at, notified=notified, source="alertmanager",
+                               kind="alert", started=story[-1].occurred_at))
         else:
             state = "ok" if what == "ok" else "failing"
             out.append(sig(subject, state, at=at, notified=notified, source=source,
