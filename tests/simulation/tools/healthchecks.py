@@ -71,7 +71,7 @@ SITE = "https://healthchecks.io"
 # (systemd OnCalendar expression, the same ticks as cron). Both in the check's zone; the
 # equivalence holds away from DST transitions (worlds start in January 2025).
 ONCALENDAR = (
-    ("*-*-* 02:30:00", "30 2 * * *"),
+    ("*-*-* 05:30:00", "30 5 * * *"),
     ("*-*-* *:07:00", "7 * * * *"),
     ("*-*-* *:00/15:00", "*/15 * * * *"),
     ("*-*-* 00/6:20:00", "20 */6 * * *"),
