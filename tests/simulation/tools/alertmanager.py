@@ -335,12 +335,18 @@ def draw_setup(rng: random.Random) -> Setup:
     )
 
 
-def breakages(rng: random.Random, outage: Outage, instances: Sequence[str]
+BLIP = "10.42.9.9:8080"
+
+
+def breakages(rng: random.Random, outage: Outage, instances: Sequence[str], rule: Rule
               ) -> dict[str, tuple[datetime, datetime]]:
     """Each instance's own broken period, inside the outage: it starts in the outage's
     first quarter and ends in its last, so every instance is broken over the middle half
     (no gap in the outage's coverage: TIMELINE.md rule 2's reopen window is never
-    needed). Some instances stay healthy; at least one breaks."""
+    needed). Some instances stay healthy; at least one breaks. Sometimes one more
+    instance only blips: broken for ``for`` plus a few evaluations, well inside the time
+    every other alert fires, so it may fire and resolve between two flushes (first seen
+    already resolved, TIMELINE.md rule 4)."""
     span = outage.end - outage.start
     hit = [i for i in instances if rng.random() < 0.8] or [rng.choice(list(instances))]
     out: dict[str, tuple[datetime, datetime]] = {}
@@ -348,6 +354,12 @@ def breakages(rng: random.Random, outage: Outage, instances: Sequence[str]
         start = outage.start + uniform_ms(rng, 0, span.total_seconds() / 4)
         end = outage.end - uniform_ms(rng, 0, span.total_seconds() / 4)
         out[instance] = (start, end)
+    length = rule.hold + uniform_ms(rng, 2 * rule.interval.total_seconds(), 240)
+    lo = outage.start + span / 4 + rule.hold + 2 * rule.interval
+    hi = outage.end - span / 4 - length
+    if rng.random() < 0.4 and hi > lo:
+        begin = lo + uniform_ms(rng, 0, (hi - lo).total_seconds())
+        out[BLIP] = (begin, begin + length)
     return out
 
 
@@ -358,7 +370,7 @@ def prometheus_lives(rng: random.Random, plan: ServicePlan, setup: Setup,
     lives: list[Life] = []
     job = f"{plan.name}-api"
     for outage in plan.outages:
-        for instance, (start, end) in sorted(breakages(rng, outage, setup.instances).items()):
+        for instance, (start, end) in sorted(breakages(rng, outage, setup.instances, setup.rule).items()):
             fired = setup.rule.firing(start, end)
             if fired is None:
                 continue

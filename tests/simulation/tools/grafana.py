@@ -112,7 +112,7 @@ def draw_setup(rng: random.Random) -> Setup:
 def grafana_lives(rng: random.Random, plan: ServicePlan, setup: Setup) -> list[Life]:
     lives: list[Life] = []
     for outage in plan.outages:
-        for instance, (start, end) in sorted(breakages(rng, outage, setup.instances).items()):
+        for instance, (start, end) in sorted(breakages(rng, outage, setup.instances, setup.rule).items()):
             fired = setup.rule.firing(start, end)
             if fired is None:
                 continue
