@@ -30,8 +30,9 @@ Two installations:
   acknowledgement often reaches Hindsight before Alertmanager's own firing delivery
   (TIMELINE.md rule 11).
 
-What Hindsight must derive (TIMELINE.md; the PagerDuty subject is the service, whose name
-is the world's service name here): ``incident.triggered`` is a failing report of the
+What Hindsight must derive (TIMELINE.md; the PagerDuty subject is the service, named
+``<world service> on-call`` or ``<world service> alerts`` and mapped to the world's
+service by a ``[services]`` glob, the configured mapping that wins): ``incident.triggered`` is a failing report of the
 service (``occurred_at`` the incident's creation; no send time in the payload, so
 notified when received), ``incident.resolved`` its recovery, and the acknowledgement's
 ``occurred_at`` is ``acknowledged_at`` ("from an on-call tool (PagerDuty)"). Notes carry
@@ -232,8 +233,12 @@ def pd_reports(model: str, incidents: Sequence[Incident], sent: Sequence[Recorde
     return sorted(reports, key=lambda r: r.outage.index)
 
 
-def draw_account(rng: random.Random, plan: ServicePlan, client: str) -> Account:
-    return Account(service=plan.name, service_id=pd_id(rng), responder_id=pd_id(rng),
+def draw_account(rng: random.Random, plan: ServicePlan, client: str, suffix: str) -> Account:
+    """A PagerDuty service of its own per installation: two installations sharing one
+    PagerDuty service would share one subject, and one incident's resolution would
+    recover the other's (TIMELINE.md rule 3: a subject's state is its latest signal)."""
+    return Account(service=f"{plan.name} {suffix}", service_id=pd_id(rng),
+                   responder_id=pd_id(rng),
                    client=client, priority=rng.choice(["P1", "P2", None]),
                    urgency=rng.choice(["high", "high", "low"]))
 
@@ -242,7 +247,8 @@ def pagerduty(plan: ServicePlan, rng: random.Random) -> Observation:
     """Incidents an upstream monitor (one that does not notify Hindsight) opens and
     resolves through the Events API; Hindsight subscribes to the service's incidents."""
     model = "pagerduty"
-    account = draw_account(rng, plan, rng.choice(["Datadog", "Pingdom", "New Relic"]))
+    account = draw_account(rng, plan, rng.choice(["Datadog", "Pingdom", "New Relic"]),
+                           "on-call")
     number = rng.randint(1000, 9000)
     incidents: list[Incident] = []
     for outage in plan.outages:
@@ -260,7 +266,8 @@ def pagerduty(plan: ServicePlan, rng: random.Random) -> Observation:
         acknowledge(rng, incident)
         incidents.append(incident)
     sent = [d for i in incidents for d in webhooks(rng, model, account, i)]
-    return Observation(deliveries=sent, reports=pd_reports(model, incidents, sent))
+    return Observation(deliveries=sent, reports=pd_reports(model, incidents, sent),
+                       services={plan.name: [account.service]})
 
 
 def pagerduty_route_incidents(rng: random.Random, plan: ServicePlan, lives: Sequence[Life],
@@ -302,7 +309,7 @@ def prometheus_alertmanager_pagerduty(plan: ServicePlan, rng: random.Random) -> 
     group = {"alertname": setup.alertname, "service": plan.name}
     incidents = pagerduty_route_incidents(
         rng, plan, lives, pager_route, f'{{}}/{{service="{plan.name}"}}:{label_set(group)}')
-    account = draw_account(rng, plan, "Alertmanager")
+    account = draw_account(rng, plan, "Alertmanager", "alerts")
     for incident in incidents:
         acknowledge(rng, incident)
     paged = [d for i in incidents for d in webhooks(rng, model, account, i)]
@@ -310,6 +317,7 @@ def prometheus_alertmanager_pagerduty(plan: ServicePlan, rng: random.Random) -> 
         deliveries=[c for s in sends for c in s.copies] + paged,
         reports=(report_from(f"{model}/webhook", sends, plan.outages)
                  + pd_reports(f"{model}/pagerduty", incidents, paged)),
+        services={plan.name: [account.service]},
     )
 
 
