@@ -398,3 +398,20 @@ def test_pagerduty_acknowledgement_arrives_before_the_alert() -> None:
                     and outage_of(p, time(body(d)["event"]["occurred_at"])) == outage]
             early += bool(fired and acks and min(acks) < min(fired))
     assert early > 0
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_every_subject_belongs_to_its_service(name: str) -> None:
+    """TIMELINE.md "service": an alert's ``service`` label names the world's service; a
+    PagerDuty service (the subject) is mapped to it by the ``[services]`` globs the model
+    returns, one PagerDuty service per installation."""
+    for p, obs in every(name):
+        for d in obs.deliveries:
+            signals = understand(Delivery(d.source, d.body, d.received_at,
+                                          keep_headers(d.headers))).signals
+            for signal in signals:
+                if d.source == "pagerduty":
+                    assert signal.subject in obs.services[p.name]
+                    assert signal.subject != p.name
+                else:
+                    assert signal.service == p.name
