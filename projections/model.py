@@ -66,6 +66,9 @@ class Incident:
     first_detector: str | None = None  # subject whose delivery notified first
     late_detector: str | None = None   # subject that failed first but notified last
     public: bool = False               # users saw it: P1/P2, public uptime check, or marked
+    # An engineer's latest incident.publicity_set (None: nobody decided). The status page
+    # publishes an incident of a service not in [status] public_services only when True.
+    marked_public: bool | None = None
     subjects: tuple[str, ...] = ()     # every subject that failed in it
     sources: tuple[str, ...] = ()
     kinds: tuple[str, ...] = ()

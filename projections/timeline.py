@@ -323,9 +323,10 @@ def render_incident(
         if detected_by == "human" or detector_key != first_subject:
             late_detector = walk.failed[first_subject]
     publicity = _latest(records, IncidentPublicitySet)
+    marked_public: bool | None = None
     if publicity is not None:
         assert isinstance(publicity.event, IncidentPublicitySet)
-        public = publicity.event.public
+        public = marked_public = publicity.event.public
     else:
         public = incident_severity in ("P1", "P2") or any(r.kind == "uptime" for r in failing)
 
@@ -386,6 +387,7 @@ def render_incident(
         first_detector=first_detector,
         late_detector=late_detector,
         public=public,
+        marked_public=marked_public,
         subjects=tuple(sorted(set(walk.failed.values()))),
         sources=tuple(sorted(sources)),
         kinds=tuple(sorted(kinds)),
