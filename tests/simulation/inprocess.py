@@ -154,7 +154,14 @@ def fold(deliveries: Sequence[Recorded], settings: Settings) -> dict[str, list[I
     return by_service
 
 
+_BASE: list[Settings] = []
+
+
 def settings_for(services: dict[str, list[str]], **overrides: object) -> Settings:
     """Test credentials, the worlds' ``[services]`` and the default reopen window (the
     oracle's assumption: outages are far more than 15 min apart)."""
-    return settings_for_tests(services=services, **overrides)
+    if overrides:
+        return settings_for_tests(services=services, **overrides)
+    if not _BASE:  # loading settings costs more than folding a small world
+        _BASE.append(settings_for_tests())
+    return _BASE[0].model_copy(update={"services": services})

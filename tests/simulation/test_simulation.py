@@ -6,12 +6,13 @@ started/detected/acknowledged/resolved moments equal the oracle's to the millise
 Two levels:
 
 - in process (``inprocess.fold``: the real Ingestor and Projection, no database), driven
-  by Hypothesis over seeds: ``HINDSIGHT_SIM_WORLDS`` examples (default 300);
+  by Hypothesis over seeds: ``HINDSIGHT_SIM_WORLDS`` examples each (default 300);
 - through the real server and PostgreSQL, a batch of ``HINDSIGHT_SIM_SERVER_WORLDS``
-  worlds (default 500) drawn from seeds ``HINDSIGHT_SIM_SEED`` (default 20250106) onwards,
-  imported (a) in time order, (b) shuffled, (c) by two concurrent importers, (d) rebuilt
-  from the log of (a), and (e) on a server whose retention is one second. Rule 11: "Order
-  and memory never change an answer."
+  worlds (default 500) drawn from seeds ``HINDSIGHT_SIM_SEED`` (default 20250106)
+  onwards: every world imported (a) in time order and (d) rebuilt from that log; and
+  one in ``HINDSIGHT_SIM_SUBSET`` of them (default 3, a different third each) (b)
+  shuffled, (c) split between two concurrent importers, (e) on a server whose retention
+  is one second. Rule 11: "Order and memory never change an answer."
 
 ``python bench/simulate.py --worlds N`` runs many more worlds in process.
 """
@@ -19,7 +20,6 @@ Two levels:
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from typing import Any
 
 import asyncpg
@@ -32,11 +32,11 @@ from hindsight.database import connect
 from ingest.store import EventStore
 from projections.rebuild import rebuild
 from tests.scenarios.harness import shuffled
+from tests.scenarios.payloads import Recorded
 from tests.simulation.inprocess import fold, settings_for
 from tests.simulation.oracle import Moments, check, expected
 from tests.simulation.sample import SAMPLE
 from tests.simulation.served import (
-    Failure,
     check_worlds,
     import_all,
     in_random_order,
@@ -44,38 +44,34 @@ from tests.simulation.served import (
     services_of,
     two_halves,
 )
-from tests.simulation.tools import all_models
 from tests.simulation.world import Model
-from tests.simulation.worlds import World, draw, watches
+from tests.simulation.worlds import World, draw, models
 
 WORLDS = int(os.environ.get("HINDSIGHT_SIM_WORLDS", "300"))
 SERVER_WORLDS = int(os.environ.get("HINDSIGHT_SIM_SERVER_WORLDS", "500"))
 BASE_SEED = int(os.environ.get("HINDSIGHT_SIM_SEED", "20250106"))
+SUBSET = int(os.environ.get("HINDSIGHT_SIM_SUBSET", "3"))
 TINY_RETENTION = 1.0  # seconds of data time
 
-# Worlds that fail because of a defect being fixed: seed -> the defect and its rule.
-# Their checks are expected to fail (xfail, not strict) and leave the batches' verdicts.
-KNOWN: dict[int, str] = {}
+# Tool models whose worlds fail because of a defect being fixed (issue 10), with the
+# rule it breaks. Worlds leave these models out until the fix lands (then delete the
+# line); ``test_worlds_with_a_known_defect`` keeps checking them, expected to fail.
+KNOWN_DEFECTS: dict[str, str] = {}
 
 
-def models() -> Mapping[str, Model]:
-    """Every registered tool model, and the private sample only while none of them
-    watches outages."""
-    registered = all_models()
-    if any(watches(name, model) for name, model in registered.items()):
-        return registered
-    return {**SAMPLE, **registered}
+def healthy() -> dict[str, Model]:
+    """The models worlds are drawn from: every registered one without a known defect."""
+    return {name: model for name, model in models().items() if name not in KNOWN_DEFECTS}
 
 
-def in_process(world: World, order: list[Any], variant: str, **overrides: Any) -> None:
+def in_process(world: World, order: list[Recorded], variant: str, **overrides: Any) -> None:
     got = fold(order, settings_for(world.service_globs, **overrides))
     actual = {name: [Moments.of(i) for i in incidents] for name, incidents in got.items()}
     check(world.seed, world.reports, actual, world.by_service, variant)
 
 
-def known(seed: int) -> None:
-    if seed in KNOWN:
-        pytest.xfail(KNOWN[seed])
+def by_receipt(world: World) -> list[Recorded]:
+    return sorted(world.deliveries, key=lambda d: d.received_at)
 
 
 # --- In process, Hypothesis over seeds -----------------------------------------------
@@ -84,9 +80,8 @@ def known(seed: int) -> None:
 @given(seed=st.integers(0, 2**32 - 1))
 def test_each_reported_outage_is_one_incident_with_the_oracles_moments(seed: int) -> None:
     """The world's deliveries in time order."""
-    known(seed)
-    world = draw(seed, models())
-    in_process(world, sorted(world.deliveries, key=lambda d: d.received_at), "time order")
+    world = draw(seed, healthy())
+    in_process(world, by_receipt(world), "time order")
 
 
 @settings(max_examples=WORLDS, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -94,8 +89,7 @@ def test_each_reported_outage_is_one_incident_with_the_oracles_moments(seed: int
 def test_any_arrival_order_gives_the_same_incidents(seed: int, order: int) -> None:
     """Rule 11: any permutation (a retry still after what it retries) gives the same
     incidents and moments."""
-    known(seed)
-    world = draw(seed, models())
+    world = draw(seed, healthy())
     in_process(world, shuffled(world.deliveries, order), f"shuffled by {order}")
 
 
@@ -105,10 +99,22 @@ def test_any_arrival_order_gives_the_same_incidents(seed: int, order: int) -> No
 def test_a_tiny_retention_changes_no_answer(seed: int) -> None:
     """Rule 11: the read models equal a fold that forgot nothing, whatever the projector
     forgets (``retention_seconds``: resolved incidents older than that, in data time)."""
-    known(seed)
-    world = draw(seed, models())
-    in_process(world, sorted(world.deliveries, key=lambda d: d.received_at),
-               "tiny retention", retention_seconds=TINY_RETENTION)
+    world = draw(seed, healthy())
+    in_process(world, by_receipt(world), "tiny retention", retention_seconds=TINY_RETENTION)
+
+
+@pytest.mark.parametrize("model", [
+    pytest.param(name, marks=pytest.mark.xfail(strict=False, reason=defect))
+    for name, defect in sorted(KNOWN_DEFECTS.items())
+] or [pytest.param("", marks=pytest.mark.skip(reason="no tool model has a known defect"))])
+def test_worlds_with_a_known_defect(model: str) -> None:
+    """The worlds a known defect keeps out of the property, still checked (expected to
+    fail, not strictly: it passes once the fix lands): 40 worlds, each drawn with the
+    defective model among the healthy ones."""
+    registry = {**healthy(), model: models()[model]}
+    for n in range(40):
+        world = draw(BASE_SEED + n, registry)
+        in_process(world, by_receipt(world), f"with {model}")
 
 
 # --- The oracle itself ----------------------------------------------------------------
@@ -132,7 +138,7 @@ def test_the_oracle_reports_a_missing_incident_with_the_seed_and_the_deliveries(
 
 def test_a_world_is_a_function_of_its_seed() -> None:
     """Failures are reproducible from the seed the message prints."""
-    one, two = draw(BASE_SEED, models()), draw(BASE_SEED, models())
+    one, two = draw(BASE_SEED, healthy()), draw(BASE_SEED, healthy())
     assert [d.line() for d in one.deliveries] == [d.line() for d in two.deliveries]
     assert one.reports == two.reports
 
@@ -141,15 +147,20 @@ def test_a_world_is_a_function_of_its_seed() -> None:
 
 @pytest.fixture(scope="module")
 def batch() -> list[World]:
-    return [draw(BASE_SEED + n, models()) for n in range(SERVER_WORLDS)]
+    registry = healthy()
+    return [draw(BASE_SEED + n, registry) for n in range(SERVER_WORLDS)]
 
 
-def verdict(failures: list[Failure], variant: str, checked: int) -> None:
-    """Fails on any world not known to fail; known ones are checked in process above."""
-    unknown = [f for f in failures if f.seed not in KNOWN]
-    assert not unknown, (
-        f"{variant}: {len(unknown)} of {checked} worlds differ from the oracle "
-        f"(seeds {[f.seed for f in unknown]}); the first:\n{unknown[0].message}")
+def part(batch: list[World], which: int) -> list[World]:
+    """One in SUBSET of the worlds, a different share for each variant."""
+    return batch[which % SUBSET::SUBSET]
+
+
+async def verdict(client: Any, worlds: list[World], variant: str) -> None:
+    failures = await check_worlds(client, worlds, variant)
+    assert not failures, (
+        f"{variant}: {len(failures)} of {len(worlds)} worlds differ from the oracle "
+        f"(seeds {[f.seed for f in failures]}); the first:\n{failures[0].message}")
 
 
 async def test_worlds_imported_in_time_order_then_rebuilt(
@@ -159,7 +170,7 @@ async def test_worlds_imported_in_time_order_then_rebuilt(
     services = services_of(batch)
     client = await make_client(projector=True, services=services)
     await import_all(client, in_time_order(batch))
-    verdict(await check_worlds(client, batch, "time order"), "time order", len(batch))
+    await verdict(client, batch, "time order")
     await client.close()  # the live projector lets go of its lock
     conn = await connect(database_url)
     try:
@@ -167,29 +178,32 @@ async def test_worlds_imported_in_time_order_then_rebuilt(
     finally:
         await conn.close()
     reader = await make_client(projector=False, services=services)
-    verdict(await check_worlds(reader, batch, "rebuilt"), "rebuilt", len(batch))
+    await verdict(reader, batch, "rebuilt")
 
 
 async def test_worlds_imported_shuffled(make_client: Any, batch: list[World]) -> None:
     """(b) one random order of every world's deliveries (a retry after its attempt)."""
-    client = await make_client(projector=True, services=services_of(batch))
-    await import_all(client, in_random_order(batch, BASE_SEED))
-    verdict(await check_worlds(client, batch, "shuffled"), "shuffled", len(batch))
+    worlds = part(batch, 0)
+    client = await make_client(projector=True, services=services_of(worlds))
+    await import_all(client, in_random_order(worlds, BASE_SEED))
+    await verdict(client, worlds, "shuffled")
 
 
 async def test_worlds_imported_by_two_concurrent_importers(
     make_client: Any, batch: list[World]
 ) -> None:
     """(c) the deliveries split at random between two importers posting at once."""
-    client = await make_client(projector=True, services=services_of(batch))
-    await import_all(client, *two_halves(batch, BASE_SEED))
-    verdict(await check_worlds(client, batch, "two importers"), "two importers", len(batch))
+    worlds = part(batch, 1)
+    client = await make_client(projector=True, services=services_of(worlds))
+    await import_all(client, *two_halves(worlds, BASE_SEED))
+    await verdict(client, worlds, "two importers")
 
 
 async def test_worlds_imported_with_a_tiny_retention(make_client: Any, batch: list[World]) -> None:
     """(e) a server whose projector forgets resolved incidents after one second of data
     time: the read models must still hold every incident with the oracle's moments."""
-    client = await make_client(projector=True, services=services_of(batch),
+    worlds = part(batch, 2)
+    client = await make_client(projector=True, services=services_of(worlds),
                                retention_seconds=TINY_RETENTION)
-    await import_all(client, in_time_order(batch))
-    verdict(await check_worlds(client, batch, "tiny retention"), "tiny retention", len(batch))
+    await import_all(client, in_time_order(worlds))
+    await verdict(client, worlds, "tiny retention")

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from tests.scenarios.payloads import Recorded
+from tests.simulation.sample import SAMPLE
 from tests.simulation.tools import all_models
 from tests.simulation.world import (
     EPOCH,
@@ -91,12 +92,20 @@ def watches(name: str, model: Model) -> bool:
     return _WATCHES[name]
 
 
-def draw(seed: int, models: Mapping[str, Model] | None = None) -> World:
-    """The world of ``seed``, its monitors drawn from ``models`` (default: every tool
-    model registered)."""
-    models = dict(sorted((models if models is not None else all_models()).items()))
-    watchers = [name for name, model in models.items() if watches(name, model)]
-    noise = [name for name in models if name not in watchers]
+def models() -> dict[str, Model]:
+    """Every registered tool model; with the private sample model while none of them
+    watches outages (the simulation's own tests need one)."""
+    registered = all_models()
+    if any(watches(name, model) for name, model in registered.items()):
+        return registered
+    return {**SAMPLE, **registered}
+
+
+def draw(seed: int, registry: Mapping[str, Model] | None = None) -> World:
+    """The world of ``seed``, its monitors drawn from ``registry`` (default: ``models()``)."""
+    chosen_from = dict(sorted((registry if registry is not None else models()).items()))
+    watchers = [name for name, model in chosen_from.items() if watches(name, model)]
+    noise = [name for name in chosen_from if name not in watchers]
     if not watchers:
         raise RuntimeError("no outage-watching tool model is registered")
     rng = random.Random(seed)
@@ -112,7 +121,7 @@ def draw(seed: int, models: Mapping[str, Model] | None = None) -> World:
             chosen.append(rng.choice(noise))
         observation = Observation()
         for name in chosen:
-            observation.extend(models[name](plan, stream(seed, plan.name, name)))
+            observation.extend(chosen_from[name](plan, stream(seed, plan.name, name)))
             monitors.append((plan.name, name))
         plans.append(plan)
         observed[plan.name] = observation
