@@ -159,7 +159,11 @@ class HcCheck:
     def run(self, at: datetime) -> Run:
         period = self.timeout or 600
         began = at + timedelta(milliseconds=self.rng.randint(50, 2000))
-        took = timedelta(milliseconds=self.rng.randint(1000, min(self.grace, period) * 300))
+        # At most 30 % of the grace and the period (a normal run never goes down) and at
+        # most 3 min (a /fail comes soon after the run started, within the outage's
+        # reopen window however early in the run the service recovered).
+        took = timedelta(milliseconds=self.rng.randint(
+            1000, min(self.grace, period, 600) * 300))
         return Run(at, began, began + took)
 
     def deadline(self, last_ping: datetime) -> datetime:
