@@ -13,6 +13,7 @@ A bad value fails at start with the variable's name and the expected form.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import tomllib
 from collections.abc import Mapping
@@ -20,8 +21,17 @@ from contextvars import ContextVar
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -38,6 +48,12 @@ Severity = Literal["P1", "P2", "P3", "P4"]
 
 # Sources that authenticate by a shared secret (signature or header), the others by token.
 SIGNED_SOURCES = frozenset({"github", "gitlab", "pagerduty", "native"})
+# Sources whose secret the tool generates and the operator pastes into Hindsight, never
+# the reverse: PagerDuty creates a V3 webhook subscription's signing secret itself and
+# shows it once (PagerDuty developer-docs, docs/webhooks/04-Signatures.md, "Obtaining the
+# Secret": "When a webhook subscription is created, a strong unique secret is generated
+# and provided in the response"). First start leaves these disabled.
+SECRET_FROM_TOOL = frozenset({"pagerduty"})
 
 
 # The environment a load_settings call reads: os.environ, or a mapping a test passes.
@@ -56,6 +72,7 @@ class SettingsError(Exception):
 
 
 MIN_SECRET_LENGTH = 16
+MAX_DISPLAY_NAME = 60
 # Placeholders this project ships in its examples (hindsight.example.toml, deploy/): a
 # copied file that still holds one must not start, it would accept anyone's deliveries.
 PLACEHOLDERS = ("replace-me", "change-me", "changeme", "your-token", "your-secret")
@@ -123,18 +140,97 @@ class ApiSettings(BaseModel):
         return [strong_secret(v) for v in value]
 
 
+# A notification target's name: what the log records in place of its URL, so it must
+# never be a URL itself (no ':' or '/').
+_TARGET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
+LEGACY_TARGET_PREFIX = "target-"
+
+
+def _http_url(value: SecretStr) -> SecretStr:
+    parts = urlsplit(value.get_secret_value())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        # The URL itself is not repeated: a chat webhook URL is a credential.
+        raise ValueError("must be an http(s) URL")
+    return value
+
+
 class NotifySettings(BaseModel):
-    """Outbound notifications for action items (Standard Webhooks signed)."""
+    """Outbound notifications for action items (Standard Webhooks signed), to named
+    targets. A target's URL is often a credential itself (a chat webhook): it is kept as
+    a secret and never written to the log; events, keys and logs name the target."""
 
     model_config = ConfigDict(extra="forbid")
 
-    urls: list[str] = Field(default_factory=list)
+    # name -> URL: ``[notify.targets] ops-chat = "https://..."``.
+    targets: dict[str, SecretStr] = Field(default_factory=dict)
+    # The unnamed list of earlier versions, still accepted: its URLs are named
+    # target-1, target-2, ... in the order given.
+    urls: list[SecretStr] = Field(default_factory=list)
     secret: SecretStr | None = None
 
     @field_validator("secret")
     @classmethod
     def _standard_webhooks(cls, value: SecretStr | None) -> SecretStr | None:
         return None if value is None else standard_webhooks_secret(value)
+
+    @field_validator("targets")
+    @classmethod
+    def _named_urls(cls, value: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        for name, url in value.items():
+            if not _TARGET_NAME.fullmatch(name):
+                raise ValueError(f"target name {name[:64]!r} must be 1-63 letters, digits, "
+                                 "'-', '_' or '.', starting with a letter or digit")
+            try:
+                _http_url(url)
+            except ValueError as exc:
+                raise ValueError(f"target {name!r} {exc}") from None
+        return value
+
+    @field_validator("urls")
+    @classmethod
+    def _urls(cls, value: list[SecretStr]) -> list[SecretStr]:
+        return [_http_url(v) for v in value]
+
+    @model_validator(mode="after")
+    def _distinct_names(self) -> NotifySettings:
+        clash = sorted(set(self.targets) & set(self._legacy()))
+        if clash:
+            raise ValueError(f"target name {clash[0]!r} is also the name given to an entry "
+                             "of the old urls list; rename the target")
+        return self
+
+    def _legacy(self) -> dict[str, SecretStr]:
+        return {f"{LEGACY_TARGET_PREFIX}{n}": url for n, url in enumerate(self.urls, 1)}
+
+    def named_targets(self) -> dict[str, str]:
+        """Every target, name -> URL: ``targets``, then the old ``urls`` as target-N."""
+        return {name: url.get_secret_value()
+                for name, url in {**self.targets, **self._legacy()}.items()}
+
+
+class StatusSettings(BaseModel):
+    """The public status page. Publication is opt-in: it names and publishes only the
+    services listed here, each under the display name given (``[status.public_services]
+    checkout = "Checkout"``), and incidents an engineer marks public."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # The service as incidents name it -> the name the public reads.
+    public_services: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("public_services")
+    @classmethod
+    def _display_names(cls, value: dict[str, str]) -> dict[str, str]:
+        cleaned: dict[str, str] = {}
+        for service, display in value.items():
+            name = " ".join(display.split())
+            if not service.strip():
+                raise ValueError("a service name must not be empty")
+            if not 1 <= len(name) <= MAX_DISPLAY_NAME:
+                raise ValueError(f"display name of {service!r} must be 1-{MAX_DISPLAY_NAME} "
+                                 "characters")
+            cleaned[service] = name
+        return cleaned
 
 
 class Settings(BaseSettings):
@@ -165,6 +261,7 @@ class Settings(BaseSettings):
     sources: dict[str, SourceSettings] = Field(default_factory=dict)
     services: dict[str, list[str]] = Field(default_factory=dict)
     notify: NotifySettings = Field(default_factory=NotifySettings)
+    status: StatusSettings = Field(default_factory=StatusSettings)
     config_path: Path | None = Field(None, exclude=True)
 
     @field_validator("sources")
@@ -289,7 +386,9 @@ def _describe(exc: ValidationError) -> str:
 
 def generate_credentials(settings: Settings) -> tuple[Settings, Path]:
     """First start with no configuration: make an API token and one credential per
-    source, save them (mode 0600) in the data directory, and return the new settings."""
+    source whose credential Hindsight chooses, save them (mode 0600) in the data
+    directory, and return the new settings. Sources whose secret the tool generates
+    (``SECRET_FROM_TOOL``: PagerDuty) are left disabled until the operator pastes it."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     path = settings.data_dir / GENERATED_NAME
     lines = [
@@ -299,6 +398,13 @@ def generate_credentials(settings: Settings) -> tuple[Settings, Path]:
         "",
     ]
     for source in SOURCES:
+        if source in SECRET_FROM_TOOL:
+            # Nothing to invent: the tool makes the secret. The source stays disabled
+            # (404) until the operator pastes it; the commented table says where.
+            lines += [f"# [sources.{_toml_key(source)}]  (see docs/sources/{source}.md)",
+                      "# secret = \"<the signing secret PagerDuty shows when you add the "
+                      "webhook>\"", ""]
+            continue
         key = "secret" if source in SIGNED_SOURCES else "token"
         value = _standard_webhooks_secret() if source == "native" else secrets.token_urlsafe(24)
         lines += [f'[sources.{_toml_key(source)}]', f'{key} = "{value}"', ""]

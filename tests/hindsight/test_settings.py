@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from hindsight.settings import SettingsError, generate_credentials, load_settings
+from ingest.sources import SOURCES
 
 
 def test_variables_override_the_toml_file(tmp_path: Path) -> None:
@@ -50,17 +51,36 @@ def test_a_missing_file_variant_is_an_error_naming_it(tmp_path: Path) -> None:
         load_settings(environ={"HINDSIGHT_DATABASE_URL_FILE": str(tmp_path / "absent")})
 
 
-def test_generated_credentials_are_private_and_cover_every_source(tmp_path: Path) -> None:
+def test_generated_credentials_are_private_and_cover_every_source_hindsight_chooses_for(
+        tmp_path: Path) -> None:
     settings = load_settings(environ={"HINDSIGHT_DATA_DIR": str(tmp_path)})
     generated, path = generate_credentials(settings)
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert len(generated.api_tokens) == 1
-    assert set(generated.sources) == {
-        "alertmanager", "grafana", "uptime-kuma", "uptimerobot", "betterstack",
-        "healthchecks", "cronitor", "github", "gitlab", "argocd", "pagerduty", "native"}
+    assert set(generated.sources) == set(SOURCES) - {"pagerduty"}
     native = generated.sources["native"].secret
     assert native is not None
     assert native.get_secret_value().startswith("whsec_")
+
+
+def test_first_start_invents_no_pagerduty_signing_secret(tmp_path: Path) -> None:
+    """PagerDuty generates a V3 webhook subscription's signing secret itself and shows it
+    once ("When a webhook subscription is created, a strong unique secret is generated
+    and provided in the response": PagerDuty developer-docs, docs/webhooks/04-Signatures.md). A
+    secret Hindsight made up could never match what PagerDuty signs with, so the source
+    stays disabled until the operator pastes PagerDuty's, and the file says where."""
+    settings = load_settings(environ={"HINDSIGHT_DATA_DIR": str(tmp_path)})
+    generated, path = generate_credentials(settings)
+    assert "pagerduty" not in generated.sources
+    text = path.read_text(encoding="utf-8")
+    assert "\n[sources.pagerduty]" not in text
+    assert "# [sources.pagerduty]" in text and "docs/sources/pagerduty.md" in text
+    pasted = load_settings(config=path, environ={
+        "HINDSIGHT_DATA_DIR": str(tmp_path),
+        "HINDSIGHT_SOURCES__PAGERDUTY__SECRET": "from-pagerduty-0123456789abcdef"})
+    secret = pasted.sources["pagerduty"].secret
+    assert secret is not None
+    assert secret.get_secret_value() == "from-pagerduty-0123456789abcdef"
 
 
 # --- weak and placeholder secrets (docs/security.md: secrets) ---------------------------
