@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any, TypeVar
 
 import asyncpg
@@ -46,6 +48,34 @@ TRANSIENT = (
 )
 
 
+# dedup_span's number line: each identity owns a slot of SLOT microseconds, receipts sit
+# at OFFSET + microseconds since 1970 inside it (any year from about 1954 to 2001 + 15,000).
+_SLOT = 10**18
+_OFFSET = 5 * 10**17
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class DedupWindow:
+    """A retry window for an event identified only by what it carries (a delivery's
+    source and body hash): another event of the same ``identity`` whose receipt is less
+    than ``seconds`` from a stored one's is a duplicate of it; further apart, both are
+    stored. Enforced by the ``events_dedup_window`` exclusion constraint (schema 0004),
+    so racing writers store one report per window."""
+
+    identity: str
+    seconds: float
+
+    def span(self, received_at: datetime) -> tuple[Decimal, Decimal]:
+        """``[receipt - window/2, receipt + window/2)`` in the identity's slot: two spans
+        overlap iff same identity and receipts less than a window apart."""
+        slot = int(hashlib.sha256(self.identity.encode()).hexdigest()[:32], 16)
+        at = (received_at - _EPOCH) // timedelta(microseconds=1)
+        half = round(self.seconds * 500_000)
+        centre = slot * _SLOT + _OFFSET + at
+        return Decimal(centre - half), Decimal(centre + half)
+
+
 @dataclass(frozen=True, slots=True)
 class NewEvent:
     stream: str
@@ -56,6 +86,7 @@ class NewEvent:
     body: bytes | None = None
     idempotency_key: str | None = None
     occurred_at: datetime | None = None
+    dedup_window: DedupWindow | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +139,40 @@ ON CONFLICT (idempotency_key) DO NOTHING
 RETURNING position, stream, stream_version
 """
 
+# Deliveries: any conflict (the idempotency key, or a same-bytes report within its retry
+# window: the exclusion constraint) skips the row; _insert_independent finds the first.
+_INSERT_INDEPENDENT = """
+INSERT INTO events (stream, stream_version, type, data, metadata, body, idempotency_key,
+                    occurred_at, received_at, dedup_span)
+SELECT s, 1, t, d::jsonb, m::jsonb, b, k, o, r,
+       CASE WHEN lo IS NULL THEN NULL ELSE numrange(lo, hi) END
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::text[],
+            $7::timestamptz[], $8::timestamptz[], $9::numeric[], $10::numeric[])
+     AS x(s, t, d, m, b, k, o, r, lo, hi)
+ON CONFLICT DO NOTHING
+RETURNING position, stream, stream_version
+"""
+
+# The stored event each skipped delivery repeats: the one holding its key, else the
+# report of the same bytes nearest in receipt among those within the window (earlier
+# first on a tie). One indexed lookup per batch, only when something conflicted.
+_FIND_FIRST = """
+SELECT x.i, e.position, e.stream, e.stream_version
+FROM unnest($1::int[], $2::text[], $3::numeric[], $4::numeric[], $5::timestamptz[])
+     AS x(i, k, lo, hi, r)
+CROSS JOIN LATERAL (
+    SELECT position, stream, stream_version FROM (
+        SELECT position, stream, stream_version, received_at, 0 AS rank FROM events
+        WHERE idempotency_key = x.k
+        UNION ALL
+        SELECT position, stream, stream_version, received_at, 1 FROM events
+        WHERE x.lo IS NOT NULL AND dedup_span && numrange(x.lo, x.hi)
+    ) AS candidates
+    ORDER BY rank, abs(extract(epoch FROM received_at - x.r)), received_at, position
+    LIMIT 1
+) AS e
+"""
+
 _READ = f"""
 SELECT {_COLUMNS} FROM events
 WHERE (transaction_id, position) > ($1::text::xid8, $2::bigint)
@@ -146,6 +211,15 @@ def _columns(events: Sequence[NewEvent], versions: Sequence[int]) -> list[list[A
         [e.occurred_at for e in events],
         [e.received_at for e in events],
     ]
+
+
+async def read_positions(conn: asyncpg.Connection, positions: Sequence[int]
+                         ) -> list[RecordedEvent]:
+    """The events at ``positions`` (those that exist), in position order."""
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM events WHERE position = ANY($1::bigint[]) ORDER BY position",
+        list(positions))
+    return [_record(r) for r in rows]
 
 
 class EventStore:
@@ -241,37 +315,34 @@ class EventStore:
     async def _insert_independent(
         self, conn: asyncpg.Connection, events: Sequence[NewEvent]
     ) -> list[Appended]:
-        rows = await conn.fetch(_INSERT, *_columns(events, [1] * len(events)))
+        spans = [e.dedup_window.span(e.received_at) if e.dedup_window else (None, None)
+                 for e in events]
+        columns = _columns(events, [1] * len(events))
+        del columns[1]  # every independent event opens its stream: version 1
+        rows = await conn.fetch(_INSERT_INDEPENDENT, *columns, [lo for lo, _ in spans],
+                                [hi for _, hi in spans])
         written = {row["stream"]: row for row in rows}
-        missing = [e.idempotency_key for e in events if e.stream not in written]
-        existing: dict[str, asyncpg.Record] = {}
+        missing = [i for i, e in enumerate(events) if e.stream not in written]
+        existing: dict[int, asyncpg.Record] = {}
         if missing:
-            # ON CONFLICT waited for any concurrent writer of the same key to finish;
-            # this statement's fresh snapshot sees what it committed.
+            # ON CONFLICT waited for any concurrent writer of the same key or window to
+            # finish (a duplicate within this batch was written by the statement itself);
+            # this statement's fresh snapshot sees what they committed.
             for row in await conn.fetch(
-                "SELECT position, stream, stream_version, idempotency_key FROM events "
-                "WHERE idempotency_key = ANY($1::text[])",
-                missing,
+                _FIND_FIRST, missing, [events[i].idempotency_key for i in missing],
+                [spans[i][0] for i in missing], [spans[i][1] for i in missing],
+                [events[i].received_at for i in missing],
             ):
-                existing[row["idempotency_key"]] = row
+                existing[row["i"]] = row
         out: list[Appended] = []
-        for event in events:
+        for i, event in enumerate(events):
             row = written.get(event.stream)
-            if row is not None:
-                out.append(Appended(row["position"], row["stream"], row["stream_version"], False))
-                continue
-            first = existing.get(event.idempotency_key or "")
-            if first is None:
-                # Rare: a duplicate key repeated within this same batch; its first copy
-                # was just written by this statement.
-                first_event = next(e for e in events if e.idempotency_key == event.idempotency_key
-                                   and e.stream in written)
-                row = written[first_event.stream]
-                out.append(Appended(row["position"], row["stream"], row["stream_version"], True))
-                continue
-            out.append(
-                Appended(first["position"], first["stream"], first["stream_version"], True)
-            )
+            if row is None:
+                row = existing.get(i)
+            if row is None:
+                raise StoreError(f"event {event.stream} was neither written nor found")
+            out.append(Appended(row["position"], row["stream"], row["stream_version"],
+                                event.stream not in written))
         return out
 
     async def append(

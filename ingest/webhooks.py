@@ -24,13 +24,16 @@ from ingest.auth import Credentials, Request, authenticate
 from ingest.delivery import Delivery, keep_headers
 from ingest.errors import StoreUnavailable
 from ingest.group_commit import GroupCommitter
-from ingest.signals import Signal
+from ingest.signals import Signal, format_time
 from ingest.sources import SOURCES, Understanding, understand
-from ingest.store import Appended, NewEvent, RecordedEvent
+from ingest.store import Appended, DedupWindow, NewEvent, RecordedEvent
 
 log = structlog.get_logger("hindsight.ingest")
 
 DELIVERY_EVENT = "delivery.received"
+# Another receipt of a stored delivery (a retry, a redelivery, a re-import at another
+# time): no body, a pointer to the stored delivery, its own receipt and kept headers.
+COPY_EVENT = "delivery.copy"
 ANSWER_DEADLINE = 1.8  # seconds: a sender hears 503 within 2 s when the store is down
 
 @dataclass(frozen=True)
@@ -50,21 +53,31 @@ class Outcome:
     signals: list[Signal] = field(default_factory=list)
 
 
-def delivery_id(source: str, headers: Mapping[str, str], body: bytes) -> str:
-    """The tool's own delivery id when it sends one, else a hash of source and body:
-    a retried delivery gets the same key, so it is stored once."""
+def delivery_id(source: str, headers: Mapping[str, str], body: bytes) -> tuple[str, bool]:
+    """A delivery's dedup key and whether it holds only within the retry window
+    (ARCHITECTURE.md, "Idempotent appends").
+
+    - The tool's own delivery id when it sends one (GitHub ``X-GitHub-Delivery``, GitLab
+      ``X-Gitlab-Event-UUID``, Standard Webhooks ``webhook-id``, PagerDuty's
+      ``event.id``): the same id is the same delivery whenever it comes again.
+    - Else the source and a hash of the body, windowed: identical bytes are a retry only
+      within ``dedup_window_seconds`` of a stored report's receipt. Later they are a new
+      report: Alertmanager re-sends a firing group byte for byte every
+      ``repeat_interval``; Cronitor's body for a job failing again another day is the
+      same.
+    """
     for header in ("x-github-delivery", "x-gitlab-event-uuid", "webhook-id"):
         value = headers.get(header)
         if value:
-            return f"{source}:{header}:{value}"
+            return f"{source}:{header}:{value}", False
     if source == "pagerduty":
         try:
             event = orjson.loads(body).get("event", {})
             if isinstance(event, dict) and isinstance(event.get("id"), str):
-                return f"{source}:event.id:{event['id']}"
+                return f"{source}:event.id:{event['id']}", False
         except (orjson.JSONDecodeError, AttributeError):
             pass
-    return f"{source}:sha256:{hashlib.sha256(body).hexdigest()}"
+    return f"{source}:sha256:{hashlib.sha256(body).hexdigest()}", True
 
 
 class Ingestor:
@@ -107,6 +120,7 @@ class Ingestor:
         delivery = Delivery(source=source, body=body, received_at=received_at,
                             headers=keep_headers(lower))
         understood = understand(delivery)
+        key, windowed = delivery_id(source, lower, body)
         event = NewEvent(
             stream=f"delivery-{source}-{uuid.uuid4().hex}",
             type=DELIVERY_EVENT,
@@ -114,16 +128,37 @@ class Ingestor:
             data={"source": source, "headers": delivery.headers},
             metadata={"imported": imported},
             body=body,
-            idempotency_key=delivery_id(source, lower, body),
+            # A windowed key names its receipt, so reports of the same bytes a window
+            # apart each get one, and re-importing a recorded report is still a no-op.
+            idempotency_key=f"{key}@{format_time(received_at)}" if windowed else key,
+            dedup_window=(DedupWindow(key, self.settings.dedup_window_seconds)
+                          if windowed else None),
         )
         appended = await self.committer.append(event)
         if appended.duplicate:
-            # A retry answers as the first delivery did: from what was stored then.
+            # A retry answers as the first delivery did: from what was stored then; and
+            # its own receipt is recorded, so detection can take the earliest copy.
             first = await self.committer.store.get(appended.position)
             if first is not None:
                 understood = understand(stored_delivery(first))
+                if first.received_at != received_at:
+                    await self.committer.append(copy_event(first, delivery, key, imported))
         self.count(source, "duplicate" if appended.duplicate else understood.outcome)
         return answer(understood, appended)
+
+
+def copy_event(first: RecordedEvent, copy: Delivery, key: str, imported: bool) -> NewEvent:
+    """The receipt of ``copy``, a duplicate of the stored delivery ``first``. Keyed by
+    the dedup key and its receipt, so recording (or re-importing) it again is a no-op."""
+    return NewEvent(
+        stream=f"copy-{copy.source}-{uuid.uuid4().hex}",
+        type=COPY_EVENT,
+        received_at=copy.received_at,
+        data={"source": copy.source, "first": first.position,
+              "first_received_at": format_time(first.received_at), "headers": copy.headers},
+        metadata={"imported": imported},
+        idempotency_key=f"copy:{key}@{format_time(copy.received_at)}",
+    )
 
 
 def stored_delivery(event: RecordedEvent) -> Delivery:

@@ -3,7 +3,7 @@ projector, ``hindsight rebuild`` and "as of" answers, so they cannot disagree.""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -16,13 +16,14 @@ from ingest.delivery import Delivery
 from ingest.manual import MANUAL_TYPES, manual_event_from_json
 from ingest.signals import Severity
 from ingest.sources import understand
-from ingest.store import RecordedEvent
+from ingest.store import RecordedEvent, read_positions
 from projections import action_items as items
 from projections.codec import incident_summary, incident_to_json
 from projections.engine import Changes, Engine, EngineConfig
 from projections.model import Incident
 
 DELIVERY = "delivery.received"
+COPY = "delivery.copy"  # another receipt of a stored delivery (ingest/webhooks.py)
 INCIDENT_STREAM = "incident-"
 
 
@@ -54,11 +55,20 @@ class Projection:
         self.unsaved: set[str] = set()
         self.events_unsaved = 0
 
-    def apply(self, events: Sequence[RecordedEvent], pending: Pending) -> None:
+    def apply(self, events: Sequence[RecordedEvent], pending: Pending,
+              firsts: Mapping[int, RecordedEvent] | None = None) -> None:
+        """Fold ``events``. ``firsts``: the stored delivery each ``delivery.copy`` among
+        them repeats, by position (``stored_firsts`` reads them)."""
         for event in events:
             pending.events += 1
             if event.type == DELIVERY:
                 self._delivery(event, pending)
+            elif event.type == COPY:
+                first = (firsts or {}).get(event.data["first"])
+                if first is None:
+                    raise LookupError(f"copy {event.position} repeats delivery "
+                                      f"{event.data['first']}, which was not read with it")
+                self._copy(event, first, pending)
             elif event.type in MANUAL_TYPES:
                 incident_id = event.stream.removeprefix(INCIDENT_STREAM)
                 manual = manual_event_from_json(event.type, event.data)
@@ -86,8 +96,41 @@ class Projection:
         pending.deliveries.append((
             event.position, event.transaction_id, delivery.source, event.received_at,
             understood.outcome, understood.error, len(understood.signals), services,
-            orjson.dumps([s.to_json() for s in understood.signals]).decode(),
+            orjson.dumps([s.to_json() for s in understood.signals]).decode(), None,
         ))
+
+    def _copy(self, event: RecordedEvent, first: RecordedEvent, pending: Pending) -> None:
+        """Another receipt of the stored delivery ``first`` (TIMELINE.md rule 11: a
+        duplicate changes nothing, except that detection takes the earliest receipt
+        among the copies, whatever order they were imported in).
+
+        A copy received before ``first`` folds the stored body again as received then:
+        the adapter re-run with the copy's receipt and headers, its signals applied like
+        a delivery's. The engine keeps the earlier notification (and, for a source timed
+        by receipt, the earlier time) and counts the later one as a repeat. A copy
+        received later folds nothing. Either way the delivery log lists it, pointing at
+        ``first``, with the signals it folded (what an "as of" replay folds again)."""
+        delivery = Delivery(source=first.data["source"], body=first.body or b"",
+                            received_at=event.received_at, headers=event.data.get("headers", {}))
+        understood = understand(delivery)
+        folded = understood.signals if event.received_at < first.received_at else []
+        if folded:
+            self.engine.apply_delivery(event.position, event.received_at, folded)
+        services = sorted({self.engine.service_of(s) for s in understood.signals})
+        pending.deliveries.append((
+            event.position, event.transaction_id, delivery.source, event.received_at,
+            understood.outcome, understood.error, len(understood.signals), services,
+            orjson.dumps([s.to_json() for s in folded]).decode(), first.position,
+        ))
+
+
+async def stored_firsts(conn: asyncpg.Connection, events: Sequence[RecordedEvent]
+                        ) -> dict[int, RecordedEvent]:
+    """The stored deliveries the copies among ``events`` repeat, by position: one
+    indexed read, only for a batch that holds copies (a copy always follows its first
+    in the log, so the first has been folded already)."""
+    wanted = sorted({e.data["first"] for e in events if e.type == COPY})
+    return {e.position: e for e in await read_positions(conn, wanted)} if wanted else {}
 
 
 async def save_state(conn: asyncpg.Connection, dumps: dict[str, dict[str, Any]]) -> None:
@@ -132,7 +175,7 @@ async def write(conn: asyncpg.Connection, changes: Changes, pending: Pending) ->
         await conn.copy_records_to_table(
             "delivery_log", records=pending.deliveries,
             columns=["position", "transaction_id", "source", "received_at", "outcome", "error",
-                     "signal_count", "services", "signals"])
+                     "signal_count", "services", "signals", "duplicate_of"])
     if pending.items:
         await conn.executemany(
             """INSERT INTO action_items (id, incident_id, status, owner, due_date, created_at, doc)

@@ -29,7 +29,7 @@ import structlog
 from ingest.action_items import ACTION_ITEM_EVENT_TYPES
 from ingest.store import TRANSIENT, Cursor, EventStore, Listener, RecordedEvent
 from projections.engine import EngineConfig
-from projections.projection import Pending, Projection, save_state, write
+from projections.projection import Pending, Projection, save_state, stored_firsts, write
 
 log = structlog.get_logger("hindsight.projector")
 
@@ -117,7 +117,7 @@ async def restore(conn: asyncpg.Connection, store: EventStore, config: EngineCon
         batch = [e for e in await store.read(cursor, 1000) if e.cursor <= upto]
         if not batch:
             break
-        projection.apply(batch, Pending())
+        projection.apply(batch, Pending(), await stored_firsts(conn, batch))
         projection.unsaved.update(projection.engine.take_changes().services)
         cursor = batch[-1].cursor
     projection.engine.take_changes()  # restored state is not a change
@@ -145,8 +145,9 @@ async def project_batch(
     with the checkpoint: saving the whole state each batch would cost more than folding.
     """
     pending = Pending()
+    firsts = await stored_firsts(conn, batch)  # what copies of earlier deliveries repeat
     for start in range(0, len(batch), YIELD_EVERY):
-        projection.apply(batch[start:start + YIELD_EVERY], pending)
+        projection.apply(batch[start:start + YIELD_EVERY], pending, firsts)
         # The fold is CPU work on the server's event loop: let waiting webhook requests
         # through between slices, so a burst to project never stalls ingestion.
         await asyncio.sleep(0)

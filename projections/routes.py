@@ -325,13 +325,17 @@ async def list_deliveries(request: web.Request) -> web.Response:
     limit = limit_param(request, 100)
     async with request.app[POOL].acquire() as conn:
         rows = await conn.fetch(
-            f"""SELECT d.position, d.source, d.received_at, d.outcome, d.error, d.signal_count
+            f"""SELECT d.position, d.source, d.received_at, d.outcome, d.error, d.signal_count,
+                       d.duplicate_of
                 FROM delivery_log d WHERE {' AND '.join(clauses)}
                 ORDER BY d.position DESC LIMIT {limit}""", *args)
+    # Every receipt is listed: a copy (a retry, a redelivery) as a duplicate of the
+    # delivery stored first, with that delivery's outcome and signal count.
     return json_response({"deliveries": [
         {"delivery": r["position"], "source": r["source"],
          "received_at": r["received_at"].astimezone(UTC).isoformat().replace("+00:00", "Z"),
-         "outcome": r["outcome"], "error": r["error"], "signals": r["signal_count"]}
+         "outcome": r["outcome"], "error": r["error"], "signals": r["signal_count"],
+         "duplicate": r["duplicate_of"] is not None, "duplicate_of": r["duplicate_of"]}
         for r in rows]})
 
 
@@ -345,11 +349,16 @@ async def get_delivery(request: web.Request) -> web.Response:
         return problem(404, "no such delivery")
     if not 0 < position < 2**63:
         return problem(404, "no such delivery")
-    event = await request.app[STORE].get(position)
-    if event is None or event.type != "delivery.received":
+    store = request.app[STORE]
+    event = await store.get(position)
+    first = event
+    if event is not None and event.type == "delivery.copy":
+        # A copy's receipt: its own time and headers, the stored delivery's body.
+        first = await store.get(event.data["first"])
+    if event is None or first is None or first.type != "delivery.received":
         return problem(404, "no such delivery")
-    understood = understand(stored_delivery(event))
-    body = event.body or b""
+    understood = understand(stored_delivery(first))
+    body = first.body or b""
     try:
         text: str | None = body.decode("utf-8")
     except UnicodeDecodeError:
@@ -366,6 +375,8 @@ async def get_delivery(request: web.Request) -> web.Response:
         "outcome": understood.outcome,
         "error": understood.error,
         "signals": [s.to_json() for s in understood.signals],
+        "duplicate": first is not event,
+        "duplicate_of": None if first is event else first.position,
     })
 
 

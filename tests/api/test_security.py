@@ -34,7 +34,9 @@ NATIVE_BODY = orjson.dumps({"kind": "uptime", "subject": "api", "state": "failin
 async def stored_count(database_url: str) -> int:
     conn = await asyncpg.connect(database_url)
     try:
-        return int(await conn.fetchval("SELECT count(*) FROM events"))
+        # Deliveries stored; a duplicate's receipt is a compact delivery.copy event.
+        return int(await conn.fetchval(
+            "SELECT count(*) FROM events WHERE type = 'delivery.received'"))
     finally:
         await conn.close()
 

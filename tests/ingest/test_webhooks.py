@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import time
 from datetime import UTC, datetime, timedelta
@@ -15,7 +16,9 @@ from structlog.testing import capture_logs
 
 from ingest.auth import standard_webhooks_signature
 from tests.fixtures import Fixture, all_fixtures, load_fixture
-from tests.helpers import SECRETS, TOKENS, signed_headers
+from tests.helpers import SECRETS, TOKENS, api_headers, signed_headers
+from tests.scenarios.harness import incidents, only_incident, settle
+from tests.scenarios.payloads import Alert, alertmanager
 
 FIXTURES = all_fixtures()
 
@@ -29,8 +32,9 @@ def expected_status(fixture: Fixture) -> set[int]:
 async def stored(database_url: str) -> list[asyncpg.Record]:
     conn = await asyncpg.connect(database_url)
     try:
-        return await conn.fetch("SELECT position, type, body, data, received_at FROM events "
-                                "ORDER BY position")
+        rows: list[asyncpg.Record] = await conn.fetch(
+            "SELECT position, type, body, data, received_at FROM events ORDER BY position")
+        return rows
     finally:
         await conn.close()
 
@@ -79,9 +83,13 @@ async def test_a_forged_credential_or_signature_is_refused(
     assert await stored(database_url) == []
 
 
-async def test_a_retried_delivery_answers_as_the_first_marked_duplicate(
+async def test_a_retry_within_the_window_answers_as_the_first_and_its_receipt_is_recorded(
     client: Any, database_url: str
 ) -> None:
+    """ARCHITECTURE.md, "Idempotent appends" and API.md's 200 row: identical bytes from a
+    tool that sends no delivery id, within ``dedup_window_seconds`` of the first copy,
+    are a retry: answered 200 as the first delivery was, stored once, and the copy's
+    receipt is recorded (a compact event pointing at the first, no body)."""
     fixture = load_fixture("alertmanager", "firing")
     first = await post(client, fixture)
     again = await post(client, fixture)
@@ -91,7 +99,99 @@ async def test_a_retried_delivery_answers_as_the_first_marked_duplicate(
     assert one["duplicate"] is False
     assert two["delivery"] == one["delivery"]
     assert two["signals"] == one["signals"]
-    assert len(await stored(database_url)) == 1
+    rows = await stored(database_url)
+    assert [r["type"] for r in rows] == ["delivery.received", "delivery.copy"]
+    copy = orjson.loads(rows[1]["data"])
+    assert copy["first"] == one["delivery"]
+    assert rows[1]["body"] is None
+    assert rows[1]["received_at"] > rows[0]["received_at"]
+
+
+async def test_identical_bytes_after_the_window_are_a_new_report(make_client: Any,
+                                                                  database_url: str) -> None:
+    """ARCHITECTURE.md, "Idempotent appends": the same bytes after the retry window are
+    a new report, not a retry (Alertmanager re-sends a firing group byte for byte every
+    ``repeat_interval``): 202, stored as a delivery of its own. A short window here, so
+    the live path can pass it."""
+    client = await make_client(dedup_window_seconds=0.3)
+    fixture = load_fixture("alertmanager", "firing")
+    first = await post(client, fixture)
+    await asyncio.sleep(0.4)
+    later = await post(client, fixture)
+    one, two = await first.json(), await later.json()
+    assert (first.status, later.status) == (202, 202)
+    assert two["duplicate"] is False
+    assert two["delivery"] != one["delivery"]
+    assert [r["type"] for r in await stored(database_url)] == ["delivery.received"] * 2
+
+
+def recorded(source: str, body: bytes, headers: dict[str, str], received_at: datetime) -> bytes:
+    """One import line (API.md, "Importing recorded deliveries"), signed as sent then."""
+    return orjson.dumps({
+        "source": source,
+        "received_at": received_at.isoformat().replace("+00:00", "Z"),
+        "headers": signed_headers(source, body, headers, at=received_at),
+        "body": body.decode(),
+    })
+
+
+async def import_lines(client: Any, lines: list[bytes]) -> list[dict[str, Any]]:
+    response = await client.post("/v1/deliveries/import", data=b"\n".join(lines),
+                                 headers=api_headers())
+    assert response.status == 200, await response.text()
+    results: list[dict[str, Any]] = (await response.json())["results"]
+    return results
+
+
+async def test_an_alertmanager_resend_two_hours_later_is_stored_and_counted_as_a_repeat(
+    make_client: Any,
+) -> None:
+    """Alertmanager re-sends a firing group every ``repeat_interval`` ("How long to wait
+    before sending a notification again if it has already been sent successfully for an
+    alert", default 4h: prometheus.io/docs/alerting/latest/configuration/#route), byte
+    for byte while nothing changed (a firing alert's ``endsAt`` is Go's zero time). Sent
+    2 h apart (a ``repeat_interval: 2h``), the two are two reports: both stored (202),
+    and the second is a repeat of the same failure (TIMELINE.md rule 4), not dropped."""
+    client = await make_client(projector=True)
+    alert = Alert("10.42.3.17:8080", datetime(2025, 3, 14, 10, 0, tzinfo=UTC))
+    sent = alertmanager([alert], datetime(2025, 3, 14, 10, 0, 30, tzinfo=UTC))
+    assert b'"endsAt":"0001-01-01T00:00:00Z"' in sent.body
+    resent = sent.received_at + timedelta(hours=2)
+    lines = [recorded("alertmanager", sent.body, sent.headers, sent.received_at),
+             recorded("alertmanager", sent.body, sent.headers, resent)]
+    results = await import_lines(client, lines)
+    assert [(r["status"], r["duplicate"]) for r in results] == [(202, False), (202, False)]
+    assert results[0]["delivery"] != results[1]["delivery"]
+    await settle(client)
+    doc = await only_incident(client)
+    [failure] = [e for e in doc["timeline"] if e["marker"] == "started"]
+    assert failure["repeats"] == 1
+    assert failure["last_repeat_at"] == "2025-03-14T12:00:30Z"
+    assert doc["detected_at"] == "2025-03-14T10:00:30Z"
+
+
+async def test_a_cronitor_job_failing_again_another_day_is_a_second_outage(
+    make_client: Any,
+) -> None:
+    """Cronitor's webhook carries no event time and no run id (cronitor.io/docs/
+    using-webhooks, "Webhook Fields"), so a job that misses its run on Monday and again
+    on Friday sends the identical ALERT body, and the identical RECOVERY after each.
+    Days apart, far outside the retry window, each is a report of its own: stored (202),
+    two outages, two incidents (TIMELINE.md rules 1 and 3)."""
+    client = await make_client(projector=True)
+    alert, recovery = (load_fixture("cronitor", n) for n in ("job_alert_not_run",
+                                                             "job_recovery"))
+    monday = datetime(2025, 3, 10, 2, 17, 4, tzinfo=UTC)
+    friday = monday + timedelta(days=4)
+    lines = [recorded("cronitor", f.body, f.headers, day + offset)
+             for day in (monday, friday)
+             for f, offset in ((alert, timedelta(0)), (recovery, timedelta(minutes=24)))]
+    results = await import_lines(client, lines)
+    assert [(r["status"], r["duplicate"]) for r in results] == [(202, False)] * 4
+    await settle(client)
+    found = sorted((i["started_at"], i["resolved_at"]) for i in await incidents(client))
+    assert found == [("2025-03-10T02:17:04Z", "2025-03-10T02:41:04Z"),
+                     ("2025-03-14T02:17:04Z", "2025-03-14T02:41:04Z")]
 
 
 async def test_a_retried_github_delivery_is_recognised_by_its_delivery_id(
@@ -143,9 +243,9 @@ async def test_an_unknown_source_is_404(client: Any) -> None:
 
 
 async def test_a_source_without_credentials_configured_is_disabled(make_client: Any) -> None:
-    client = await make_client(sources={"alertmanager": {"token": "t"}})
+    client = await make_client(sources={"alertmanager": {"token": "alertmanager-only-token"}})
     response = await client.post("/v1/webhooks/grafana", data=b"{}",
-                                 headers={"Authorization": "Bearer t"})
+                                 headers={"Authorization": "Bearer alertmanager-only-token"})
     assert response.status == 404
 
 
