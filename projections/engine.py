@@ -35,6 +35,8 @@ from projections.facts import (
     Fact,
     FactId,
     SubjectKey,
+    fact_from_json,
+    fact_to_json,
     signal_from_json,
     signal_to_json,
 )
@@ -43,6 +45,8 @@ from projections.services import ServiceMap
 from projections.state import (
     FAILURE,
     RECOVERY,
+    ColdFacts,
+    ColdIncident,
     IncidentState,
     Line,
     ManualRecord,
@@ -50,9 +54,13 @@ from projections.state import (
     Report,
     ServiceState,
     What,
+    incident_from_json,
+    incident_to_json,
     moment_key,
+    pack,
     service_from_json,
     service_to_json,
+    unpack,
 )
 from projections.timeline import incident_span, render_incident
 
@@ -75,9 +83,12 @@ class EngineConfig:
     - ``deploy_lookback``: deploys this long before ``started_at`` are on the timeline.
     - ``retention``: resolved incidents whose ``resolved_at`` is older than this, measured
       from the latest receipt time of the service's signals (data time, never a clock),
-      leave memory. Manual events never move it: an engineer writes today about
-      incidents of any age (history imported from last year), and that must not age
-      the service.
+      leave memory for the service's compact archive, and so do old recoveries and
+      deploys. Manual events never move it: an engineer writes today about incidents of
+      any age (history imported from last year), and that must not age the service.
+      It never changes an answer (TIMELINE.md rule 11): a fact or manual event that
+      touches an archived incident brings it back first (``Engine._thaw``), and an
+      archived id is never reused.
     """
 
     services: Mapping[str, Sequence[str]] = field(default_factory=dict)
@@ -219,6 +230,11 @@ class Engine:
         self._frozen: dict[str, set[str]] = {}  # service -> incidents merged away (held)
         self._pruned: dict[str, int] = {}  # service -> data hour of its last full prune
         self._views: dict[str, Incident] = {}  # renders, dropped on every touch
+        # The archive, found again (derived from each service's ``cold``):
+        self._cold_home: dict[str, str] = {}  # archived incident -> its home service
+        self._cold_live: dict[str, _Index] = {}  # service -> archived incidents, by span
+        self._cold_frozen: dict[str, _Index] = {}  # service -> archived merged-away ones
+        self._cold_into: dict[str, set[str]] = {}  # id -> archived ones merged into it
         # Change tracking (not state: never dumped, never affects the fold).
         self._dirty: set[str] = set()  # incidents touched since the last take_changes
         self._gone: dict[str, Incident] = {}  # dirty ones retention dropped: final values
@@ -258,9 +274,9 @@ class Engine:
         """Apply a manual event posted to ``incident-<incident_id>``.
 
         ``incident_id`` is required except for a declaration (whose id it carries).
-        Events for an incident that is not held (never declared, or long closed and
-        dropped by retention) change nothing. Events posted to an incident merged away
-        apply to the one it was merged into. The event's ``recorded_at`` is today, whatever
+        Events for an incident never opened nor declared change nothing; one that
+        retention archived is brought back first. Events posted to an incident merged
+        away apply to the one it was merged into. The event's ``recorded_at`` is today, whatever
         the incident's age: it never moves the service's data time (retention).
         """
         self._recent.clear()
@@ -268,18 +284,18 @@ class Engine:
             if incident_id is not None and incident_id != event.incident_id:
                 raise ValueError("a declaration is posted to its own incident id")
             incident_id = event.incident_id
-            if incident_id not in self._incidents:
+            if self._held(incident_id) is None:
                 self._create(event.service, incident_id, event.title, position)
         if incident_id is None:
             raise ValueError("incident_id is required for this manual event")
-        addressed = self._incidents.get(incident_id)
+        addressed = self._held(incident_id)
         if addressed is None:
             return
         record = ManualRecord(position, recorded_at, incident_id, event)
         self._touch(addressed.id)
         addressed.version += 1
         root = self._root(addressed.id)
-        if root is None:  # merged into an incident retention has dropped
+        if root is None:  # unreachable: what an incident was merged into is held or archived
             return
         self._touch(root.id)
         if isinstance(event, IncidentMerged):
@@ -363,11 +379,15 @@ class Engine:
         if service in self._services:
             for inc_id in list(self._services[service].incidents):
                 self._forget(inc_id)
+            for entry in self._services[service].cold.values():
+                self._cold_unregister(entry)
         svc, incidents = service_from_json(service, state)
         self._services[service] = svc
         self._pruned[service] = _hour(svc.watermark)  # every apply ends pruned to its hour
         for inc in incidents:
             self._register(inc)
+        for inc_id in sorted(svc.cold):
+            self._cold_register(svc.cold[inc_id], service)
         self._views.clear()  # renders read deploys across services: recompute lazily
 
     def check_aggregates(self) -> None:
@@ -385,6 +405,7 @@ class Engine:
                 assert all(started <= f.signal.occurred_at and (
                     resolved is None or f.signal.occurred_at <= resolved)
                     for f in inc.acks.values()), inc_id
+        assert not self._cold_home.keys() & self._incidents.keys()  # held or archived
         for name in sorted(self._services):  # a stray is inside no live span of its service
             index = self._index.get(name)
             for fact in self._services[name].strays:
@@ -434,11 +455,15 @@ class Engine:
         subject = fact.subject_key
         s = fact.signal
         key = (what, s.kind, fact.failing_since, s.occurred_at)
+        # An equal report is in an incident whose span holds its start: if archived, back.
+        self._thaw_touching(self._cold_live, svc.name, fact.failing_since,
+                            fact.failing_since, timedelta(0), timedelta(0))
         for inc_id in sorted(self._lines_of.get(subject, ())):
             inc = self._incidents[inc_id]
             if key in inc.lines[subject].reports and svc.name in inc.services:
                 self._add(inc, fact, what)
                 return inc.id
+        self._thaw_facts(svc, fact.failing_since)  # the recovery that ends it, if old
         recoveries = self._recoveries_after(svc, fact)
         end: datetime | None = s.occurred_at if what == "period" else None
         if recoveries and what == "fail":
@@ -497,6 +522,7 @@ class Engine:
         3. Else None.
         """
         window = self._config.reopen_window
+        self._thaw_touching(self._cold_live, service, start, end, window, window)
         index = self._index.get(service)
         if index is None:
             return None
@@ -524,6 +550,9 @@ class Engine:
         subject = fact.subject_key
         insort(svc.history.setdefault(subject, []), fact, key=lambda f: f.key)
         s = fact.signal
+        # It can end a run only inside an incident's span: bring archived ones back.
+        self._thaw_touching(self._cold_live, svc.name, s.occurred_at, s.occurred_at,
+                            timedelta(0), timedelta(0))
         key = ("recover", s.kind, s.occurred_at, s.occurred_at)
         probe = (s.occurred_at, fact.position, fact.index, RECOVERY)
         joined: tuple[tuple[datetime, int, int, int], str] | None = None
@@ -555,6 +584,7 @@ class Engine:
         (``ServiceState.strays``) and joins the first incident whose span comes to
         contain it (``_adopt``, on every span change)."""
         at = fact.signal.occurred_at
+        self._thaw_touching(self._cold_live, svc.name, at, at, timedelta(0), timedelta(0))
         index = self._index.get(svc.name)
         candidates = [] if index is None else index.touching(at, at, timedelta(0),
                                                              timedelta(0))
@@ -573,6 +603,9 @@ class Engine:
         whose window [started_at − lookback, resolved_at] holds it; a failed deploy or
         pipeline stays a risk until a later deploy of the same subject succeeds."""
         at = fact.signal.occurred_at
+        lookback = self._config.deploy_lookback
+        for cold in (self._cold_live, self._cold_frozen):  # their timelines show it too
+            self._thaw_touching(cold, svc.name, at, at, lookback, timedelta(0))
         index = self._index.get(svc.name)
         if index is not None:
             for inc_id in index.touching(at, at, self._config.deploy_lookback, timedelta(0)):
@@ -739,6 +772,8 @@ class Engine:
         """``absorbed`` joins ``survivor``: its reports (copied: the absorbed incident is
         frozen as it was, with ``merged_into``), acknowledgements, manual events and
         services; ids that pointed at it point at the survivor."""
+        for inc_id in sorted(self._cold_into.get(absorbed.id, ())):
+            self._thaw(inc_id)  # it points at the absorbed incident: it must follow
         for inc_id in sorted(self._incidents):
             if self._incidents[inc_id].merged_into == absorbed.id:
                 self._touch(inc_id)
@@ -775,7 +810,7 @@ class Engine:
         3. The survivor takes the other's reports, manual events and services; the other
            is frozen with ``merged_into``; ids that pointed at it point at the survivor.
         """
-        other = self._root(other_id) if other_id in self._incidents else None
+        other = self._root(other_id)
         if other is None or other.id == root.id:
             root.add_manual(record)  # kept: the timeline says a merge was asked
             self._reindex(root)
@@ -799,7 +834,8 @@ class Engine:
 
     def _new_id(self, service: str, signal: Signal) -> str:
         attempt = 0
-        while (candidate := incident_id_for(service, signal, attempt)) in self._incidents:
+        while ((candidate := incident_id_for(service, signal, attempt)) in self._incidents
+               or candidate in self._cold_home):  # an archived id is never reused
             attempt += 1
         return candidate
 
@@ -853,6 +889,9 @@ class Engine:
             index.put(inc.id, span)
             if adopt:
                 self._adopt(inc, service, span)
+                svc = self._services.get(service)
+                if svc is not None:  # the deploys its timeline window now reaches
+                    self._thaw_facts(svc, span[0] - self._config.deploy_lookback)
         for f in sorted(leaving, key=lambda g: g.key):
             self._joins[f.id] = self._apply_ack(self._service(self.service_of(f.signal)), f)
 
@@ -890,10 +929,89 @@ class Engine:
         self._dirty.discard(inc_id)
 
     def _root(self, inc_id: str) -> IncidentState | None:
-        inc = self._incidents.get(inc_id)
+        inc = self._held(inc_id)
         while inc is not None and inc.merged_into is not None:
-            inc = self._incidents.get(inc.merged_into)
+            inc = self._held(inc.merged_into)
         return inc
+
+    def _held(self, inc_id: str) -> IncidentState | None:
+        """The incident, brought back from the archive if retention moved it there."""
+        inc = self._incidents.get(inc_id)
+        if inc is None and inc_id in self._cold_home:
+            inc = self._thaw(inc_id)
+        return inc
+
+    # --- The archive ------------------------------------------------------------------
+
+    def _archive(self, inc_id: str) -> None:
+        """Retention: the incident leaves memory for its home service's archive, whole
+        (its state, compressed), findable by id and by span."""
+        inc = self._incidents[inc_id]
+        started, resolved = inc.span()
+        entry = ColdIncident(inc.id, started, resolved, inc.merged_into,
+                             tuple(sorted(inc.services)), pack(incident_to_json(inc)))
+        self._forget(inc_id)
+        self._services[inc.home].cold[inc_id] = entry
+        self._cold_register(entry, inc.home)
+
+    def _thaw(self, inc_id: str) -> IncidentState:
+        """Bring an archived incident back, with the recoveries and deploys its
+        timeline window needs: it is as if it had never left (TIMELINE.md rule 11)."""
+        home = self._cold_home[inc_id]
+        svc = self._services[home]
+        entry = svc.cold.pop(inc_id)
+        self._cold_unregister(entry)
+        inc = incident_from_json(unpack(entry.blob))
+        svc.incidents.add(inc_id)
+        self._register(inc)
+        for service in entry.services:
+            if service in self._services:
+                self._thaw_facts(self._services[service],
+                                 entry.started_at - self._config.deploy_lookback)
+        self._changed_services.add(home)
+        return inc
+
+    def _thaw_touching(self, cold: dict[str, _Index], service: str, start: datetime,
+                       end: datetime | None, before: timedelta, after: timedelta) -> None:
+        index = cold.get(service)
+        if index is not None and index.placed:
+            for inc_id in index.touching(start, end, before, after):
+                self._thaw(inc_id)
+
+    def _thaw_facts(self, svc: ServiceState, since: datetime) -> None:
+        """Bring back archived recoveries and deploys dated ``since`` or later."""
+        if not svc.cold_facts or svc.cold_facts[-1].latest < since:
+            return  # kept by ``latest``: the common case costs one comparison
+        at = bisect_left(svc.cold_facts, since, key=lambda c: c.latest)
+        for chunk in svc.cold_facts[at:]:
+            for tag, data in unpack(chunk.blob):
+                fact = fact_from_json(data)
+                if tag == "d":
+                    insort(svc.deploys, fact, key=lambda f: f.key)
+                else:
+                    insort(svc.history.setdefault(fact.subject_key, []), fact,
+                           key=lambda f: f.key)
+        del svc.cold_facts[at:]
+        self._changed_services.add(svc.name)
+
+    def _cold_register(self, entry: ColdIncident, home: str) -> None:
+        self._cold_home[entry.id] = home
+        cold = self._cold_live if entry.merged_into is None else self._cold_frozen
+        for service in entry.services:
+            cold.setdefault(service, _Index()).put(
+                entry.id, (entry.started_at, entry.resolved_at))
+        if entry.merged_into is not None:
+            self._cold_into.setdefault(entry.merged_into, set()).add(entry.id)
+
+    def _cold_unregister(self, entry: ColdIncident) -> None:
+        self._cold_home.pop(entry.id, None)
+        cold = self._cold_live if entry.merged_into is None else self._cold_frozen
+        for service in entry.services:
+            index = cold.get(service)
+            if index is not None:
+                index.drop(entry.id)
+        if entry.merged_into is not None:
+            self._cold_into.get(entry.merged_into, set()).discard(entry.id)
 
     def _touch(self, inc_id: str) -> None:
         """Call when changing anything an incident renders from, so that the incident is
@@ -929,6 +1047,9 @@ class Engine:
         """Retention, in data time (the latest receipt of the service's signals), so that
         a straight fold and a restored one forget the same things at the same events.
 
+        What is dropped goes to the service's archive (``_archive``, ``cold_facts``),
+        never lost: whatever touches it later brings it back first.
+
         1. Each event: drop the incidents it touched that are resolved before the cutoff
            (a late recovery may resolve one already past retention). An incident
            changed since the last ``take_changes`` is rendered before it is forgotten,
@@ -958,22 +1079,29 @@ class Engine:
                 self._changed_services.add(svc.name)
                 if inc_id in self._dirty:  # its last change is not reported yet
                     self._gone[inc_id] = self._view(inc_id)
-                self._forget(inc_id)
+                self._archive(inc_id)
         if not full:
             return
         starts = [self._incidents[i].span()[0]
                   for i in sorted(self._by_service.get(svc.name, ()))]
         horizon = min([cutoff, *starts]) - self._config.deploy_lookback
+        leaving: list[tuple[str, Fact]] = []
         if svc.deploys and svc.deploys[0].signal.occurred_at < horizon:
+            leaving += [("d", d) for d in svc.deploys if d.signal.occurred_at < horizon]
             svc.deploys = [d for d in svc.deploys if d.signal.occurred_at >= horizon]
         for key in sorted(svc.history):
             if svc.history[key][0].signal.occurred_at >= horizon:  # sorted: nothing older
                 continue
+            leaving += [("h", h) for h in svc.history[key] if h.signal.occurred_at < horizon]
             kept = [h for h in svc.history[key] if h.signal.occurred_at >= horizon]
             if kept:
                 svc.history[key] = kept
             else:
                 del svc.history[key]
+        if leaving:
+            latest = max(f.signal.occurred_at for _, f in leaving)
+            insort(svc.cold_facts, ColdFacts(latest, pack(
+                [[tag, fact_to_json(f)] for tag, f in leaving])), key=lambda c: c.latest)
 
 
 @dataclass(slots=True)

@@ -13,10 +13,14 @@ fact each, so a storm of repeats costs memory and time in proportion to what dif
 
 from __future__ import annotations
 
+import base64
+import zlib
 from bisect import bisect_left, insort
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, cast
+
+import orjson
 
 from ingest.manual import (
     IncidentDeclared,
@@ -29,11 +33,12 @@ from ingest.manual import (
 from ingest.signals import Kind, Severity, format_time
 from projections.facts import Fact, FactId, SubjectKey, fact_from_json, fact_to_json, parse_time
 
-FORMAT = 4  # bump when the dump's shape changes; load refuses other formats
+FORMAT = 5  # bump when the dump's shape changes; load refuses other formats
 # 2: an incident's signals as per-subject reports with counts (repeats folded), acks apart.
 # 3: each report keeps its latest notification (``last_notified``: when the last repeat
 #    was sent). A format-2 checkpoint is refused: ``hindsight rebuild`` replaces it.
 # 4: stray acknowledgements (``strays``): kept until the incident they belong to comes.
+# 5: the archive (``cold``, ``cold_facts``): what retention moved out of memory.
 
 What = Literal["fail", "period", "recover"]
 ReportKey = tuple[str, str, datetime, datetime]  # (what, kind, since, at)
@@ -357,6 +362,38 @@ class IncidentState:
         return min(times)
 
 
+@dataclass(frozen=True, slots=True)
+class ColdIncident:
+    """An incident retention moved out of memory: its full state, compressed
+    (``pack``), and what finding it again needs: its span, the incident it was merged
+    into, and the services it covers."""
+
+    id: str
+    started_at: datetime
+    resolved_at: datetime | None
+    merged_into: str | None
+    services: tuple[str, ...]
+    blob: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ColdFacts:
+    """Recoveries (history) and deploys retention moved out of memory in one pass,
+    compressed; ``latest`` is the latest ``occurred_at`` among them."""
+
+    latest: datetime
+    blob: bytes
+
+
+def pack(value: Any) -> bytes:
+    """JSON, compressed: deterministic bytes for a deterministic value."""
+    return zlib.compress(orjson.dumps(value), 6)
+
+
+def unpack(blob: bytes) -> Any:
+    return orjson.loads(zlib.decompress(blob))
+
+
 @dataclass(slots=True)
 class ServiceState:
     """Per service: subject states, the kept recoveries (history), deploys, watermark.
@@ -368,6 +405,9 @@ class ServiceState:
     - ``outcomes``: per deploy subject, its latest succeeded/failed/pipeline_failed.
     - ``strays``: acknowledgements no incident's span holds yet, by key (TIMELINE.md
       rule 11: one that arrives before its failure applies when the failure arrives).
+    - ``cold``, ``cold_facts``: the archive of the incidents (homed here), recoveries and
+      deploys retention moved out of memory; a fact or manual event that touches them
+      brings them back first, so forgetting never changes an answer (rule 11).
     - ``watermark``: the latest receipt time of the service's signals (data time, not a
       clock): retention is measured from it. Manual events never move it.
     """
@@ -380,6 +420,8 @@ class ServiceState:
     outcomes: dict[SubjectKey, Fact] = field(default_factory=dict)
     strays: list[Fact] = field(default_factory=list)
     incidents: set[str] = field(default_factory=set)
+    cold: dict[str, ColdIncident] = field(default_factory=dict)
+    cold_facts: list[ColdFacts] = field(default_factory=list)
 
     def see(self, at: datetime) -> None:
         if self.watermark is None or at > self.watermark:
@@ -494,6 +536,9 @@ def service_to_json(svc: ServiceState, incidents: list[IncidentState]) -> dict[s
         "deploys": _facts(svc.deploys),
         "outcomes": _facts(list(svc.outcomes.values())),
         "strays": _facts(svc.strays),
+        "cold": [_cold_to_json(svc.cold[i]) for i in sorted(svc.cold)],
+        "cold_facts": [{"latest": format_time(c.latest),
+                        "blob": base64.b64encode(c.blob).decode()} for c in svc.cold_facts],
         "incidents": [incident_to_json(i) for i in sorted(incidents, key=lambda i: i.id)],
     }
 
@@ -516,6 +561,26 @@ def service_from_json(
     for fact in map(fact_from_json, data["outcomes"]):
         svc.outcomes[fact.subject_key] = fact
     svc.strays = [fact_from_json(f) for f in data["strays"]]
+    for entry in map(_cold_from_json, data["cold"]):
+        svc.cold[entry.id] = entry
+    svc.cold_facts = [ColdFacts(parse_time(c["latest"]), base64.b64decode(c["blob"]))
+                      for c in data["cold_facts"]]
     incidents = [incident_from_json(i) for i in data["incidents"]]
     svc.incidents = {i.id for i in incidents}
     return svc, incidents
+
+
+def _cold_to_json(c: ColdIncident) -> dict[str, Any]:
+    return {"id": c.id, "started_at": format_time(c.started_at),
+            "resolved_at": None if c.resolved_at is None else format_time(c.resolved_at),
+            "merged_into": c.merged_into, "services": list(c.services),
+            "blob": base64.b64encode(c.blob).decode()}
+
+
+def _cold_from_json(data: dict[str, Any]) -> ColdIncident:
+    resolved = data["resolved_at"]
+    return ColdIncident(
+        id=str(data["id"]), started_at=parse_time(data["started_at"]),
+        resolved_at=None if resolved is None else parse_time(resolved),
+        merged_into=data["merged_into"], services=tuple(map(str, data["services"])),
+        blob=base64.b64decode(data["blob"]))

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import orjson
 
+from ingest.manual import IncidentNote
 from ingest.signals import Signal
 from projections.engine import Engine, EngineConfig, incident_id_for
 from tests.projections.test_engine_support import T0, Log, deploy, marked, sig, t, texts
@@ -668,6 +669,44 @@ def test_resolved_incidents_older_than_the_retention_leave_memory() -> None:
     log.deliver(sig(state="ok", at=t(10)))
     log.deliver(sig("Other", at=t(0) + timedelta(days=1, minutes=11)))
     assert [i.started_at for i in log.incidents()] == [T0 + timedelta(days=1, minutes=11)]
+
+
+def test_a_manual_event_about_an_archived_incident_reaches_it() -> None:
+    """TIMELINE.md rule 11: whatever the projector forgets, a manual event about an old
+    incident reaches that incident (retention archives it; the event brings it back)."""
+    log = Log(retention=timedelta(days=1))
+    log.deliver(sig(at=t(0)))
+    log.deliver(sig(state="ok", at=t(10)))
+    (old,) = log.engine.take_changes().incidents
+    log.deliver(sig("Other", at=t(0) + timedelta(days=2)))
+    assert old.id not in [i.id for i in log.incidents()]  # out of memory
+    log.engine.take_changes()
+    log.manual(old.id, IncidentNote(at=t(5), text="Rolled back"), t(0) + timedelta(days=2))
+    (noted,) = log.engine.take_changes().incidents
+    assert noted.id == old.id
+    assert (noted.started_at, noted.resolved_at, noted.version) == (t(0), t(10), 1)
+    assert [e.text for e in marked(noted, "note")] == ["Rolled back"]
+
+
+def test_a_late_failure_inside_an_archived_incident_joins_it_and_never_reuses_its_id() -> None:
+    """TIMELINE.md rule 11: a late signal about an old incident reaches it; an incident id
+    is never reused (the same failure re-sent joins the incident it opened)."""
+    log = Log(retention=timedelta(days=1))
+    log.deliver(sig(at=t(0)))
+    log.deliver(sig("Search API", at=t(2)))
+    log.deliver(sig(state="ok", at=t(10)))
+    log.deliver(sig("Search API", "ok", at=t(8)))
+    (old,) = log.engine.take_changes().incidents
+    log.deliver(sig("Other", at=t(0) + timedelta(days=2)))
+    log.engine.take_changes()
+    log.deliver(sig(at=t(0)), received=t(0) + timedelta(days=2, minutes=1))  # re-sent
+    log.deliver(sig("Payments API", "ok", at=t(6), started=t(4)),  # a failing period
+                received=t(0) + timedelta(days=2, minutes=2))
+    changed = {i.id: i for i in log.engine.take_changes().incidents}
+    assert set(changed) == {old.id}
+    joined = changed[old.id]
+    assert joined.subjects == ("Checkout API", "Payments API", "Search API")
+    assert (joined.started_at, joined.resolved_at, joined.signal_count) == (t(0), t(10), 6)
 
 
 def test_an_incident_changed_then_pruned_in_one_batch_is_still_emitted() -> None:

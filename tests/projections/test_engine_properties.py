@@ -116,7 +116,8 @@ steps = st.lists(
 configs = st.builds(
     EngineConfig,
     default_severity=st.just({"healthchecks": "P2"}),
-    retention=st.sampled_from([timedelta(days=30), timedelta(minutes=90)]),
+    retention=st.sampled_from([timedelta(days=30), timedelta(minutes=90),
+                               timedelta(seconds=1)]),
     reopen_window=st.sampled_from([timedelta(minutes=15), timedelta(minutes=2)]),
 )
 
@@ -367,10 +368,12 @@ def signal_logs(draw: st.DrawFn) -> list[Signal]:
 def answers(engine: Engine) -> list[Any]:
     """The live incidents as values, without what arrival order names: ids, titles,
     log positions (and the timeline as a multiset: entries tie by position)."""
+    return answers_of([i for i in engine.incidents() if i.merged_into is None])
+
+
+def answers_of(incidents: list[Any]) -> list[Any]:
     found = []
-    for incident in engine.incidents():
-        if incident.merged_into is not None:
-            continue
+    for incident in incidents:
         value = asdict(incident)
         del value["id"], value["title"]
         value["timeline"] = sorted(repr({k: v for k, v in e.items() if k != "position"})
@@ -396,3 +399,60 @@ def test_signals_alone_give_the_same_incidents_in_any_arrival_order(
         engine.check_aggregates()
         folds.append(answers(engine))
     assert folds[0] == folds[1]
+
+
+TINY, HUGE = timedelta(seconds=1), timedelta(days=3650)
+
+
+def read_models(engine: Engine, log: list[tuple[Any, ...]]) -> dict[str, Any]:
+    """What the read models hold after the projector wrote every event's changes:
+    each incident's latest value, by id."""
+    rows: dict[str, Any] = {}
+    for event in log:
+        feed(engine, [event])
+        changes = engine.take_changes()
+        for incident in (*changes.incidents, *changes.merged):
+            rows[incident.id] = incident
+    return rows
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(plan=steps, data=st.data(),
+       window=st.sampled_from([timedelta(minutes=15), timedelta(minutes=2)]))
+def test_what_retention_forgets_never_changes_the_read_models(
+    plan: list[Any], data: st.DataObject, window: timedelta
+) -> None:
+    """TIMELINE.md rule 11: whatever the projector forgets to save memory, the read
+    models equal a fold that forgot nothing: late signals, deploys, acknowledgements and
+    manual events about old incidents reach them, and no id is reused. With a retention
+    of one second, every resolved incident leaves memory at once."""
+    days = sorted(data.draw(st.lists(st.integers(min_value=0, max_value=3),
+                                     min_size=len(plan), max_size=len(plan)), label="days"))
+    huge = EngineConfig(retention=HUGE, reopen_window=window,
+                        default_severity={"healthchecks": "P2"})
+    log = concrete_log(huge, plan, days)
+    tiny = replace(huge, retention=TINY)
+    forgetful = Engine(tiny)
+    assert read_models(forgetful, log) == read_models(Engine(huge), log)
+    forgetful.check_aggregates()
+
+
+@settings(max_examples=200, deadline=None)
+@given(log=signal_logs(), seed=st.integers(min_value=0, max_value=2**32),
+       window=st.sampled_from([timedelta(minutes=15), timedelta(minutes=2)]))
+def test_signals_in_any_order_give_the_same_incidents_whatever_retention_forgets(
+    log: list[Signal], seed: int, window: timedelta
+) -> None:
+    """TIMELINE.md rule 11, order and memory at once: shuffled, with a retention of one
+    second, the signals give the incidents a sorted fold that forgot nothing gives."""
+    shuffled = list(log)
+    random.Random(seed).shuffle(shuffled)
+    results = []
+    for order, retention in ((sorted(log, key=lambda s: s.notified_at), HUGE),
+                             (shuffled, TINY)):
+        engine = Engine(EngineConfig(reopen_window=window, retention=retention))
+        rows = read_models(engine, [("delivery", position, s.notified_at, (s,))
+                                    for position, s in enumerate(order, start=1)])
+        live = [i for i in rows.values() if i.merged_into is None]
+        results.append(answers_of(live))
+    assert results[0] == results[1]
