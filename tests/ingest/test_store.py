@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
 
 from ingest.errors import WrongExpectedVersion
-from ingest.store import Cursor, EventStore, NewEvent, RecordedEvent
+from ingest.store import Cursor, DedupWindow, EventStore, NewEvent, RecordedEvent
 
 NOW = datetime(2025, 3, 14, 10, 2, 40, tzinfo=UTC)
 
@@ -97,6 +97,92 @@ async def test_concurrent_appends_of_one_key_store_it_once(pool: asyncpg.Pool) -
     positions = {a[0].position for a in answers}
     assert len(positions) == 1
     assert sum(not a[0].duplicate for a in answers) == 1
+
+
+def report(body: bytes, seconds: float, window: float = 600) -> NewEvent:
+    """A delivery known only by its bytes (no tool delivery id), received ``seconds``
+    after NOW: keyed by its receipt, deduplicated within ``window`` (ingest/webhooks.py)."""
+    at = NOW + timedelta(seconds=seconds)
+    identity = f"native:sha256:{body.hex()}"
+    return NewEvent(stream=f"delivery-native-{uuid.uuid4().hex}", type="delivery.received",
+                    received_at=at, data={"source": "native"}, body=body,
+                    idempotency_key=f"{identity}@{at.isoformat()}",
+                    dedup_window=DedupWindow(identity, window))
+
+
+async def stored_receipts(pool: asyncpg.Pool) -> list[float]:
+    async with pool.acquire() as conn:
+        rows = await conn.fetch("SELECT received_at FROM events ORDER BY received_at")
+    return [(r["received_at"] - NOW).total_seconds() for r in rows]
+
+
+async def test_the_same_bytes_are_one_report_within_the_window_and_a_new_one_after(
+    pool: asyncpg.Pool
+) -> None:
+    """ARCHITECTURE.md, "Idempotent appends": identical bytes are a retry only within the
+    window of a stored report's receipt (here 600 s); later they are a new report."""
+    store = EventStore(pool)
+    [first] = await store.append_independent([report(b"A", 0)])
+    [retry] = await store.append_independent([report(b"A", 599)])
+    [later] = await store.append_independent([report(b"A", 600)])
+    [other] = await store.append_independent([report(b"B", 1)])
+    assert (first.duplicate, retry.duplicate, later.duplicate, other.duplicate) == (
+        False, True, False, False)
+    assert retry.position == first.position
+    assert await stored_receipts(pool) == [0, 1, 600]
+
+
+async def test_a_chain_of_copies_is_measured_from_the_stored_report_not_from_the_last_copy(
+    pool: asyncpg.Pool
+) -> None:
+    """The rule for chains: a copy is a duplicate when it lies within the window of a
+    stored report of the same bytes. Copies at 0, 300 and 700 s: 300 repeats 0; 700 is
+    700 s from the only stored report, so it is a report of its own (a copy does not
+    stretch the window). Either direction counts: a copy imported later but received
+    earlier (-500 s) repeats the report it is within the window of."""
+    store = EventStore(pool)
+    answers = [(await store.append_independent([report(b"A", t)]))[0]
+               for t in (0, 300, 700, -500)]
+    assert [a.duplicate for a in answers] == [False, True, False, True]
+    assert answers[1].position == answers[3].position == answers[0].position
+    assert await stored_receipts(pool) == [0, 700]
+
+
+async def test_a_copy_between_two_reports_repeats_the_nearer_one(pool: asyncpg.Pool) -> None:
+    store = EventStore(pool)
+    [early] = await store.append_independent([report(b"A", 0)])
+    [late] = await store.append_independent([report(b"A", 1000)])
+    [near_late] = await store.append_independent([report(b"A", 550)])
+    [near_early] = await store.append_independent([report(b"A", 450)])
+    assert (near_late.position, near_early.position) == (late.position, early.position)
+
+
+async def test_an_exact_re_import_of_a_stored_report_is_a_duplicate_of_itself(
+    pool: asyncpg.Pool
+) -> None:
+    """Even with no window at all (0 s), the same bytes with the same recorded receipt
+    are the same delivery: re-importing a log stores nothing twice."""
+    store = EventStore(pool)
+    [first] = await store.append_independent([report(b"A", 5, window=0)])
+    [again] = await store.append_independent([report(b"A", 5, window=0)])
+    [moved] = await store.append_independent([report(b"A", 6, window=0)])
+    assert again.duplicate
+    assert again.position == first.position
+    assert not moved.duplicate
+
+
+async def test_racing_copies_within_one_window_store_one_report(pool: asyncpg.Pool) -> None:
+    """Concurrency: eight writers (each its own transaction) and one batch holding
+    several copies, all within one window: exactly one report is stored and every
+    other answer names it."""
+    store = EventStore(pool)
+    singles = await asyncio.gather(*(store.append_independent([report(b"R", t * 10)])
+                                     for t in range(8)))
+    batch = await store.append_independent([report(b"R", 100 + t) for t in range(4)])
+    answers = [a for [a] in singles] + batch
+    assert sum(not a.duplicate for a in answers) == 1
+    assert len({a.position for a in answers}) == 1
+    assert len(await stored_receipts(pool)) == 1
 
 
 async def test_a_stream_append_with_a_stale_version_is_refused(pool: asyncpg.Pool) -> None:
