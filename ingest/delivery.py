@@ -22,7 +22,10 @@ KEPT_HEADERS = frozenset(
         "x-gitlab-event-uuid",
         "x-gitlab-webhook-uuid",
         "x-gitlab-instance",
+        # Grafana's HMAC timestamp header (the user names it; auth.GRAFANA_TIMESTAMP_HEADERS
+        # lists the names we accept): the send time, so it is kept as notified_at.
         "x-grafana-alerting-timestamp",
+        "x-grafana-alerting-signature-timestamp",
         "x-pagerduty-event-id",
         "webhook-id",
         "webhook-timestamp",

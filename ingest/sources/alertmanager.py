@@ -10,12 +10,17 @@ Documented in Alertmanager's ``docs/configuration.md`` (``<webhook_config>``) an
 One signal per alert of the group, each alert judged on its own ``status``: a group may
 mix firing and resolved alerts.
 
-- subject: the alert's identity, shown as ``alertname{label="value", ...}`` over all its
-  other labels, sorted (Prometheus' own label-set notation). All labels but those naming
-  a person (``owner``, e-mail addresses: never on a timeline), because the
-  fingerprint is a hash of all of them; which ones "distinguish" cannot be told from one
-  notification (``commonLabels`` depends on what else is in the group). The fingerprint
-  itself goes into ``attributes``.
+- subject: the alert's fingerprint (TIMELINE.md: "Alertmanager and Grafana, the alert
+  (fingerprint; shown as alertname and its distinguishing labels)"). Both tools send it
+  per alert (Alertmanager ``template.Alert.Fingerprint``; Grafana's ``fingerprint``): a
+  hash of ALL the alert's labels, so two alerts that differ in any one label, even one
+  we never show (``owner``, an e-mail address), are two subjects, and one's resolution
+  never closes the other's failure. Without one in the payload, the same fingerprint is
+  computed from all the labels (:func:`label_fingerprint`, Prometheus'
+  ``model.LabelSet.Fingerprint``), so the identity is alertname + every label, sorted,
+  and no label value that names a person is ever shown as a subject. How an alert is
+  shown (alertname and its distinguishing labels) is the projections' ``alert_name``,
+  from the labels, which the signal keeps (person labels left out).
 - occurred_at: ``startsAt`` for a firing alert, ``endsAt`` for a resolved one; a resolved
   alert also carries ``started_at`` = ``startsAt``, so one first seen already resolved is
   a failing period seen after the fact. Go's zero time means unknown: a zero ``endsAt``
@@ -130,12 +135,10 @@ def _signal(
     annotations = _string_map(
         optional(alert, "annotations", dict, where) or {}, f"{where}.annotations"
     )
-    fingerprint = optional(alert, "fingerprint", str, where)
-    subject = alert_subject(labels)
-    if not subject:
-        subject = fingerprint or ""
-    if not subject:
+    fingerprint = (optional(alert, "fingerprint", str, where) or "").strip()
+    if not fingerprint and not labels:
         raise MappingError(f"{where}.labels: empty, and no fingerprint")
+    subject = fingerprint or label_fingerprint(labels)
 
     starts_at = parse_time(alert.get("startsAt"))
     ends_at = parse_time(alert.get("endsAt"))
@@ -160,7 +163,7 @@ def _signal(
         notified_at=notified_at,
         service=service_from_labels(labels) or group_service,
         severity=severity_from_labels(labels),
-        summary=_summary(annotations, labels, subject),
+        summary=_summary(annotations, labels, alert_subject(labels) or subject),
         time_source=time_source,
         started_at=started_at,
         links=_links(alert, annotations),
@@ -169,8 +172,25 @@ def _signal(
     )
 
 
+def label_fingerprint(labels: Mapping[str, str]) -> str:
+    """The fingerprint Alertmanager would send for these labels: prometheus/common
+    ``model/signature.go`` ``labelSetToFingerprint`` (FNV-1a 64 over every label name and
+    value, sorted by name, each followed by the 0xff separator byte), written as
+    ``Fingerprint.String()`` does, 16 hex digits."""
+    digest = _FNV_OFFSET
+    for name in sorted(labels):
+        for byte in name.encode() + b"\xff" + labels[name].encode() + b"\xff":
+            digest = ((digest ^ byte) * _FNV_PRIME) & 0xFFFF_FFFF_FFFF_FFFF
+    return f"{digest:016x}"
+
+
+_FNV_OFFSET = 14695981039346656037  # prometheus/common model/fnv.go offset64
+_FNV_PRIME = 1099511628211  # prime64
+
+
 def alert_subject(labels: Mapping[str, str]) -> str:
-    """``alertname{k="v", ...}`` over the other labels, sorted. Tool-internal ``__`` labels
+    """Display only (never an identity): ``alertname{k="v", ...}`` over the other labels,
+    sorted. Tool-internal ``__`` labels
     are no part of an alert's identity, and a label naming a person (``owner``, an e-mail
     address) stays out: the subject is shown on the timeline and in the draft."""
     name = labels.get("alertname", "")

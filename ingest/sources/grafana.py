@@ -11,9 +11,13 @@ extended per alert with ``fingerprint``, ``silenceURL``, ``dashboardURL``, ``pan
   ``notify/testreceivers.go`` ``newTestAlert``: ``alertname="TestAlert"``,
   ``instance="Grafana"``, summary "Notification test"); such a delivery maps to no
   signals. The legacy (pre-8) test message, ``ruleName: "Test notification"``, too.
-- notified_at: when the contact point signs its requests (HMAC with a timestamp header,
-  conventionally ``X-Grafana-Alerting-Timestamp``, Unix seconds), that header is the
-  send time; else ``received_at``.
+- notified_at: when the contact point signs its requests with a timestamp header
+  (webhook-notifier docs, "HMAC signature": "Grafana will set a Unix timestamp in this
+  header"; grafana/alerting ``http/hmac.go`` sets it to ``clk.Now().Unix()`` as it signs
+  each request), that header is the send time; else ``received_at``. The header's name is
+  the user's choice: we read the names ``ingest.auth`` accepts,
+  ``X-Grafana-Alerting-Timestamp`` then ``X-Grafana-Alerting-Signature-Timestamp``, and
+  the delivery keeps both (``KEPT_HEADERS``).
 - ``valueString`` (what the rule evaluated) goes into ``attributes`` as ``value``.
 
 Legacy dashboard-alerting payloads (``ruleName``/``evalMatches``, Grafana < 8) carry no
@@ -25,13 +29,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from ingest.auth import GRAFANA_TIMESTAMP_HEADERS
 from ingest.delivery import Delivery, MappingError
 from ingest.signals import Signal
 from ingest.sources._common import clip, from_epoch
 from ingest.sources.alertmanager import signals_from_group
 
 SOURCE = "grafana"
-TIMESTAMP_HEADER = "x-grafana-alerting-timestamp"
 # "TestAlert" is what the Test button sends; "Test notification" is the legacy test's
 # rule name, matched too in case a template copies it into alertname.
 TEST_ALERTNAMES = frozenset({"TestAlert", "Test notification"})
@@ -68,7 +72,8 @@ def _is_test(body: Any) -> bool:
 
 
 def _sent_at(delivery: Delivery) -> datetime | None:
-    raw = delivery.header(TIMESTAMP_HEADER)
+    raw = next((value for name in GRAFANA_TIMESTAMP_HEADERS
+                if (value := delivery.header(name))), None)
     if not raw:
         return None
     try:

@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from ingest.sources.alertmanager import label_fingerprint
 from tests.fixtures import FIXTURES
 from tests.helpers import signed_headers
 
@@ -120,8 +121,8 @@ class Alert:
         alert["annotations"]["summary"] = f"5xx ratio above 5% on {self.instance}"
         alert["startsAt"] = rfc3339(self.starts_at)
         alert["endsAt"] = "0001-01-01T00:00:00Z" if self.ends_at is None else rfc3339(self.ends_at)
-        alert["fingerprint"] = uuid.uuid5(uuid.NAMESPACE_OID, repr(
-            sorted(alert["labels"].items()))).hex[:16]
+        # Alertmanager's own fingerprint of the labels (prometheus/common LabelSet).
+        alert["fingerprint"] = label_fingerprint(alert["labels"])
         return alert
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import asyncpg
 import pytest
 
+from ingest.sources.alertmanager import label_fingerprint
 from tests.helpers import api_headers
 from tests.scenarios.harness import (
     comparable,
@@ -95,8 +96,10 @@ async def test_an_http_check_fails_first_and_an_alert_follows_after_group_wait(
         "detected_by": "monitor",
         "detection_verdict": "ok",
     }
-    alert = ('HighErrorRate{instance="10.42.3.17:8080", job="checkout-api", '
-             'namespace="shop", service="checkout", severity="critical"}')
+    # TIMELINE.md: an alert's subject is its fingerprint (a hash of all its labels).
+    alert = label_fingerprint({"alertname": "HighErrorRate", "instance": "10.42.3.17:8080",
+                               "job": "checkout-api", "namespace": "shop",
+                               "service": "checkout", "severity": "critical"})
     assert timeline(doc) == [
         ("2025-03-14T10:02:31.512Z", "started", "uptime-kuma", "Checkout API", "failing"),
         ("2025-03-14T10:02:32.004Z", "detected", "uptime-kuma", "Checkout API", "failing"),
@@ -319,7 +322,7 @@ async def test_a_group_resolving_alert_by_alert_resolves_with_its_last_alert(
         ("2025-03-14T10:05:00Z", None, "ok"),                # A
         ("2025-03-14T10:10:00Z", "resolved", "ok"),          # B, the last
     ]
-    assert [e["subject"].split('instance="')[1].split('"')[0] for e in doc["timeline"]] == [
+    assert [e["name"].rsplit(" on ", 1)[1] for e in doc["timeline"]] == [
         "10.42.3.17:8080", "10.42.5.9:8080", "10.42.3.17:8080", "10.42.7.2:8080",
         "10.42.7.2:8080", "10.42.3.17:8080", "10.42.5.9:8080"]
     # A repeat is a failing report of a subject already failing (TIMELINE.md rule 4): B

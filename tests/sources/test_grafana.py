@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
-from ingest.delivery import Delivery, MappingError
+from ingest.delivery import Delivery, MappingError, keep_headers
+from ingest.signals import Signal
 from ingest.sources import grafana
 from tests.fixtures import fixture_names, load_fixture
 
@@ -15,7 +16,7 @@ SOURCE = "grafana"
 RECEIVED = datetime(2025, 3, 14, 12, 0, tzinfo=UTC)
 
 
-def parse(name: str) -> list:
+def parse(name: str) -> list[Signal]:
     return grafana.parse(load_fixture(SOURCE, name).delivery())
 
 
@@ -25,18 +26,23 @@ def inline(body: object, headers: dict[str, str] | None = None) -> Delivery:
 
 
 @pytest.mark.parametrize("name", fixture_names(SOURCE))
-def test_every_grafana_fixture_parses(name: str) -> None:
-    parse(name)
+def test_every_grafana_fixture_is_one_signal_per_real_alert_named_by_its_fingerprint(
+        name: str) -> None:
+    """grafana/alerting ``webhookMessage``: alerts with a ``fingerprint`` each; the Test
+    button's made-up alert (``TestAlert``) is no signal."""
+    alerts = orjson.loads(load_fixture(SOURCE, name).body)["alerts"]
+    real = [a for a in alerts if a["labels"]["alertname"] not in grafana.TEST_ALERTNAMES]
+
+    assert [s.subject for s in parse(name)] == [a["fingerprint"] for a in real]
 
 
 def test_grouped_firing_alerts_yield_one_failing_signal_each() -> None:
     first, second = parse("grouped_firing")
 
     assert first.source == "grafana"
-    assert first.subject == (
-        'DiskIOSaturation{grafana_folder="Databases", instance="pg-orders-1.db.example.com", '
-        'service="orders-db", severity="warning"}'
-    )
+    # TIMELINE.md: the alert's fingerprint, as Grafana sends it per alert.
+    assert (first.subject, second.subject) == ("a3f9c2e1d4b56789", "b4e0d3f2c5a6789a")
+    assert first.label_map["instance"] == "pg-orders-1.db.example.com"
     assert (first.state, second.state) == ("failing", "failing")
     # Grafana sent +01:00 times: the same instants in UTC.
     assert first.occurred_at == datetime(2025, 3, 14, 8, 12, 30, tzinfo=UTC)
@@ -50,6 +56,24 @@ def test_a_signed_delivery_is_notified_at_its_timestamp_header() -> None:
     first = parse("grouped_firing")[0]
 
     assert first.notified_at == datetime(2025, 3, 14, 8, 14, 2, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("header", ["X-Grafana-Alerting-Timestamp",
+                                    "X-Grafana-Alerting-Signature-Timestamp"])
+def test_either_timestamp_header_is_kept_and_is_the_send_time(header: str) -> None:
+    """Issue 10 (10): the second timestamp header was accepted by authentication but not
+    kept, so notified_at fell back to receipt. Grafana's docs (webhook notifier, "HMAC
+    signature"): the timestamp header, whatever its name, carries the Unix time Grafana
+    signed and sent the request at."""
+    fixture = load_fixture(SOURCE, "grouped_firing")
+    sent = {"Content-Type": "application/json", header: "1741940042",
+            "X-Grafana-Alerting-Signature": "0" * 64}
+    delivery = Delivery(source=SOURCE, body=fixture.body, received_at=fixture.received_at,
+                        headers=keep_headers(sent))
+
+    assert header.lower() in delivery.headers
+    assert "x-grafana-alerting-signature" not in delivery.headers  # a credential
+    assert grafana.parse(delivery)[0].notified_at == datetime(2025, 3, 14, 8, 14, 2, tzinfo=UTC)
 
 
 def test_an_unsigned_delivery_is_notified_when_received() -> None:
