@@ -73,7 +73,7 @@ def test_a_certificate_expiry_notice_is_an_ssl_warning_for_the_host() -> None:
     assert signal.time_source == "receipt"
     assert signal.occurred_at == datetime(2025, 3, 14, 6, 0, 4, 250000, tzinfo=UTC)
     assert signal.attribute_map["days_left"] == "14"
-    assert signal.attribute_map["expires_at"] == "2025-03-28T06:00:04.250000Z"
+    assert signal.attribute_map["expires_at"] == "2025-03-28T06:00:04.25Z"
     assert signal.attribute_map["expires_at_estimated"] == "true"
     assert signal.attribute_map["monitor"] == "Checkout API"
 
