@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from hindsight.settings import (
+    SECRET_FROM_TOOL,
     SIGNED_SOURCES,
     Settings,
     SettingsError,
@@ -16,6 +19,8 @@ from hindsight.settings import (
     has_credentials,
     load_settings,
 )
+from ingest.signals import format_time
+from ingest.sources import SOURCES
 
 # HTTP server limits (aiohttp's request parser): a request line or one header over 8 KiB,
 # or more than 100 headers, is refused with 400 before any handler runs.
@@ -25,10 +30,45 @@ MAX_HEADERS = 100
 KEEPALIVE_TIMEOUT = 75.0  # an idle keep-alive connection is closed after this
 
 
-def _print_webhooks(settings: Settings, out: Any = None, *, reveal: bool = True) -> None:
-    """The webhook URLs; their secrets only when ``reveal``: stdout usually ends up in a
-    log (journal, container logs), where secrets must not."""
+GUIDES = "docs/sources"  # one setup guide per source: docs/sources/<source>.md
+
+
+def guide_path(source: str) -> str:
+    return f"{GUIDES}/{source}.md"
+
+
+# What each enabled source's credential is, as the operator handles it. PagerDuty's is the
+# other way round from the rest: PagerDuty generates the signing secret and the operator
+# pastes it into Hindsight (settings.SECRET_FROM_TOOL).
+_SECRET_WORDS = {"pagerduty": "signing secret (PagerDuty's)",
+                 "native": "secret (sign with it)"}
+
+
+@dataclass(frozen=True)
+class SourceDeliveries:
+    """What the delivery log holds for one source: authentic deliveries only (refused
+    ones are never stored; ``hindsight_deliveries_total`` counts those)."""
+
+    last_received_at: datetime
+    outcomes: dict[str, int]  # understood, invalid, unmapped, unsupported, duplicate
+
+
+def _describe_deliveries(found: SourceDeliveries | None) -> str:
+    if found is None:
+        return "none yet"
+    order = ("understood", "duplicate", "unmapped", "invalid", "unsupported")
+    names = sorted(found.outcomes, key=lambda o: (order.index(o) if o in order else 99, o))
+    counts = ", ".join(f"{found.outcomes[o]} {o}" for o in names)
+    return f"last {format_time(found.last_received_at)}; {counts}"
+
+
+def _print_webhooks(settings: Settings, out: Any = None, *, reveal: bool = True,
+                    deliveries: Mapping[str, SourceDeliveries] | None = None) -> None:
+    """The webhook URLs and each source's guide; their secrets only when ``reveal``:
+    stdout usually ends up in a log (journal, container logs), where secrets must not.
+    With ``deliveries``, each enabled source's last delivery and counts by outcome."""
     out = out or sys.stdout
+    pad = " " * 16  # under the URL column
 
     def shown(value: str) -> str:
         return value if reveal else "<configured>"
@@ -38,11 +78,27 @@ def _print_webhooks(settings: Settings, out: Any = None, *, reveal: bool = True)
         url = settings.webhook_url(name)
         if name in SIGNED_SOURCES or (conf.secret and not conf.token):
             secret = shown(conf.secret.get_secret_value()) if conf.secret else "(not set)"
-            print(f"  {name:<13} {url}\n  {'':<13} secret: {secret}", file=out)
+            words = _SECRET_WORDS.get(name, "secret")
+            print(f"  {name:<13} {url}\n{pad}{words}: {secret}", file=out)
         else:
             token = shown(conf.token.get_secret_value()) if conf.token else "(not set)"
             print(f"  {name:<13} {url}?token={token}\n"
-                  f"  {'':<13} or header  Authorization: Bearer {token}", file=out)
+                  f"{pad}or header  Authorization: Bearer {token}", file=out)
+        print(f"{pad}guide: {guide_path(name)}", file=out)
+        if deliveries is not None:
+            print(f"{pad}deliveries: {_describe_deliveries(deliveries.get(name))}", file=out)
+    disabled = [name for name in SOURCES if name not in settings.sources]
+    if disabled:
+        print("Not enabled (add its [sources.NAME] table, or HINDSIGHT_SOURCES__NAME__…):",
+              file=out)
+        for name in disabled:
+            if name in SECRET_FROM_TOOL:
+                # PagerDuty generates the signing secret: Hindsight must not invent one.
+                print(f"  {name:<13} paste PagerDuty's signing secret (shown when you add "
+                      f"the webhook) as HINDSIGHT_SOURCES__PAGERDUTY__SECRET\n{pad}or "
+                      f"[sources.pagerduty] secret; guide: {guide_path(name)}", file=out)
+            else:
+                print(f"  {name:<13} guide: {guide_path(name)}", file=out)
     if settings.api.tokens:
         print(f"API token (read API, dashboard): {shown(settings.api_tokens[0])}", file=out)
     if not reveal and settings.config_path is not None:
@@ -61,12 +117,67 @@ def announce_webhooks(settings: Settings, *, generated: bool, out: Any = None) -
               "`hindsight sources --show-secrets` shows them)", file=out)
 
 
+async def delivery_counts(url: str) -> dict[str, SourceDeliveries]:
+    """Per source, the last receipt and the deliveries by outcome, from the delivery log
+    (a read model: it lags the event log by the projector's delay). A copy of a stored
+    delivery (a retry) counts as ``duplicate``."""
+    from hindsight.database import connect
+
+    conn = await connect(url)
+    try:
+        has_copies = await conn.fetchval(
+            "SELECT EXISTS (SELECT FROM information_schema.columns "
+            "WHERE table_name = 'delivery_log' AND column_name = 'duplicate_of')")
+        outcome = ("CASE WHEN duplicate_of IS NULL THEN outcome ELSE 'duplicate' END"
+                   if has_copies else "outcome")
+        rows = await conn.fetch(
+            f"SELECT source, {outcome} AS outcome, count(*) AS n, max(received_at) AS last "
+            "FROM delivery_log GROUP BY 1, 2")
+    finally:
+        await conn.close()
+    found: dict[str, SourceDeliveries] = {}
+    for row in rows:
+        before = found.get(row["source"])
+        outcomes = dict(before.outcomes) if before else {}
+        outcomes[row["outcome"]] = int(row["n"])
+        last = max(row["last"], before.last_received_at) if before else row["last"]
+        found[row["source"]] = SourceDeliveries(last, outcomes)
+    return found
+
+
+def read_delivery_counts(settings: Settings) -> tuple[dict[str, SourceDeliveries] | None, str]:
+    """The delivery counts when the database is reachable, else None and why not. The
+    embedded PostgreSQL is joined (or started briefly) only when it already exists: a
+    listing must not create a database."""
+    from hindsight.database import configured_database
+
+    if settings.database_url is None and not (
+            settings.data_dir / "pgdata" / "PG_VERSION").is_file():
+        return None, "no database yet: `hindsight serve` creates it"
+
+    async def read() -> dict[str, SourceDeliveries]:
+        async with configured_database(settings) as url:
+            return await delivery_counts(url)
+
+    try:
+        return asyncio.run(read()), ""
+    except Exception as exc:  # any failure only costs the counts, never the listing
+        import asyncpg
+
+        if isinstance(exc, asyncpg.UndefinedTableError):
+            return None, "the database is not migrated yet (`hindsight migrate`)"
+        return None, f"the database is not reachable ({type(exc).__name__})"
+
+
 def cmd_sources(args: argparse.Namespace, settings: Settings) -> int:
     if not has_credentials(settings):
         print("no sources are configured yet: `hindsight serve` generates credentials on "
               "its first start", file=sys.stderr)
         return 1
-    _print_webhooks(settings, reveal=args.show_secrets)
+    deliveries, why_not = (None, "") if args.no_deliveries else read_delivery_counts(settings)
+    _print_webhooks(settings, reveal=args.show_secrets, deliveries=deliveries)
+    if why_not:
+        print(f"(delivery counts not shown: {why_not})")
     return 0
 
 
@@ -133,11 +244,15 @@ def build_parser() -> argparse.ArgumentParser:
                             "ingest replicas beside one projecting process)")
     serve.set_defaults(func=cmd_serve)
 
-    sources = sub.add_parser("sources", help="each enabled source's webhook URL and how it "
-                                             "authenticates")
+    sources = sub.add_parser("sources", help="each enabled source's webhook URL, how it "
+                                             "authenticates, its setup guide "
+                                             "(docs/sources/) and its deliveries so far")
     sources.add_argument("--show-secrets", action="store_true",
                          help="print the tokens and secrets too (they are hidden by default: "
                               "terminals get recorded and shared)")
+    sources.add_argument("--no-deliveries", action="store_true",
+                         help="do not read the database for each source's last delivery "
+                              "and counts by outcome")
     sources.set_defaults(func=cmd_sources)
 
     migrate = sub.add_parser("migrate", help="apply pending schema migrations")

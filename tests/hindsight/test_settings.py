@@ -74,7 +74,8 @@ def test_first_start_invents_no_pagerduty_signing_secret(tmp_path: Path) -> None
     assert "pagerduty" not in generated.sources
     text = path.read_text(encoding="utf-8")
     assert "\n[sources.pagerduty]" not in text
-    assert "# [sources.pagerduty]" in text and "docs/sources/pagerduty.md" in text
+    assert "# [sources.pagerduty]" in text
+    assert "docs/sources/pagerduty.md" in text
     pasted = load_settings(config=path, environ={
         "HINDSIGHT_DATA_DIR": str(tmp_path),
         "HINDSIGHT_SOURCES__PAGERDUTY__SECRET": "from-pagerduty-0123456789abcdef"})
