@@ -84,6 +84,9 @@ def _print_webhooks(settings: Settings, out: Any = None, *, reveal: bool = True,
             token = shown(conf.token.get_secret_value()) if conf.token else "(not set)"
             print(f"  {name:<13} {url}?token={token}\n"
                   f"{pad}or header  Authorization: Bearer {token}", file=out)
+            if conf.secret:  # Grafana: its HMAC signature, beside the token
+                print(f"{pad}or signed with secret: {shown(conf.secret.get_secret_value())}",
+                      file=out)
         print(f"{pad}guide: {guide_path(name)}", file=out)
         if deliveries is not None:
             print(f"{pad}deliveries: {_describe_deliveries(deliveries.get(name))}", file=out)
