@@ -18,7 +18,10 @@ SubjectKey = tuple[str, str]  # (source, subject): two tools may name a monitor 
 SortKey = tuple[datetime, int, int]  # (occurred_at, position, index)
 FactId = tuple[int, int]  # (position, index)
 
-DEPLOY_OUTCOMES = frozenset({"succeeded", "failed", "pipeline_failed"})
+# ``pipeline_succeeded`` (a CI run that went green) is an outcome only: it clears the risk
+# a failed run of the same subject left, and is no deploy event on timelines (rule 7).
+DEPLOY_OUTCOMES = frozenset({"succeeded", "failed", "pipeline_failed", "pipeline_succeeded"})
+NOT_LISTED = frozenset({"pipeline_succeeded"})
 DEPLOY_FAILURES = frozenset({"failed", "pipeline_failed"})
 
 

@@ -25,7 +25,7 @@ from ingest.manual import (
 )
 from ingest.signals import Kind, Severity, State
 from projections import texts
-from projections.facts import Fact, SubjectKey
+from projections.facts import NOT_LISTED, Fact, SubjectKey
 from projections.model import DetectedBy, Incident, Marker, TimelineEntry, Verdict
 from projections.state import FAILURE, IncidentState, ManualRecord, Report, content_key
 
@@ -360,6 +360,8 @@ def render_incident(
     for f in deploys:
         at = f.signal.occurred_at
         if at < window_start or (resolved_at is not None and at > resolved_at):
+            continue
+        if f.signal.action in NOT_LISTED:  # a green CI run changed nothing (rule 7)
             continue
         d = _signal_draft(f, at, 0, f.signal.state, texts.deploy_text(f.signal), None)
         d.marker = "deploy"

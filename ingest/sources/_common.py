@@ -241,16 +241,21 @@ def multipart_fields(body: bytes, content_type: str) -> dict[str, str]:
 
 # Deploys (TIMELINE.md rule 7), shared by github, gitlab and argocd: one shape for every
 # tool, so the projector and the draft read the same attributes whatever sent them.
-DeployAction = Literal["started", "succeeded", "failed", "pipeline_failed"]
+# ``pipeline_succeeded`` is no deploy event of rule 7 (nothing changed in the running
+# system): it exists so that a later successful run of the same pipeline clears the risk a
+# failed one left (rule 7: "a risk of its service until a later deploy of the same subject
+# succeeds"); the timeline does not list it.
+DeployAction = Literal["started", "succeeded", "failed", "pipeline_failed", "pipeline_succeeded"]
 
 _DEPLOY_STATES: dict[str, State] = {
     "started": "info",
     "succeeded": "info",
     "failed": "failing",  # still never opens an incident: kind "deploy" is a change
     "pipeline_failed": "failing",
+    "pipeline_succeeded": "info",
 }
 _DEPLOY_VERBS = {"started": "started", "succeeded": "succeeded", "failed": "failed",
-                 "pipeline_failed": "failed"}
+                 "pipeline_failed": "failed", "pipeline_succeeded": "succeeded"}
 _HEX_SHA = re.compile(r"[0-9a-f]{7,64}")
 
 
@@ -275,12 +280,15 @@ def deploy_signal(
     what: str = "Deployment",
     links: Iterable[Link] = (),
     extra: Mapping[str, str | None] | None = None,
+    service: str | None = None,
 ) -> Signal:
-    """A ``deploy`` signal: state ``info`` for started/succeeded, ``failing`` for failed
-    and pipeline_failed; attributes ``ref`` (short sha), ``sha``, ``environment``,
-    ``status`` plus ``extra``. Never carries people: callers pass none."""
+    """A ``deploy`` signal: state ``info`` for started/succeeded/pipeline_succeeded,
+    ``failing`` for failed and pipeline_failed; attributes ``ref`` (short sha), ``sha``,
+    ``environment``, ``status`` plus ``extra``; ``service``, the payload's own hint (a
+    pipeline's repository, so its risk stays with the repository's service while its
+    subject names the workflow). Never carries people: callers pass none."""
     verb = _DEPLOY_VERBS[action]
-    if action == "pipeline_failed":
+    if action in ("pipeline_failed", "pipeline_succeeded"):
         summary = f"{what} {verb} at {ref}" if ref else f"{what} {verb}"
     else:
         summary = what
@@ -295,6 +303,7 @@ def deploy_signal(
         source=delivery.source,
         kind="deploy",
         subject=subject,
+        service=service,
         state=_DEPLOY_STATES[action],
         occurred_at=occurred_at or delivery.received_at,
         notified_at=delivery.received_at,

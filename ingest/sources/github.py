@@ -13,24 +13,36 @@ examples in octokit/webhooks ``payload-examples/api.github.com``). The event nam
   ``deployment_status`` and say when it started and how it ended, so mapping both would
   list every start twice.
 - ``workflow_run`` ``completed`` with conclusion ``failure``, ``timed_out`` or
-  ``startup_failure`` → ``pipeline_failed`` of the repository (a workflow run names no
-  environment), at the run's ``updated_at``. Other conclusions are not deploys.
+  ``startup_failure`` → ``pipeline_failed``, at the run's ``updated_at``; with conclusion
+  ``success`` → ``pipeline_succeeded`` (not listed on timelines: it only ends the risk
+  a failed run of the same workflow and branch left, TIMELINE.md rule 7). Other
+  conclusions (cancelled, skipped, neutral...) say nothing and map to no signal.
 - ``ping`` (sent when the webhook is created) and every other event (push, issues,
   star, check_suite, check_run...) → no signal, answered 202.
 
-Subject: ``<owner>/<repo>/<environment>`` (TIMELINE.md: the repository and environment);
-a failed workflow run's subject is ``<owner>/<repo>``. Attributes: ``ref`` (7-digit
-sha), ``sha``, ``environment``, ``status``, ``git_ref`` (the branch or tag), and
-``workflow`` for runs. The status ``description``, creators, senders and commit authors
-are never read: the draft names systems, not people (a free-text description is where
-"deployed by …" would hide).
+Subject: ``<owner>/<repo>/<environment>`` (TIMELINE.md: the repository and environment).
+A workflow run names no environment; its subject is the workflow on its branch,
+``<owner>/<repo>/<workflow path>@<branch>`` (``acme/shop/.github/workflows/ci.yml@main``):
+GitHub itself reports a workflow's status per workflow file and branch (the status badge
+``/actions/workflows/<file>/badge.svg?branch=<branch>``, docs "Adding a workflow status
+badge"; the run list filter ``branch:``), so a success on ``main`` ends a failure on
+``main``, while a failure on ``release/1.2`` or on a pull request's branch stays until that
+branch runs green. The path (``workflow_run.path``) is the workflow's identity; its
+``name`` may change. Its service hint is the repository.
+
+Attributes: ``ref`` (7-digit sha), ``sha``, ``environment``, ``status``, ``git_ref`` (the
+branch or tag), and ``workflow`` and ``workflow_path`` for runs. The status
+``description``, creators, senders and commit authors are never read: the draft names
+systems, not people (a free-text description is where "deployed by …" would hide).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from ingest.delivery import Delivery, MappingError
+import orjson
+
+from ingest.delivery import BodyError, Delivery, MappingError
 from ingest.signals import Link, Signal
 from ingest.sources._common import (
     DeployAction,
@@ -56,7 +68,7 @@ _FAILED_CONCLUSIONS = frozenset({"failure", "timed_out", "startup_failure"})
 
 def parse(delivery: Delivery) -> list[Signal]:
     event = delivery.header("X-GitHub-Event")
-    body = delivery.json()
+    body = _body(delivery)
     if not event:
         raise MappingError("X-GitHub-Event header: missing")
     if not isinstance(body, dict):
@@ -66,6 +78,22 @@ def parse(delivery: Delivery) -> list[Signal]:
     if event == "workflow_run":
         return _workflow_run(delivery, body)
     return []  # ping, deployment, push, issues...: nothing for the timeline
+
+
+def _body(delivery: Delivery) -> Any:
+    """The event's JSON. A webhook whose content type is
+    ``application/x-www-form-urlencoded`` sends it as the ``payload`` form field (docs
+    "Webhook events and payloads", "Delivery headers" / content types); the signature was
+    checked over the raw form body (docs "Validating webhook deliveries")."""
+    if delivery.content_type != "application/x-www-form-urlencoded":
+        return delivery.json()
+    payload = delivery.form().get("payload")
+    if payload is None:
+        raise BodyError("form body has no payload field")
+    try:
+        return orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        raise BodyError(f"payload field is not valid JSON: {exc.args[0]}") from None
 
 
 def _deployment_status(delivery: Delivery, body: dict[str, Any]) -> list[Signal]:
@@ -112,12 +140,23 @@ def _workflow_run(delivery: Delivery, body: dict[str, Any]) -> list[Signal]:
         return []
     run = require(body, "workflow_run", dict)
     conclusion = optional(run, "conclusion", str, "workflow_run")
-    if conclusion not in _FAILED_CONCLUSIONS:
+    action: DeployAction
+    if conclusion in _FAILED_CONCLUSIONS:
+        action = "pipeline_failed"
+    elif conclusion == "success":
+        action = "pipeline_succeeded"
+    else:
         return []
     repo = require(require(body, "repository", dict), "full_name", str, "repository")
     workflow = optional(body.get("workflow"), "name", str, "workflow") or optional(
         run, "name", str, "workflow_run"
     )
+    path = (optional(run, "path", str, "workflow_run")
+            or optional(body.get("workflow"), "path", str, "workflow"))
+    workflow_id = run.get("workflow_id")
+    identity = path or (str(workflow_id) if workflow_id is not None else workflow)
+    if not identity:
+        raise MappingError("workflow_run.path: missing, and no workflow_id or name")
     branch = optional(run, "head_branch", str, "workflow_run")
     sha = optional(run, "head_sha", str, "workflow_run")
     what = f'Workflow "{workflow}"' if workflow else "Workflow"
@@ -127,8 +166,8 @@ def _workflow_run(delivery: Delivery, body: dict[str, Any]) -> list[Signal]:
     return [
         deploy_signal(
             delivery,
-            subject=repo,
-            action="pipeline_failed",
+            subject=f"{repo}/{identity}" + (f"@{branch}" if branch else ""),
+            action=action,
             occurred_at=parse_time(run.get("updated_at")),
             environment=None,
             sha=sha,
@@ -136,6 +175,7 @@ def _workflow_run(delivery: Delivery, body: dict[str, Any]) -> list[Signal]:
             status=conclusion or "",
             what=what,
             links=[Link(url=html_url, title="Workflow run")] if html_url else [],
-            extra={"git_ref": branch, "workflow": workflow},
+            extra={"git_ref": branch, "workflow": workflow, "workflow_path": path},
+            service=repo,
         )
     ]

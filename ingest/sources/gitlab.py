@@ -13,8 +13,12 @@ it is (the ``X-Gitlab-Event`` header repeats it as "Deployment Hook"/"Pipeline H
 - ``pipeline`` with status ``failed`` → ``pipeline_failed`` at ``finished_at``
   ("2016-08-12 15:26:29 UTC"). Its environment is that of the first failed job that
   deploys to one (``builds[].environment.name``); then the subject is
-  ``<path_with_namespace>/<environment>``, else ``<path_with_namespace>``. Other pipeline
-  statuses are not deploys and map to no signal.
+  ``<path_with_namespace>/<environment>``, which a later successful deployment to that
+  environment clears (TIMELINE.md rule 7). A failure in no deploy job is the project's
+  pipeline on its ref, ``<path_with_namespace>/pipeline@<ref>``: GitLab reports pipeline
+  status per ref (docs "Pipeline status badges": ``?ref=<branch>``), and a pipeline with
+  status ``success`` on that ref → ``pipeline_succeeded`` of the same subject, which ends
+  the risk (not listed on timelines). Other pipeline statuses map to no signal.
 - Every other ``object_kind`` (push, merge_request, note...) → no signal.
 
 Attributes: ``ref`` (GitLab's 8-digit ``short_sha``), ``sha`` (from ``commit_url`` for
@@ -109,12 +113,19 @@ def _deployment(delivery: Delivery, body: dict[str, Any]) -> list[Signal]:
 def _pipeline(delivery: Delivery, body: dict[str, Any]) -> list[Signal]:
     attrs = require(body, "object_attributes", dict)
     status = require(attrs, "status", str, "object_attributes")
-    if status != "failed":
+    action: DeployAction
+    if status == "failed":
+        action = "pipeline_failed"
+    elif status == "success":
+        action = "pipeline_succeeded"
+    else:
         return []
     path = _project_path(body)
-    environment = _failed_environment(body)
+    environment = _failed_environment(body) if action == "pipeline_failed" else None
     sha = optional(attrs, "sha", str, "object_attributes")
     git_ref = optional(attrs, "ref", str, "object_attributes")
+    subject = f"{path}/{environment}" if environment else f"{path}/pipeline" + (
+        f"@{git_ref}" if git_ref else "")
     pipeline_id = attrs.get("id")
     what = f"Pipeline #{pipeline_id}" if pipeline_id is not None else "Pipeline"
     if git_ref:
@@ -125,8 +136,8 @@ def _pipeline(delivery: Delivery, body: dict[str, Any]) -> list[Signal]:
     return [
         deploy_signal(
             delivery,
-            subject=f"{path}/{environment}" if environment else path,
-            action="pipeline_failed",
+            subject=subject,
+            action=action,
             occurred_at=parse_time(attrs.get("finished_at")),
             environment=environment,
             sha=sha,
@@ -138,6 +149,7 @@ def _pipeline(delivery: Delivery, body: dict[str, Any]) -> list[Signal]:
                 "git_ref": git_ref,
                 "pipeline_id": str(pipeline_id) if pipeline_id is not None else None,
             },
+            service=None if environment else path,
         )
     ]
 

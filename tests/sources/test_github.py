@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from datetime import UTC, datetime
+from urllib.parse import urlencode
 
 import orjson
 import pytest
 
-from ingest.delivery import BodyError, Delivery, MappingError
+from ingest.auth import Credentials, Request, authenticate
+from ingest.delivery import BodyError, Delivery, MappingError, keep_headers
 from ingest.signals import Link, Signal
 from ingest.sources import github
+from projections.engine import EngineConfig
 from tests.fixtures import fixture_names, load_fixture
+from tests.sources.folding import fold
+
+CI_MAIN = "acme/checkout-service/.github/workflows/ci.yml@main"
 
 PEOPLE = ("mkovacs-dev", "Mira Kovacs", "mira.kovacs")
 
@@ -67,18 +75,66 @@ def test_an_in_progress_deployment_status_is_a_deploy_that_started() -> None:
     assert signal.occurred_at == datetime(2025, 3, 14, 9, 58, 13, tzinfo=UTC)
 
 
-def test_a_failed_workflow_run_is_a_pipeline_failure_of_the_repository() -> None:
+def test_a_failed_workflow_run_is_a_pipeline_failure_of_its_workflow_on_its_branch() -> None:
     [signal] = parse("workflow_run_failure")
     assert signal.kind == "deploy"
-    assert signal.subject == "acme/checkout-service"
+    assert signal.subject == CI_MAIN
+    assert signal.service == "acme/checkout-service"
     assert (signal.state, signal.action) == ("failing", "pipeline_failed")
     assert signal.occurred_at == datetime(2025, 3, 14, 9, 47, 29, tzinfo=UTC)
     assert signal.summary == 'Workflow "ci" on main failed at 4f2c9e1'
     assert "environment" not in signal.attribute_map
     assert signal.attribute_map["workflow"] == "ci"
+    assert signal.attribute_map["workflow_path"] == ".github/workflows/ci.yml"
     assert signal.links == (
         Link("https://github.com/acme/checkout-service/actions/runs/289782451", "Workflow run"),
     )
+
+
+def test_a_successful_workflow_run_is_a_pipeline_success_of_the_same_subject() -> None:
+    [signal] = parse("workflow_run_success")
+    assert (signal.subject, signal.state, signal.action) == (
+        CI_MAIN, "info", "pipeline_succeeded")
+    assert signal.occurred_at == datetime(2025, 3, 14, 10, 12, 38, tzinfo=UTC)
+    assert signal.summary == 'Workflow "ci" on main succeeded at 9a0be77'
+
+
+def test_a_later_successful_run_of_the_workflow_ends_the_failed_runs_risk() -> None:
+    """Issue 10 (8): a failed run was a risk forever, since runs had subject ``repo`` and
+    nothing else did. TIMELINE.md rule 7: a failed pipeline is a risk of its service
+    until a later run of the same subject succeeds."""
+    failed = fold(("github", "workflow_run_failure"))
+    cleared = fold(("github", "workflow_run_failure"), ("github", "workflow_run_success"))
+
+    assert [(r.subject, r.kind) for r in failed.risks("acme/checkout-service")] == [
+        (CI_MAIN, "deploy")]
+    assert cleared.risks("acme/checkout-service") == ()
+
+
+def test_a_success_on_another_branch_leaves_the_failure_a_risk() -> None:
+    """GitHub reports a workflow's status per branch (status badge ``?branch=``): green
+    on a feature branch says nothing of main."""
+    fixture = load_fixture("github", "workflow_run_success")
+    body = orjson.loads(fixture.body)
+    body["workflow_run"]["head_branch"] = "feature/pool-size"
+    other = _delivery(fixture.delivery(), body)
+
+    engine = fold(("github", "workflow_run_failure"), other)
+
+    assert [r.subject for r in engine.risks("acme/checkout-service")] == [CI_MAIN]
+
+
+def test_a_green_run_is_no_deploy_on_an_incidents_timeline() -> None:
+    """TIMELINE.md rule 7 lists deploy events (started, succeeded, failed, pipeline
+    failed); a successful CI run changed nothing in the running system."""
+    config = EngineConfig(services={"checkout": ["acme/checkout-service*"]})
+    engine = fold(("github", "workflow_run_failure"), ("alertmanager", "firing"),
+                  ("github", "workflow_run_success"), config=config)
+
+    (incident,) = engine.incidents()
+    deploys = [e for e in incident.timeline if e.kind == "deploy"]
+    assert [(e.action, e.at) for e in deploys] == [
+        ("pipeline_failed", datetime(2025, 3, 14, 9, 47, 29, tzinfo=UTC))]
 
 
 @pytest.mark.parametrize("name", ["ping", "push"])
@@ -96,11 +152,49 @@ def test_an_error_status_is_a_failed_deploy() -> None:
     assert (signal.state, signal.action) == ("failing", "failed")
 
 
-def test_a_successful_workflow_run_is_not_a_deploy() -> None:
+@pytest.mark.parametrize("conclusion", ["cancelled", "skipped", "neutral", "action_required"])
+def test_a_run_that_neither_failed_nor_succeeded_maps_to_no_signal(conclusion: str) -> None:
     fixture = load_fixture("github", "workflow_run_failure")
     body = orjson.loads(fixture.body)
-    body["workflow_run"]["conclusion"] = "success"
+    body["workflow_run"]["conclusion"] = conclusion
     assert github.parse(_delivery(fixture.delivery(), body)) == []
+
+
+def form_delivery(name: str) -> tuple[bytes, dict[str, str], Delivery]:
+    """The fixture as a webhook set to content type ``application/x-www-form-urlencoded``
+    sends it: ``payload=<the JSON, URL-encoded>`` (docs.github.com "Creating webhooks":
+    "Content type ... application/x-www-form-urlencoded will send the JSON payload as a
+    form parameter called payload"), signed over those raw bytes (X-Hub-Signature-256,
+    docs "Validating webhook deliveries")."""
+    fixture = load_fixture("github", name)
+    body = urlencode({"payload": fixture.body.decode()}).encode()
+    secret = "It's a Secret to Everybody"
+    headers = {**fixture.headers, "Content-Type": "application/x-www-form-urlencoded",
+               "X-Hub-Signature-256": "sha256=" + hmac.new(
+                   secret.encode(), body, hashlib.sha256).hexdigest()}
+    return body, headers, Delivery(source="github", body=body, received_at=fixture.received_at,
+                                   headers=keep_headers(headers))
+
+
+@pytest.mark.parametrize("name", ["deployment_status_failure", "workflow_run_failure"])
+def test_a_form_encoded_webhook_is_authentic_and_says_what_its_json_says(name: str) -> None:
+    """Issue 10 (10): such webhooks were answered 400."""
+    body, headers, delivery = form_delivery(name)
+    request = Request(body, {k.lower(): v for k, v in headers.items()}, {},
+                      delivery.received_at)
+
+    assert authenticate("github", request, Credentials(secrets=("It's a Secret to Everybody",)),
+                        300) is None
+    assert github.parse(delivery) == parse(name)
+
+
+def test_a_form_body_without_a_json_payload_is_a_body_error() -> None:
+    for body in (b"payload=%7B", b"other=1"):
+        delivery = Delivery(source="github", body=body, received_at=datetime(2025, 1, 1, tzinfo=UTC),
+                            headers={"x-github-event": "deployment_status",
+                                     "content-type": "application/x-www-form-urlencoded"})
+        with pytest.raises(BodyError):
+            github.parse(delivery)
 
 
 def test_no_username_from_any_fixture_reaches_a_signal() -> None:

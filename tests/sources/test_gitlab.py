@@ -11,6 +11,7 @@ from ingest.delivery import Delivery, MappingError
 from ingest.signals import Link, Signal
 from ingest.sources import gitlab
 from tests.fixtures import fixture_names, load_fixture
+from tests.sources.folding import fold
 
 PEOPLE = ("dpatel", "Deepa Patel", "deepa.patel")
 
@@ -97,18 +98,56 @@ def test_a_failed_pipeline_is_a_pipeline_failure_for_the_environment_its_job_dep
     )
 
 
-def test_a_failed_pipeline_with_no_deploy_job_is_a_failure_of_the_project() -> None:
-    fixture = load_fixture("gitlab", "pipeline_failed")
+def without_environments(name: str) -> Delivery:
+    """The pipeline of ``name`` as if no job deployed anywhere (a test job failed)."""
+    fixture = load_fixture("gitlab", name)
     body = orjson.loads(fixture.body)
     body["builds"] = [b | {"environment": None} for b in body["builds"]]
-    [signal] = with_body("pipeline_failed", {"builds": body["builds"]})
-    assert signal.subject == "platform/payments-api"
+    return Delivery(source="gitlab", body=orjson.dumps(body), received_at=fixture.received_at,
+                    headers=fixture.delivery().headers)
+
+
+def test_a_failed_pipeline_with_no_deploy_job_is_a_failure_of_the_projects_pipeline_on_its_ref(
+) -> None:
+    [signal] = gitlab.parse(without_environments("pipeline_failed"))
+    assert signal.subject == "platform/payments-api/pipeline@main"
+    assert signal.service == "platform/payments-api"
     assert "environment" not in signal.attribute_map
 
 
-def test_a_successful_pipeline_maps_to_no_signal() -> None:
+def test_a_successful_pipeline_is_a_pipeline_success_of_its_ref() -> None:
+    [signal] = parse("pipeline_success")
+    assert (signal.subject, signal.state, signal.action) == (
+        "platform/payments-api/pipeline@main", "info", "pipeline_succeeded")
+    assert signal.occurred_at == datetime(2025, 3, 14, 10, 12, 32, tzinfo=UTC)
+
+
+def test_a_later_green_pipeline_on_the_ref_ends_a_failed_pipelines_risk() -> None:
+    """Issue 10 (8), for GitLab: a pipeline failure outside any deploy job had subject
+    ``path``, which nothing else had, so it was a risk forever. TIMELINE.md rule 7."""
+    failed = fold(without_environments("pipeline_failed"))
+    cleared = fold(without_environments("pipeline_failed"), ("gitlab", "pipeline_success"))
+
+    assert [r.subject for r in failed.risks("platform/payments-api")] == [
+        "platform/payments-api/pipeline@main"]
+    assert cleared.risks("platform/payments-api") == ()
+
+
+def test_a_later_successful_deployment_ends_a_failed_deploy_jobs_risk() -> None:
+    """A pipeline that failed deploying to production is a risk of
+    ``<path>/production`` until a deployment there succeeds (TIMELINE.md rule 7)."""
+    failed = fold(("gitlab", "pipeline_failed"))
+    cleared = fold(("gitlab", "pipeline_failed"), ("gitlab", "deployment_success"))
+
+    service = "platform/payments-api/production"
+    assert [r.subject for r in failed.risks(service)] == [service]
+    assert cleared.risks(service) == ()
+
+
+@pytest.mark.parametrize("status", ["running", "pending", "canceled", "skipped", "manual"])
+def test_a_pipeline_that_neither_failed_nor_succeeded_maps_to_no_signal(status: str) -> None:
     fixture = load_fixture("gitlab", "pipeline_failed")
-    attrs = orjson.loads(fixture.body)["object_attributes"] | {"status": "success"}
+    attrs = orjson.loads(fixture.body)["object_attributes"] | {"status": status}
     assert with_body("pipeline_failed", {"object_attributes": attrs}) == []
 
 
