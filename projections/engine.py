@@ -127,8 +127,10 @@ class Changes:
     - ``merged``: incidents merged away (or changed since), with ``merged_into`` set.
     - ``risks``: the current risks of every changed service (an empty tuple clears them).
     - ``subjects``: subject states that changed, by (service, source, subject).
-    - ``joins``: per signal (position, index in its delivery), the incident it joined
-      (failures, failing periods, acknowledgements) or recovered (recoveries), else None.
+    - ``joins``: per signal (position, index in its delivery), the incident it belongs
+      to now (failures, failing periods, acknowledgements) or recovered (recoveries),
+      else None: set when it is applied, and again whenever a merge, a split or a late
+      fact moves it (the ``signal_incidents`` rows follow, live as in a rebuild).
     - ``services``: services whose state changed: the ones to ``dump`` for a checkpoint.
     """
 
@@ -259,7 +261,10 @@ class Engine:
             svc.see(received_at)
             touched.add(svc.name)
             self._changed_services.add(svc.name)
-            self._joins[fact.id] = self._apply_fact(svc, fact)
+            self._joins.pop(fact.id, None)
+            joined = self._apply_fact(svc, fact)
+            # A split it caused may have moved it already: that move is the latest word.
+            self._joins.setdefault(fact.id, joined)
         for name in sorted(touched):
             self._prune(self._services[name])
 
@@ -653,7 +658,9 @@ class Engine:
             line.insert(report)
             if what != "fail" and line.ends_run(moment):
                 ended = moment[0]
-                _drop_quiet_after(line, moment)
+                quiet = _drop_quiet_after(line, moment)
+                if quiet is not None:
+                    self._follow(quiet, None)
             elif what == "fail":
                 ended = _run_end_after(line, moment)  # a run already known to end
             inc.note_line(subject)
@@ -675,6 +682,7 @@ class Engine:
             line = inc.lines[subject] = Line()
         self._lines_of.setdefault(subject, set()).add(inc.id)
         for report in reports:
+            self._follow(report, inc.id)  # each signal's row follows its report
             existing = line.reports.get(report.key)
             if existing is None:
                 line.insert(report)
@@ -687,8 +695,15 @@ class Engine:
             report = moment[4]
             if moment[3] == RECOVERY and report.what == "recover" and previous != FAILURE:
                 line.remove(report)
+                self._follow(report, None)
                 continue
             previous = moment[3]
+
+    def _follow(self, report: Report, inc_id: str | None) -> None:
+        """The facts of ``report`` now belong to ``inc_id`` (None: to no incident): their
+        ``signal_incidents`` rows follow (``Changes.joins``)."""
+        for fact_id in report.fact_ids():
+            self._joins[fact_id] = inc_id
 
     def _split(self, inc: IncidentState) -> None:
         """Re-place what no longer belongs: a failure that joined an incident while its
@@ -784,6 +799,7 @@ class Engine:
             self._lines_of[subject].discard(absorbed.id)
         for fact_id, fact in absorbed.acks.items():
             survivor.acks.setdefault(fact_id, fact)
+            self._joins[fact_id] = survivor.id
         for earlier in absorbed.manual:
             insort(survivor.manual, earlier, key=lambda r: r.position)
         for service in sorted(absorbed.services - survivor.services):
@@ -1155,7 +1171,7 @@ def _run_end_after(line: Line, moment: Moment) -> datetime | None:
     return None
 
 
-def _drop_quiet_after(line: Line, moment: Moment) -> None:
+def _drop_quiet_after(line: Line, moment: Moment) -> Report | None:
     """A recovery that ended a run before ``moment`` came in front of it ends nothing
     now: it leaves the incident (kept in the service's history, like any recovery that
     arrives when its subject is not failing), so members do not depend on arrival."""
@@ -1164,6 +1180,8 @@ def _drop_quiet_after(line: Line, moment: Moment) -> None:
         following = line.moments[at]
         if following[3] == RECOVERY and following[4].what == "recover":
             line.remove(following[4])
+            return following[4]
+    return None
 
 
 def _end(span: tuple[datetime, datetime | None]) -> datetime:

@@ -14,7 +14,9 @@ fact each, so a storm of repeats costs memory and time in proportion to what dif
 from __future__ import annotations
 
 import base64
+import sys
 import zlib
+from array import array
 from bisect import bisect_left, insort
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -33,12 +35,13 @@ from ingest.manual import (
 from ingest.signals import Kind, Severity, format_time
 from projections.facts import Fact, FactId, SubjectKey, fact_from_json, fact_to_json, parse_time
 
-FORMAT = 5  # bump when the dump's shape changes; load refuses other formats
+FORMAT = 6  # bump when the dump's shape changes; load refuses other formats
 # 2: an incident's signals as per-subject reports with counts (repeats folded), acks apart.
 # 3: each report keeps its latest notification (``last_notified``: when the last repeat
 #    was sent). A format-2 checkpoint is refused: ``hindsight rebuild`` replaces it.
 # 4: stray acknowledgements (``strays``): kept until the incident they belong to comes.
 # 5: the archive (``cold``, ``cold_facts``): what retention moved out of memory.
+# 6: each report lists the facts folded into it (``facts``, packed).
 
 What = Literal["fail", "period", "recover"]
 ReportKey = tuple[str, str, datetime, datetime]  # (what, kind, since, at)
@@ -83,6 +86,9 @@ class Report:
     - ``last_notified``: the latest notification (``Fact.notified``): when the last of
       the equal reports was sent. Repeats of an alert carry its original start, so
       their own time says nothing of when they came (TIMELINE.md rule 4).
+    - ``facts``: every fact folded in (``fact_code``: 8 bytes each), so that when the
+      report moves to another incident (a merge, a split) each signal's row in
+      ``signal_incidents`` follows it.
     """
 
     what: What
@@ -96,13 +102,17 @@ class Report:
     notice: Fact
     severities: set[Severity | None]
     last_notified: datetime
+    facts: array[int] = field(default_factory=lambda: array("q"))
 
     @classmethod
     def of(cls, what: What, fact: Fact) -> Report:
         s = fact.signal
         since = fact.failing_since if what != "recover" else s.occurred_at
         return cls(what, s.kind, since, s.occurred_at, fact.id, fact.position, 1, fact,
-                   fact, {s.severity}, fact.notified)
+                   fact, {s.severity}, fact.notified, array("q", [fact_code(fact.id)]))
+
+    def fact_ids(self) -> list[FactId]:
+        return [fact_id(code) for code in self.facts]
 
     @property
     def key(self) -> ReportKey:
@@ -126,14 +136,17 @@ class Report:
             self.notice = fact
         self.severities.add(fact.signal.severity)
         self.last_notified = max(self.last_notified, fact.notified)
+        self.facts.append(fact_code(fact.id))
 
     def absorb(self, other: Report) -> None:
         """Fold another incident's equal report in (merges)."""
         if other.first == self.first and other.what == "recover":
             # One recovery may end runs in two incidents: merged, it is still one.
             self.count = max(self.count, other.count)
+            self.facts = array("q", sorted(set(self.facts) | set(other.facts)))
         else:
             self.count += other.count
+            self.facts.extend(other.facts)
         self.first = min(self.first, other.first)
         self.last_position = max(self.last_position, other.last_position)
         if content_key(self.what, other.rep) < content_key(self.what, self.rep):
@@ -146,7 +159,7 @@ class Report:
     def copy(self) -> Report:
         return Report(self.what, self.kind, self.since, self.at, self.first,
                       self.last_position, self.count, self.rep, self.notice,
-                      set(self.severities), self.last_notified)
+                      set(self.severities), self.last_notified, array("q", self.facts))
 
     def moments(self) -> list[Moment]:
         p, i = self.first
@@ -155,6 +168,18 @@ class Report:
         if self.what == "period":
             return [(self.since, p, i, FAILURE, self), (self.at, p, i, RECOVERY, self)]
         return [(self.at, p, i, RECOVERY, self)]
+
+
+_INDEX_BITS = 20  # signals per delivery: far more than any tool sends in one
+
+
+def fact_code(fact: FactId) -> int:
+    """A fact id as one integer (position, then index in its delivery)."""
+    return (fact[0] << _INDEX_BITS) | fact[1]
+
+
+def fact_id(code: int) -> FactId:
+    return (code >> _INDEX_BITS, code & ((1 << _INDEX_BITS) - 1))
 
 
 def _notice_key(fact: Fact) -> tuple[datetime, int, int]:
@@ -463,6 +488,7 @@ def _report_to_json(r: Report) -> dict[str, Any]:
         "rep": fact_to_json(r.rep),
         "severities": sorted(r.severities, key=lambda s: s or ""),
         "last_notified": format_time(r.last_notified),
+        "facts": _pack_codes(r.facts),
     }
     if r.notice.id != r.rep.id:  # usually the same fact: kept once
         out["notice"] = fact_to_json(r.notice)
@@ -480,7 +506,30 @@ def _report_from_json(data: dict[str, Any]) -> Report:
         report.notice = fact_from_json(data["notice"])
     report.severities = {cast("Severity | None", s) for s in data["severities"]}
     report.last_notified = parse_time(data["last_notified"])
+    report.facts = _unpack_codes(data["facts"])
     return report
+
+
+def _pack_codes(codes: array[int]) -> str:
+    """Fact codes, sorted, as differences (little-endian int64), compressed, base64: a
+    storm of repeats costs a few bytes, not a number each."""
+    values = sorted(codes)
+    deltas = array("q", [b - a for a, b in zip([0, *values], values, strict=False)])
+    if sys.byteorder == "big":
+        deltas.byteswap()
+    return base64.b64encode(zlib.compress(deltas.tobytes(), 6)).decode()
+
+
+def _unpack_codes(text: str) -> array[int]:
+    deltas = array("q", zlib.decompress(base64.b64decode(text)))
+    if sys.byteorder == "big":
+        deltas.byteswap()
+    out = array("q")
+    total = 0
+    for d in deltas:
+        total += d
+        out.append(total)
+    return out
 
 
 def incident_to_json(inc: IncidentState) -> dict[str, Any]:

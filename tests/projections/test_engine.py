@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import orjson
 
-from ingest.manual import IncidentNote
+from ingest.manual import IncidentMerged, IncidentNote
 from ingest.signals import Signal
 from projections.engine import Engine, EngineConfig, incident_id_for
 from tests.projections.test_engine_support import T0, Log, deploy, marked, sig, t, texts
@@ -363,6 +363,35 @@ def test_a_failure_that_joined_a_later_incident_leaves_it_when_its_recovery_show
     assert [(i.id, i.started_at, i.resolved_at, i.signal_count) for i in late.incidents()
             if i.merged_into is None] == [
         (i.id, i.started_at, i.resolved_at, i.signal_count) for i in in_time.incidents()]
+
+
+def test_signal_rows_follow_a_split_and_a_merge() -> None:
+    """TIMELINE.md rule 11 (determinism): ``signal_incidents`` rows (``Changes.joins``)
+    name each signal's current incident, after a split or a merge moved it, so the live
+    projection (a batch per event) and a rebuild (one batch) write the same rows."""
+    log = Log()
+    rows: dict[tuple[int, int], str | None] = {}
+
+    def deliver(signal: Signal) -> int:
+        position = log.deliver(signal)
+        rows.update(log.engine.take_changes().joins)
+        return position
+
+    down1 = deliver(sig(at=t(0) + timedelta(days=1)))
+    down0 = deliver(sig(at=t(0)))  # still failing as far as we know: joins the later one
+    up0 = deliver(sig(state="ok", at=t(3)))  # over long before: split off
+    first, second = log.incidents()
+    assert rows == {(down1, 0): second.id, (down0, 0): first.id, (up0, 0): first.id}
+    log.manual(first.id, IncidentMerged(other_id=second.id), t(0) + timedelta(days=1))
+    rows.update(log.engine.take_changes().joins)
+    assert set(rows.values()) == {first.id}  # the survivor (the older) has them all
+    batch = Engine(EngineConfig())
+    for event in log.events:
+        if event[0] == "delivery":
+            batch.apply_delivery(*event[1:])
+        else:
+            batch.apply_manual(*event[1:4], incident_id=event[4])
+    assert batch.take_changes().joins == rows
 
 
 def test_a_repeat_storm_is_one_entry_and_a_count() -> None:

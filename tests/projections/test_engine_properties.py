@@ -456,3 +456,29 @@ def test_signals_in_any_order_give_the_same_incidents_whatever_retention_forgets
         live = [i for i in rows.values() if i.merged_into is None]
         results.append(answers_of(live))
     assert results[0] == results[1]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(config=configs, plan=steps)
+def test_signal_rows_name_each_signals_current_incident_whatever_the_batching(
+    config: EngineConfig, plan: list[Any]
+) -> None:
+    """TIMELINE.md rule 11 (determinism): the ``signal_incidents`` rows written batch by
+    batch equal those of one batch (a rebuild), and each member of a live incident (a
+    failing report, an acknowledgement) has its row naming that incident, whatever
+    merges and splits moved it since it was applied."""
+    log = concrete_log(config, plan)
+    stepwise = Engine(config)
+    rows: dict[Any, str | None] = {}
+    for event in log:
+        feed(stepwise, [event])
+        rows.update(stepwise.take_changes().joins)
+    batch = Engine(config)
+    feed(batch, log)
+    assert batch.take_changes().joins == rows
+    for incident in stepwise.incidents():
+        if incident.merged_into is not None:
+            continue
+        state = engine_state(stepwise, incident.id)
+        members = [f for r in state.reports() if r.failing for f in r.fact_ids()]
+        assert all(rows[f] == incident.id for f in [*members, *state.acks]), incident.id
