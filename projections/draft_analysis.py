@@ -274,6 +274,10 @@ def _cron_factors(incident: Incident, rows: tuple[TimelineRow, ...]) -> list[Fac
         due = format_time(entry.at)
         statement = f"The scheduled job {subject} missed its run due at {due}{extra}."
         why = "Why did the job not run, or not report success, by its deadline?"
+        if _attr(entry, "hung_run"):  # it sent /start and never finished (healthchecks)
+            statement = (f"The scheduled job {subject} started a run (failing from {due}) "
+                         f"that did not finish within its grace period{extra}.")
+            why = "Why did the run not finish, and why did nothing stop or report it?"
         row = _row_of(incident, rows, entry)
         factors.append(Factor("missed_run", statement, why, row.number, row.at))
     return factors

@@ -21,18 +21,32 @@ Accepted bodies (JSON objects; Healthchecks sends no Content-Type unless configu
 3. ``$JSON`` alone (recognised by ``last_ping``/``next_ping``/``n_pings``): no flip time,
    so the receipt stands in for it when judging the run (see step 3 below).
 
+What a down notification's ``$JSON`` says (``hc/api/models.py`` ``Check.to_dict``, read
+when the notification is sent, after ``sendalerts`` set the check down): ``status``
+"down", ``next_ping`` **null** (``get_grace_start`` returns None for a check that is down;
+the API docs' "Get a list of checks" example shows the same), ``last_ping`` (the last
+success or ``/fail`` ping, never a ``/start``), ``started`` (a run sent ``/start`` and no
+finish yet), ``grace``, and ``schedule`` + ``tz`` (cron and OnCalendar checks) or
+``timeout`` (period checks). ``$NOW`` is the flip's own time (``flip.created``, whole
+seconds, since Healthchecks v3.4): for a check that went down by timeout,
+``handle_going_down`` dates the flip at ``going_down_after()`` = grace start + grace, the
+grace start being the deadline or, for a run that started earlier, its ``/start``.
+
 A down signal's ``occurred_at`` is when the check failed, not when Healthchecks flipped
 it after the grace period (TIMELINE.md, rule 8):
 
-1. From the check's ``last_ping``, the first deadline after it: the next tick of
-   ``schedule`` in ``tz`` (computed with ``cronsim``, Healthchecks' own evaluator), or
-   ``last_ping + timeout`` for a period check.
-2. If the schedule is not a cron expression (OnCalendar), Healthchecks' own ``next_ping``
-   is that same deadline.
-3. If the deadline is at or before the flip (``$NOW``, else the receipt), the run was
-   missed: ``occurred_at`` = the deadline. If it is later, the job reported its failure
-   itself (``/fail``, non-zero exit status) at ``last_ping``: ``occurred_at`` =
-   ``last_ping``. Without a deadline, the flip time; without that, the receipt.
+1. The deadline: the first one after ``last_ping``, the next tick of a cron
+   ``schedule`` in ``tz`` (``cronsim``, Healthchecks' own evaluator) or
+   ``last_ping + timeout``. An OnCalendar schedule has no evaluator here: its deadline
+   is Healthchecks' own grace start, ``$NOW − grace``.
+2. A failure the job reported itself (``/fail``, a non-zero exit status) flips the check
+   at the ping: the flip is less than ``grace`` after ``last_ping`` (a timeout flip never
+   is). ``occurred_at`` = ``last_ping``.
+3. A run that started and did not finish (``started`` true): the failure starts at the
+   grace start, ``$NOW − grace``: the run's ``/start`` when that was before the deadline
+   ("started at X and did not finish within the grace period"), else the deadline.
+4. Otherwise the run was missed: ``occurred_at`` = the deadline.
+5. Without a deadline, the flip time (``$NOW``); without that, the receipt.
 
 ``down_at`` (the flip), ``schedule``, ``tz``, ``timeout``, ``grace``, ``last_ping`` and the
 ``missed_run`` go into ``attributes``. Tags of the form ``service:x`` / ``app:x`` /
@@ -110,10 +124,22 @@ def parse(delivery: Delivery) -> list[Signal]:
 
     time_source: TimeSource = "source"
     if state == "failing":
-        occurred_at, how = _failure_time(check, last_ping, schedule, tz, timeout, down_at, delivery)
+        started = check.get("started") is True
+        occurred_at, how, deadline = _failure_time(
+            last_ping, schedule, tz, timeout, grace, started, down_at, delivery)
         if how == "missed_run":
             attributes.append(("missed_run", format_time(occurred_at)))
             summary = f"{name} missed the run due {format_time(occurred_at)}"
+        elif how == "hung_run":
+            within = f"within its grace period ({_span(grace)})" if grace else "in time"
+            attributes.append(("hung_run", format_time(occurred_at)))
+            if deadline is None or occurred_at < deadline:
+                attributes.append(("run_started_at", format_time(occurred_at)))
+                summary = (f"{name} started a run at {format_time(occurred_at)} that did "
+                           f"not finish {within}")
+            else:
+                summary = (f"{name} started the run due {format_time(deadline)}, which did "
+                           f"not finish {within}")
         elif how == "failure_ping":
             summary = f"{name} reported a failure"
         else:
@@ -152,32 +178,59 @@ def parse(delivery: Delivery) -> list[Signal]:
 
 
 def _failure_time(
-    check: dict[str, Any],
     last_ping: datetime | None,
     schedule: str,
     tz: str,
     timeout: timedelta | None,
+    grace: timedelta | None,
+    started: bool,
     down_at: datetime | None,
     delivery: Delivery,
-) -> tuple[datetime, str]:
-    """When the check failed, and how we know: missed_run, failure_ping, flip, receipt."""
+) -> tuple[datetime, str, datetime | None]:
+    """When the check failed, how we know (missed_run, hung_run, failure_ping, flip,
+    receipt), and the deadline when one is known: the module's steps 1 to 5."""
+    # 1. The deadline after the last ping; Healthchecks' grace start from the flip.
     deadline = None
     if last_ping is not None:
         if schedule:
             deadline = _next_tick(schedule, tz, last_ping)
         elif timeout is not None:
             deadline = last_ping + timeout
-        if deadline is None:
-            # OnCalendar schedules: Healthchecks' own next_ping is the same deadline.
-            deadline = parse_time(check.get("next_ping"))
+    grace_start = down_at - grace if down_at is not None and grace else None
     flipped = down_at or delivery.received_at
-    if deadline is not None and last_ping is not None:
-        if deadline <= flipped:
-            return deadline, "missed_run"
-        return last_ping, "failure_ping"
+    # 2. A failure ping flips the check at once; a timeout, a grace period after a
+    # deadline or start that came after the last ping.
+    if last_ping is not None and not started:
+        if grace is not None and flipped - last_ping < grace:
+            return last_ping, "failure_ping", deadline
+        if grace is None and deadline is not None and deadline > flipped:
+            return last_ping, "failure_ping", deadline
+    # 3. A run that started and never finished.
+    if started:
+        begun = grace_start if grace_start is not None and (
+            deadline is None or grace_start < deadline) else None
+        moment = begun or deadline or grace_start
+        if moment is not None:
+            return moment, "hung_run", deadline
+    # 4. A missed run.
+    if deadline is not None and deadline <= flipped:
+        return deadline, "missed_run", deadline
+    if deadline is None and grace_start is not None and last_ping is not None:
+        return grace_start, "missed_run", grace_start  # OnCalendar: Healthchecks' deadline
+    # 5. What the tool said, else our receipt.
     if down_at is not None:
-        return down_at, "flip"
-    return delivery.received_at, "receipt"
+        return down_at, "flip", deadline
+    return delivery.received_at, "receipt", deadline
+
+
+def _span(value: timedelta) -> str:
+    """``1 h``, ``30 min``, ``1 h 30 min``, ``90 s``: a grace period as people write it."""
+    seconds = int(value.total_seconds())
+    if seconds % 60:
+        return f"{seconds} s"
+    hours, minutes = divmod(seconds // 60, 60)
+    parts = ([f"{hours} h"] if hours else []) + ([f"{minutes} min"] if minutes else [])
+    return " ".join(parts) or "0 s"
 
 
 def _next_tick(schedule: str, tz: str, after: datetime) -> datetime | None:

@@ -8,14 +8,17 @@ import orjson
 import pytest
 
 from ingest.delivery import Delivery, MappingError
+from ingest.signals import Signal
 from ingest.sources import healthchecks
+from projections.draft import build_draft
 from tests.fixtures import fixture_names, load_fixture
+from tests.sources.folding import fold
 
 SOURCE = "healthchecks"
 RECEIVED = datetime(2025, 3, 14, 12, 0, tzinfo=UTC)
 
 
-def parse(name: str) -> list:
+def parse(name: str) -> list[Signal]:
     return healthchecks.parse(load_fixture(SOURCE, name).delivery())
 
 
@@ -23,9 +26,32 @@ def inline(body: object) -> Delivery:
     return Delivery(source=SOURCE, body=orjson.dumps(body), received_at=RECEIVED)
 
 
-@pytest.mark.parametrize("name", fixture_names(SOURCE))
-def test_every_healthchecks_fixture_parses(name: str) -> None:
-    parse(name)
+@pytest.mark.parametrize("name", [n for n in fixture_names(SOURCE) if n != "test"])
+def test_every_healthchecks_fixture_is_one_cron_signal_of_its_flip(name: str) -> None:
+    """A webhook notification is one flip of one check (healthchecks.io/docs/webhooks/):
+    ``$STATUS`` up → ok, down → failing, never dated after the flip."""
+    fixture = load_fixture(SOURCE, name)
+    body = orjson.loads(fixture.body)
+    flip = body.get("now")
+
+    (signal,) = parse(name)
+
+    assert signal.kind == "cron"
+    assert signal.state == {"up": "ok", "down": "failing"}[body["status"]]
+    assert signal.subject == body["name"]
+    assert signal.notified_at == fixture.received_at
+    if flip is not None:
+        assert signal.occurred_at <= datetime.fromisoformat(flip)
+
+
+@pytest.mark.parametrize("name", [n for n in fixture_names(SOURCE) if n.startswith("down_")])
+def test_no_down_fixture_carries_a_next_ping(name: str) -> None:
+    """Fixtures are faithful: a check that is down has ``next_ping`` null
+    (hc/api/models.py ``Check.get_grace_start``: None when the check is down)."""
+    body = orjson.loads(load_fixture(SOURCE, name).body)
+    check = body.get("check", body if "last_ping" in body else {})
+
+    assert check.get("next_ping") is None
 
 
 def test_a_cron_check_fails_at_the_run_it_missed_not_at_the_flip() -> None:
@@ -37,7 +63,7 @@ def test_a_cron_check_fails_at_the_run_it_missed_not_at_the_flip() -> None:
     assert signal.occurred_at == datetime(2025, 3, 14, 0, 0, tzinfo=UTC)
     assert signal.notified_at == datetime(2025, 3, 14, 1, 0, 44, 812000, tzinfo=UTC)
     assert signal.attribute_map == {
-        "down_at": "2025-03-14T01:00:41Z",
+        "down_at": "2025-03-14T01:00:00Z",
         "schedule": "0 2 * * *",
         "tz": "Europe/Riga",
         "grace": "3600",
@@ -87,16 +113,57 @@ def test_the_test_button_yields_no_signals() -> None:
     assert parse("test") == []
 
 
-def test_an_oncalendar_schedule_uses_healthchecks_own_next_ping() -> None:
-    check = {"name": "rotate-logs", "status": "down", "schedule": "Mon..Fri 18:30", "tz": "UTC",
-             "grace": 600, "last_ping": "2025-03-13T18:30:04+00:00",
-             "next_ping": "2025-03-14T18:30:00+00:00"}
-    body = {"name": "rotate-logs", "status": "down", "now": "2025-03-14T18:40:10+00:00",
+def test_an_oncalendar_check_fails_at_the_run_it_missed() -> None:
+    """Issue 10 (9): the OnCalendar branch read ``next_ping``, which a down check never
+    has. TIMELINE.md rule 8: the first deadline after the last ping; Healthchecks dated
+    the flip at that deadline + grace (sendalerts ``handle_going_down``)."""
+    (signal,) = parse("down_oncalendar_missed_run")
+
+    # Last ping Thursday 02:00:05 Riga; the next weekday 02:00 is Friday 00:00 UTC.
+    assert signal.occurred_at == datetime(2025, 3, 14, 0, 0, tzinfo=UTC)
+    assert signal.attribute_map["missed_run"] == "2025-03-14T00:00:00Z"
+    assert signal.summary == "ledger-export missed the run due 2025-03-14T00:00:00Z"
+
+
+def test_a_run_that_started_and_never_finished_is_not_called_missed() -> None:
+    """Issue 10 (9): a run that sent ``/start`` and never finished was "missed the run".
+    ``started`` is true in ``$JSON``; the failure starts at Healthchecks' grace start."""
+    (signal,) = parse("down_started_hung")
+
+    assert signal.occurred_at == datetime(2025, 3, 14, 0, 0, tzinfo=UTC)
+    assert "missed_run" not in signal.attribute_map
+    assert signal.attribute_map["hung_run"] == "2025-03-14T00:00:00Z"
+    assert "missed" not in signal.summary
+    assert signal.summary.startswith(
+        "payment-reconciliation started the run due 2025-03-14T00:00:00Z, which did not "
+        "finish within its grace period (1 h)")
+
+
+def test_the_draft_calls_a_hung_run_a_run_that_did_not_finish() -> None:
+    """TIMELINE.md, the draft's contributing factors: the candidates the log shows; a run
+    that started is not "a missed cron run"."""
+    (incident,) = fold((SOURCE, "down_started_hung")).incidents()
+
+    statements = [f.statement for f in build_draft(incident, []).factors]
+    assert any("started a run" in s and "did not finish" in s for s in statements)
+    assert not any("missed" in s for s in statements)
+
+
+def test_a_run_started_before_its_deadline_fails_from_its_start() -> None:
+    """A period check (every 6 h, 30 min grace) whose run started at 08:50, before its
+    09:15:22 deadline, and hung: Healthchecks' grace start is the ``/start``
+    (``get_grace_start``: min(deadline, last_start)), so the flip at 09:20 says when."""
+    check = {"name": "Backup offsite sync", "status": "down", "started": True, "grace": 1800,
+             "timeout": 21600, "last_ping": "2025-03-14T03:15:22+00:00", "next_ping": None}
+    body = {"name": "Backup offsite sync", "status": "down", "now": "2025-03-14T09:20:00+00:00",
             "check": check}
 
     (signal,) = healthchecks.parse(inline(body))
 
-    assert signal.occurred_at == datetime(2025, 3, 14, 18, 30, tzinfo=UTC)
+    assert signal.occurred_at == datetime(2025, 3, 14, 8, 50, tzinfo=UTC)
+    assert signal.attribute_map["run_started_at"] == "2025-03-14T08:50:00Z"
+    assert signal.summary == ("Backup offsite sync started a run at 2025-03-14T08:50:00Z that "
+                              "did not finish within its grace period (30 min)")
 
 
 def test_a_down_without_any_time_is_dated_by_its_receipt() -> None:
