@@ -40,8 +40,10 @@ def run_one(world: World, args: argparse.Namespace) -> None:
         overrides["retention_seconds"] = args.retention
     got = fold(order, settings_for(world.service_globs, **overrides))
     actual = {name: [Moments.of(i) for i in incidents] for name, incidents in got.items()}
-    check(world.seed, world.reports, actual, world.by_service,
-          "shuffled" if args.shuffled else "time order")
+    variant = "shuffled" if args.shuffled else "time order"
+    if args.retention is not None:
+        variant += f", retention {args.retention:g} s"
+    check(world.seed, world.reports, actual, world.by_service, variant)
 
 
 def main() -> int:
