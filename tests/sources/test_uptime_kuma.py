@@ -8,6 +8,7 @@ import orjson
 import pytest
 
 from ingest.delivery import BodyError, Delivery, MappingError
+from ingest.signals import Signal
 from ingest.sources import uptime_kuma
 from tests.fixtures import fixture_names, load_fixture
 
@@ -15,7 +16,7 @@ SOURCE = "uptime-kuma"
 RECEIVED = datetime(2025, 3, 14, 12, 0, tzinfo=UTC)
 
 
-def parse(name: str) -> list:
+def parse(name: str) -> list[Signal]:
     return uptime_kuma.parse(load_fixture(SOURCE, name).delivery())
 
 
@@ -25,9 +26,33 @@ def inline(body: object, content_type: str = "application/json") -> Delivery:
                     headers={"content-type": content_type})
 
 
+# What each fixture is (louislam/uptime-kuma server/notification-providers/webhook.js:
+# {heartbeat, monitor, msg}; heartbeat.status 0 down, 1 up; no heartbeat for the Test
+# button and for certificate-expiry notices).
+EXPECTED = {
+    "cert_expiry": ("ssl", "warning"),
+    "down": ("uptime", "failing"),
+    "down_form_data": ("uptime", "failing"),
+    "up": ("uptime", "ok"),
+    "test": None,
+}
+
+
+def test_every_fixture_is_described() -> None:
+    assert sorted(EXPECTED) == fixture_names(SOURCE)
+
+
 @pytest.mark.parametrize("name", fixture_names(SOURCE))
-def test_every_uptime_kuma_fixture_parses(name: str) -> None:
-    parse(name)
+def test_every_uptime_kuma_fixture_is_what_its_heartbeat_says(name: str) -> None:
+    signals = parse(name)
+
+    expected = EXPECTED[name]
+    if expected is None:
+        assert signals == []
+        return
+    (signal,) = signals
+    assert (signal.kind, signal.state) == expected
+    assert signal.notified_at == load_fixture(SOURCE, name).received_at
 
 
 def test_a_down_heartbeat_is_failing_at_its_utc_time() -> None:

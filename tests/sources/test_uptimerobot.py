@@ -8,6 +8,7 @@ import orjson
 import pytest
 
 from ingest.delivery import Delivery, MappingError
+from ingest.signals import Signal
 from ingest.sources import uptimerobot
 from tests.fixtures import fixture_names, load_fixture
 
@@ -15,7 +16,7 @@ SOURCE = "uptimerobot"
 RECEIVED = datetime(2025, 3, 14, 12, 0, tzinfo=UTC)
 
 
-def parse(name: str) -> list:
+def parse(name: str) -> list[Signal]:
     return uptimerobot.parse(load_fixture(SOURCE, name).delivery())
 
 
@@ -24,9 +25,59 @@ def inline(body: dict[str, object]) -> Delivery:
                     headers={"content-type": "application/json"})
 
 
+# help.uptimerobot.com "Webhook Integration": *alertType* 1 down, 2 up, 3 SSL expiry; the
+# "Test" button sends monitor 0 with no name (or the variables unsubstituted).
+KINDS = {"1": ("uptime", "failing"), "2": ("uptime", "ok"), "3": ("ssl", "warning")}
+
+
+def fields(name: str) -> dict[str, str]:
+    fixture = load_fixture(SOURCE, name)
+    delivery = fixture.delivery()
+    return {k: str(v) for k, v in dict(delivery.json_or_form()).items()}
+
+
 @pytest.mark.parametrize("name", fixture_names(SOURCE))
-def test_every_uptimerobot_fixture_parses(name: str) -> None:
-    parse(name)
+def test_every_uptimerobot_fixture_is_what_its_alert_type_says(name: str) -> None:
+    sent = fields(name)
+    signals = parse(name)
+
+    if name == "test":
+        assert sent["monitorID"] == "0"
+        assert signals == []
+        return
+    (signal,) = signals
+    assert (signal.kind, signal.state) == KINDS[sent["alertType"]]
+    assert signal.attribute_map["monitor_id"] == sent["monitorID"]
+
+
+def test_the_certificate_signal_carries_the_certificates_expiry_from_the_payload() -> None:
+    """TIMELINE.md: a certificate's ``notAfter`` is the source's time; UptimeRobot sends it
+    as ``*sslExpiryDate*``. The signal's ``expires_at`` is that instant, not an estimate."""
+    sent = fields("ssl_expiry")
+    (signal,) = parse("ssl_expiry")
+
+    not_after = datetime.fromisoformat(sent["sslExpiryDate"])
+    assert datetime.fromisoformat(signal.attribute_map["expires_at"]) == not_after
+    assert "expires_at_estimated" not in signal.attribute_map
+
+
+def test_an_expired_certificate_fails_at_the_payloads_not_after() -> None:
+    """TIMELINE.md rule 6: an expired certificate is failing, with ``occurred_at`` = the
+    certificate's ``notAfter`` when known: the fixture's alert, days later, expired."""
+    fixture = load_fixture(SOURCE, "ssl_expiry")
+    body = orjson.loads(fixture.body)
+    body.update(alertDetails="SSL certificate has expired", alertDateTime="1743163200",
+                sslExpiryDaysLeft="0")  # 2025-03-27T12:00:00Z + 1 day
+    delivery = Delivery(source=SOURCE, body=orjson.dumps(body),
+                        received_at=datetime(2025, 3, 28, 12, 0, 3, tzinfo=UTC),
+                        headers=fixture.delivery().headers)
+
+    (signal,) = uptimerobot.parse(delivery)
+
+    not_after = datetime.fromisoformat(body["sslExpiryDate"])
+    assert (signal.kind, signal.state) == ("ssl", "failing")
+    assert signal.occurred_at == not_after
+    assert datetime.fromisoformat(signal.attribute_map["expires_at"]) == not_after
 
 
 def test_a_down_alert_is_failing_at_its_alert_time() -> None:
