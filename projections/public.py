@@ -1,22 +1,32 @@
 """The public summary: what the status page, its Atom feed and the draft's section 7 say.
 
 One function for all three, so they cannot drift. It is built from a short list of safe
-facts only (the service name when it is not an internal identifier, times, duration and
-a generic phrase for the kind of impact), never from subjects, labels, links or free
-text, because those carry hostnames, IPs, repository names and sometimes people.
-``scrub`` runs over the result as a second line of defence.
+facts only (the service's public name, times, duration and a generic phrase for the kind
+of impact), never from subjects, labels, links or free text, because those carry
+hostnames, IPs, repository names and sometimes people. ``scrub`` runs over the result as
+a second line of defence.
+
+The public name differs by reader. On the status page, open to anyone, it is the display
+name an operator configured for the service (``[status] public_services``), else
+``one of our services``: no heuristic decides that "jenkins" or "vpn-gw" is fit to
+publish. In the draft, read by engineers who edit it before posting, it is
+``public_name``'s reading of the service name.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 
 from projections.model import Incident
 
 INTERNAL = "[internal]"
+# What the status page calls a service no operator listed in [status] public_services.
+ANONYMOUS = "one of our services"
+# Stands for the public name while a text is scrubbed: no letters, so nothing matches it.
+_NAME = "\x00\x01"
 
 _URL = re.compile(r"\b[a-z][a-z0-9+.-]*://\S+", re.IGNORECASE)
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
@@ -125,7 +135,7 @@ def public_name(incident: Incident) -> str:
     internal identifier (a host, a repository, a label matcher)."""
     service = " ".join(incident.service.split())
     if not service or looks_internal(service) or len(service) > 60:
-        return "one of our services"
+        return ANONYMOUS
     if service.lower().endswith("service"):
         return f"the {service}"
     return f"the {service} service"
@@ -149,13 +159,50 @@ def public_duration(seconds: float) -> str:
     return " ".join(parts)
 
 
-def public_summary(incident: Incident) -> str:
+def display_name(incident: Incident, public_services: Mapping[str, str]) -> str:
+    """The name the status page gives ``incident``'s service: its display name when
+    ``[status] public_services`` lists the service (matched without regard to case),
+    else ``one of our services``. The service's own name is never shown there: only an
+    operator's explicit choice reaches the public, no heuristic."""
+    names = {service.lower(): name for service, name in public_services.items()}
+    return names.get(incident.service.lower(), ANONYMOUS)
+
+
+def _hidden(incident: Incident) -> list[str]:
+    return [s for s in incident.subjects if s.lower() != incident.service.lower()]
+
+
+def _with_name(template: str, incident: Incident, name: str) -> str:
+    """``template`` scrubbed of the incident's subjects and service, then ``{name}``
+    filled in: a display name an operator chose is shown as given, even when it equals
+    a subject; nothing else of the incident can come through."""
+    hidden = [*incident.subjects, incident.service]
+    return scrub(template, hidden).replace(_NAME, name)
+
+
+def public_summary(incident: Incident, name: str | None = None) -> str:
     """A few plain sentences for the status page: when, how long, what kind of impact.
 
     No hostnames, IPs, label values, URLs, repository names, subjects or people:
-    nothing but the facts named in the module docstring goes in.
+    nothing but the facts named in the module docstring goes in. ``name`` is the
+    service's public name (the status page's display name); without it (the draft's
+    section 7, for an engineer to edit), ``public_name``'s reading of the service.
     """
-    name = public_name(incident)
+    if name is not None:
+        return _with_name(_summary(incident, _NAME), incident, name)
+    # Belt and braces: the subjects must never appear, even if a service name equals one
+    # of them in a way looks_internal cannot see.
+    return scrub(_summary(incident, public_name(incident)), _hidden(incident))
+
+
+def public_title(incident: Incident, name: str) -> str:
+    """``Checkout was unavailable``: the impact phrase with the public name, nothing more."""
+    phrase = impact_phrase(incident, _NAME, ongoing=incident.resolved_at is None)
+    text = _with_name(phrase, incident, name)
+    return text[:1].upper() + text[1:]
+
+
+def _summary(incident: Incident, name: str) -> str:
     start = _public_time(incident.started_at)
     if incident.resolved_at is None:
         impact = impact_phrase(incident, name, ongoing=True)
@@ -170,7 +217,4 @@ def public_summary(incident: Incident) -> str:
             f"From {start} to {_public_time(incident.resolved_at)} "
             f"({public_duration(seconds)}), {impact}. The issue has been resolved."
         )
-    # Belt and braces: the subjects must never appear, even if a service name equals one
-    # of them in a way looks_internal cannot see.
-    hidden = [s for s in incident.subjects if s.lower() != incident.service.lower()]
-    return scrub(text, hidden)
+    return text

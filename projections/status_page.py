@@ -1,23 +1,31 @@
 """The public status page: ``GET /status`` (HTML), ``GET /v1/status`` (JSON) and
 ``GET /status/feed.atom`` (Atom 1.0), open to anyone (API.md, "Public and operations").
 
-They list the incidents users saw (``incidents.public``: P1/P2, a failing uptime check,
-or marked public by an engineer), newest first, and say about each only what
-``projections.public`` allows: a generic title, the public summary and the times. Nothing
-else of the incident (title, subjects, timeline, labels, links) is ever read into a page,
-so nothing internal can leak through one; the three answers are built from one list of
-``PublicIncident`` values so they cannot drift.
+Publication is opt-in (issue 12, item 6). They list, newest first:
+
+- the incidents users saw (``incidents.public``: P1/P2 or a failing uptime check) of the
+  services ``[status] public_services`` lists, unless an engineer marked one internal;
+- any incident an engineer marked public (``incident.publicity_set``, ``"public"`` in
+  the API), whatever its service.
+
+Nothing else. A listed service is named by its configured display name, any other by
+``one of our services``; its own name never appears. About each incident they say only
+what ``projections.public`` allows: a generic title, the public summary and the times.
+Nothing else of the incident (title, subjects, timeline, labels, links) is ever read into
+a page, so nothing internal can leak through one; the three answers are built from one
+list of ``PublicIncident`` values so they cannot drift.
 """
 
 from __future__ import annotations
 
+import hashlib
 import html
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import asyncpg
 import orjson
 from aiohttp import web
 from feedgen.feed import FeedGenerator
@@ -26,7 +34,7 @@ from ingest.keys import POOL
 from ingest.signals import format_time
 from projections.codec import incident_from_json
 from projections.model import Incident
-from projections.public import impact_phrase, public_name, public_summary, scrub
+from projections.public import display_name, public_summary, public_title
 
 # How many incidents the page and the feed show: users read the recent past.
 LIMIT = 50
@@ -35,9 +43,12 @@ PAGE_TITLE = "Service status"
 # clock, so the same log always gives the same feed.
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
+# ``public`` is true both for an incident users saw and for one an engineer marked public
+# (and false for one marked internal); of those, a listed service's, or a marked one.
 _QUERY = f"""
 SELECT doc::text FROM incidents
 WHERE public AND merged_into IS NULL
+  AND (lower(service) = ANY($1::text[]) OR (doc->>'marked_public')::boolean IS TRUE)
 ORDER BY started_at DESC, id
 LIMIT {LIMIT}
 """
@@ -47,7 +58,7 @@ LIMIT {LIMIT}
 class PublicIncident:
     """What the public may know about one incident."""
 
-    id: str  # an opaque hash (``inc_…``): says nothing about the incident
+    id: str  # opaque (``inc_`` + 16 hex digits, see ``public_id``): says nothing
     title: str
     status: str
     started_at: datetime
@@ -69,29 +80,43 @@ class PublicIncident:
         }
 
 
-def public_title(incident: Incident) -> str:
-    """``The checkout service was unavailable``: the impact phrase, nothing more."""
-    phrase = impact_phrase(incident, public_name(incident), ongoing=incident.resolved_at is None)
-    hidden = [s for s in incident.subjects if s.lower() != incident.service.lower()]
-    text = scrub(phrase, hidden)
-    return text[:1].upper() + text[1:]
+# The ids Hindsight makes itself: a hash of the opening signal, or a random declaration id.
+_OPAQUE_ID = re.compile(r"inc_[0-9a-f]{16}")
 
 
-def public_incident(incident: Incident) -> PublicIncident:
+def public_id(incident_id: str) -> str:
+    """``incident_id`` when Hindsight made it (already opaque), else a hash of it: an
+    engineer may declare an incident under a telling id ("inc_vpn-gw-down")."""
+    if _OPAQUE_ID.fullmatch(incident_id):
+        return incident_id
+    return "inc_" + hashlib.sha256(f"public\x1f{incident_id}".encode()).hexdigest()[:16]
+
+
+def public_incident(incident: Incident, public_services: Mapping[str, str]) -> PublicIncident:
+    name = display_name(incident, public_services)
     return PublicIncident(
-        id=incident.id,
-        title=public_title(incident),
+        id=public_id(incident.id),
+        title=public_title(incident, name),
         status=incident.status,
         started_at=incident.started_at,
         resolved_at=incident.resolved_at,
-        summary=public_summary(incident),
+        summary=public_summary(incident, name),
     )
 
 
-async def public_incidents(pool: asyncpg.Pool) -> list[PublicIncident]:
-    async with pool.acquire() as conn:
-        rows = await conn.fetch(_QUERY)
-    return [public_incident(incident_from_json(orjson.loads(r["doc"]))) for r in rows]
+def _public_services(request: web.Request) -> Mapping[str, str]:
+    from hindsight.app import SETTINGS  # the app imports this module: look it up late
+
+    settings = request.app.get(SETTINGS)
+    return {} if settings is None else settings.status.public_services
+
+
+async def public_incidents(request: web.Request) -> list[PublicIncident]:
+    services = _public_services(request)
+    async with request.app[POOL].acquire() as conn:
+        rows = await conn.fetch(_QUERY, sorted({s.lower() for s in services}))
+    return [public_incident(incident_from_json(orjson.loads(r["doc"])), services)
+            for r in rows]
 
 
 def overall(incidents: Sequence[PublicIncident]) -> str:
@@ -181,18 +206,18 @@ def status_feed(incidents: Sequence[PublicIncident], base_url: str) -> bytes:
 
 
 async def get_status_json(request: web.Request) -> web.Response:
-    incidents = await public_incidents(request.app[POOL])
+    incidents = await public_incidents(request)
     return web.Response(body=orjson.dumps(status_json(incidents)),
                         content_type="application/json")
 
 
 async def get_status_page(request: web.Request) -> web.Response:
-    incidents = await public_incidents(request.app[POOL])
+    incidents = await public_incidents(request)
     return web.Response(text=status_html(incidents), content_type="text/html", charset="utf-8")
 
 
 async def get_status_feed(request: web.Request) -> web.Response:
-    incidents = await public_incidents(request.app[POOL])
+    incidents = await public_incidents(request)
     return web.Response(body=status_feed(incidents, _base_url(request)),
                         content_type="application/atom+xml", charset="utf-8")
 

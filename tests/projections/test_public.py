@@ -8,7 +8,16 @@ from dataclasses import replace
 import pytest
 
 from projections.model import Incident
-from projections.public import INTERNAL, is_host_like, looks_internal, public_summary, scrub
+from projections.public import (
+    ANONYMOUS,
+    INTERNAL,
+    display_name,
+    is_host_like,
+    looks_internal,
+    public_summary,
+    public_title,
+    scrub,
+)
 from tests.projections.test_draft_scenarios import (
     SCENARIOS,
     checkout_outage,
@@ -147,3 +156,48 @@ def test_the_leak_test_knows_what_it_looks_for() -> None:
     assert {"10.0.4.17:9100", "checkout-api", "https://checkout.example.com/health",
             "acme/checkout-service", "Checkout API", "4f2c9e1b7a0d5c3e8f9a1b2c3d4e5f6a7b8c9d0e",
             "production"} <= secrets
+
+
+# The status page (issue 12, item 6): publication is opt-in, and a service is named only
+# by the display name an operator configured in [status] public_services.
+
+
+@pytest.mark.parametrize("service", ["jenkins", "vpn-gw", "payments", "checkout"])
+def test_the_status_page_names_no_service_an_operator_did_not_list(service: str) -> None:
+    """"jenkins" and "vpn-gw" pass every host/identifier heuristic: only the list decides."""
+    incident = replace(checkout_outage(), service=service)
+    assert not looks_internal(service)  # the heuristic would have named it
+    name = display_name(incident, {"orders": "Orders"})
+    assert name == ANONYMOUS
+    for text in (public_summary(incident, name), public_title(incident, name)):
+        assert service not in text.lower()
+        assert "one of our services was unavailable" in text.lower()
+
+
+def test_a_listed_service_is_shown_by_its_display_name_whatever_its_case() -> None:
+    incident = checkout_outage()  # service "checkout"
+    name = display_name(incident, {"Checkout": "Online Shop"})
+    assert name == "Online Shop"
+    assert public_title(incident, name) == "Online Shop was unavailable"
+    assert public_summary(incident, name) == (
+        "From 2026-03-01 10:03 UTC to 2026-03-01 10:25 UTC (22 minutes), Online Shop "
+        "was unavailable. The issue has been resolved."
+    )
+
+
+def test_a_display_name_is_shown_as_given_even_when_it_equals_a_subject() -> None:
+    """The operator chose it for the public; the scrubber must not eat it."""
+    incident = checkout_outage()
+    assert "Checkout API" in incident.subjects
+    assert public_title(incident, "Checkout API") == "Checkout API was unavailable"
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_the_status_page_text_holds_no_subject_nor_the_service_name(name: str) -> None:
+    incident = SCENARIOS[name]()
+    shown = display_name(incident, {incident.service: "Our product"})
+    for text in (public_summary(incident, shown), public_title(incident, shown)):
+        for secret in {*_secrets(incident), *incident.subjects, incident.service}:
+            assert not re.search(rf"(?<![\w-]){re.escape(secret)}(?![\w-])", text,
+                                 re.IGNORECASE), (secret, text)
+        assert "Our product" in text
