@@ -20,6 +20,7 @@ from pydantic import (
     Field,
     TypeAdapter,
     ValidationError,
+    model_validator,
 )
 
 from ingest.validation import first_problem
@@ -86,16 +87,36 @@ class ActionItemCompleted(_Event):
     completed_at: UtcTime | None = None
 
 
+# A notification target's configured name ([notify.targets]): never a URL (no ':' or '/').
+TargetName = Annotated[str, Field(min_length=1, max_length=63,
+                                  pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+# Attempts recorded before targets had names held the target's URL itself. Read back,
+# they name no target: the URL (often a credential) goes no further than the old event.
+UNNAMED_TARGET = "unnamed"
+
+
 class ActionItemNotificationAttempted(_Event):
-    """One outbound POST about an item (created, or fallen overdue), whatever its outcome."""
+    """One outbound POST about an item (created, or fallen overdue), whatever its outcome.
+
+    It names the target as configured, never its URL: the log is append-only and read
+    by every projection, and a chat webhook's URL is a credential (issue 12, item 13).
+    """
 
     type: Literal["action_item.notification_attempted"] = "action_item.notification_attempted"
     item_id: Id
-    url: Url
+    target: TargetName
     attempt: Annotated[int, Field(ge=1)]
     status_code: Annotated[int, Field(ge=100, le=599)] | None = None
     error: Annotated[str, Field(max_length=500)] | None = None
     reason: NotificationReason
+
+    @model_validator(mode="before")
+    @classmethod
+    def _recorded_with_a_url(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "url" in data and "target" not in data:
+            data = {k: v for k, v in data.items() if k != "url"}
+            data["target"] = UNNAMED_TARGET
+        return data
 
 
 ActionItemEvent = Annotated[

@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal, assert_type
 
 from ingest.action_items import (
+    UNNAMED_TARGET,
     ActionItemAdded,
     ActionItemAssigned,
     ActionItemCompleted,
@@ -80,7 +81,7 @@ _WORD = re.compile(r"[\w][\w./:-]*")
 
 @dataclass(frozen=True, slots=True)
 class NotificationAttempt:
-    url: str
+    target: str  # the target's configured name, never its URL
     attempt: int
     reason: NotificationReason
     status_code: int | None
@@ -122,7 +123,7 @@ class ActionItem:
             "flags": list(self.flags),
             "position": self.position,
             "notifications": [
-                {"url": n.url, "attempt": n.attempt, "reason": n.reason,
+                {"target": n.target, "attempt": n.attempt, "reason": n.reason,
                  "status_code": n.status_code, "error": n.error, "at": format_time(n.at),
                  "position": n.position}
                 for n in self.notifications
@@ -151,7 +152,8 @@ def item_from_json(data: Mapping[str, Any]) -> ActionItem:
         flags=tuple(data.get("flags", ())),
         position=int(data.get("position", 0)),
         notifications=tuple(
-            NotificationAttempt(url=n["url"], attempt=n["attempt"], reason=n["reason"],
+            NotificationAttempt(target=n.get("target", UNNAMED_TARGET), attempt=n["attempt"],
+                                reason=n["reason"],
                                 status_code=n.get("status_code"), error=n.get("error"),
                                 at=_time(n["at"]) or created, position=n["position"])
             for n in data.get("notifications", ())
@@ -258,7 +260,7 @@ def apply(item: ActionItem | None, recorded: RecordedEvent) -> ActionItem | None
     # The last member of the union; mypy proves no other type gets here.
     assert_type(event, ActionItemNotificationAttempted)
     attempt = NotificationAttempt(
-        url=event.url,
+        target=event.target,
         attempt=event.attempt,
         reason=event.reason,
         status_code=event.status_code,

@@ -1,6 +1,7 @@
-"""Outbound action-item notifications: Standard-Webhooks-signed POSTs to ``[notify] urls``.
+"""Outbound action-item notifications: Standard-Webhooks-signed POSTs to the named
+``[notify.targets]`` (the old ``[notify] urls`` list counts as targets named target-1, ...).
 
-When an action item is created, or falls overdue, every configured URL gets one JSON
+When an action item is created, or falls overdue, every configured target gets one JSON
 message (so a team can turn items into tickets with its own automation). The log is the
 memory: each attempt, whatever its outcome, is appended as an
 ``action_item.notification_attempted`` event on the item's stream, and what to send next
@@ -11,7 +12,7 @@ One cycle (``Notifier.tick``), run only while this process leads the projector:
 
 1. Read the open items from the read model, and every recorded attempt for them from the
    event log itself (not the read model, which may lag the attempt just appended).
-2. For each (item, reason, url) due: ``created`` always, ``overdue`` once the due date has
+2. For each (item, reason, target) due: ``created`` always, ``overdue`` once the due date has
    passed (UTC): skip it if an attempt was delivered (2xx), if ``max_attempts`` have
    failed (bounded), if one is in flight in this process, or if the back-off after the
    last failure (``backoff`` × 2^(failures − 1)) has not elapsed.
@@ -22,6 +23,11 @@ One cycle (``Notifier.tick``), run only while this process leads the projector:
    from then on the log answers step 2.
 
 Retrying happens here only, in step 2, and nowhere else.
+
+A target is known to the log by its configured name only, never by its URL: a chat
+webhook's URL is a credential, and the log is append-only, kept for years and read by
+every projection. The event, its idempotency key and the log lines name the target; an
+error's text has the URL (and its host, path and query) replaced by the name.
 """
 
 from __future__ import annotations
@@ -29,9 +35,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-from collections.abc import AsyncIterator, Callable, Sequence
+import re
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from urllib.parse import urlsplit
 
 import aiohttp
 import asyncpg
@@ -56,7 +64,7 @@ BACKOFF_SECONDS = 2.0  # after the first failure; doubles after each further one
 POLL_SECONDS = 1.0
 TIMEOUT_SECONDS = 10.0
 
-Key = tuple[str, NotificationReason, str]  # (item id, reason, url)
+Key = tuple[str, NotificationReason, str]  # (item id, reason, target name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +76,7 @@ class Attempt:
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    """One message about one item, for one reason: the same bytes for every URL."""
+    """One message about one item, for one reason: the same bytes for every target."""
 
     id: str
     reason: NotificationReason
@@ -109,9 +117,24 @@ def signed_headers(secret: str, msg: Message, now: datetime) -> dict[str, str]:
     }
 
 
+_ANY_URL = re.compile(r"[a-z][a-z0-9+.-]*://\S+", re.IGNORECASE)
+
+
+def redacted(text: str, url: str, name: str) -> str:
+    """``text`` with ``url``, and each part of it that can name or unlock the target
+    (host and port, path, query, fragment), replaced by ``[name]``; and any other URL."""
+    parts = urlsplit(url)
+    pieces = {url, url.split("#", 1)[0], url.split("?", 1)[0], parts.netloc,
+              parts.hostname or "", parts.query, parts.fragment,
+              parts.path if len(parts.path) > 1 else ""}
+    for piece in sorted((p for p in pieces if p), key=lambda p: (-len(p), p)):
+        text = re.sub(re.escape(piece), f"[{name}]", text, flags=re.IGNORECASE)
+    return _ANY_URL.sub(f"[{name}]", text)
+
+
 def due_attempt(tried: Sequence[Attempt], now: datetime, *, max_attempts: int,
                 backoff: float) -> int | None:
-    """The number of the attempt to make now for one (item, reason, url), or None."""
+    """The number of the attempt to make now for one (item, reason, target), or None."""
     if any(a.delivered for a in tried) or len(tried) >= max_attempts:
         return None
     if tried:
@@ -126,7 +149,7 @@ def due_attempt(tried: Sequence[Attempt], now: datetime, *, max_attempts: int,
 class Notifier:
     pool: asyncpg.Pool
     store: EventStore
-    urls: Sequence[str]
+    targets: Mapping[str, str]  # name -> URL; only the name is ever recorded
     secret: str
     session: aiohttp.ClientSession
     is_leader: Callable[[], bool]
@@ -184,15 +207,15 @@ class Notifier:
         items, attempts = await self._load()
         for item in items:
             for reason in reasons(item, now.date()):
-                for url in self.urls:
-                    key: Key = (item.id, reason, url)
+                for name in self.targets:
+                    key: Key = (item.id, reason, name)
                     if key in self._in_flight:
                         continue
                     number = due_attempt(attempts.get(key, ()), now,
                                          max_attempts=self.max_attempts, backoff=self.backoff)
                     if number is None:
                         continue
-                    task = asyncio.create_task(self._send(item, reason, url, number),
+                    task = asyncio.create_task(self._send(item, reason, name, number),
                                                name=f"notify-{item.id}")
                     self._in_flight[key] = task
                     task.add_done_callback(self._forget(key))
@@ -214,17 +237,24 @@ class Notifier:
             recorded = await conn.fetch(
                 "SELECT data::text, recorded_at FROM events "
                 "WHERE stream = ANY($1::text[]) AND type = $2", streams, ATTEMPTED)
+        # Attempts recorded before targets had names hold the URL: count them for the
+        # target that has that URL now, so an upgrade sends nothing twice.
+        by_url = {url: name for name, url in self.targets.items()}
         attempts: dict[Key, list[Attempt]] = {}
         for row in recorded:
             data = orjson.loads(row["data"])
             code = data.get("status_code")
-            attempts.setdefault((data["item_id"], data["reason"], data["url"]), []).append(
+            target = data.get("target") or by_url.get(data.get("url", ""))
+            if target is None:
+                continue  # a URL no longer configured
+            attempts.setdefault((data["item_id"], data["reason"], target), []).append(
                 Attempt(attempt=data["attempt"], delivered=code is not None and 200 <= code < 300,
                         at=row["recorded_at"]))
         return items, attempts
 
-    async def _send(self, item: ActionItem, reason: NotificationReason, url: str,
+    async def _send(self, item: ActionItem, reason: NotificationReason, name: str,
                     number: int) -> None:
+        url = self.targets[name]
         now = self.clock()
         msg = message(item, reason, now)
         status: int | None = None
@@ -237,18 +267,20 @@ class Notifier:
         except asyncio.CancelledError:
             raise
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            error = f"{type(exc).__name__}: {exc}"[:500]
-        event = ActionItemNotificationAttempted(item_id=item.id, url=url, attempt=number,
+            # aiohttp's messages carry the host, or the whole URL (InvalidURL).
+            error = redacted(f"{type(exc).__name__}: {exc}", url, name)[:500]
+        event = ActionItemNotificationAttempted(item_id=item.id, target=name, attempt=number,
                                                 status_code=status, error=error, reason=reason)
         stream = f"action-item-{item.id}"
         await self.store.append(stream, [NewEvent(
             stream=stream, type=ATTEMPTED, received_at=self.clock(),
             data=event.model_dump(mode="json"),
-            # Two leaders in a handover cannot record the same attempt twice.
-            idempotency_key=f"notify:{item.id}:{reason}:{url}:{number}",
+            # Two leaders in a handover cannot record the same attempt twice. The name,
+            # not the URL: keys are stored in the log, and unique-violation errors print them.
+            idempotency_key=f"notify:{item.id}:{reason}:{name}:{number}",
         )])
-        log.info("notification_attempted", item=item.id, reason=reason, attempt=number,
-                 status=status, error=error)
+        log.info("notification_attempted", item=item.id, reason=reason, target=name,
+                 attempt=number, status=status, error=error)
 
 
 NOTIFIER = web.AppKey("notifier", Notifier)
@@ -259,20 +291,25 @@ async def notifier_ctx(app: web.Application) -> AsyncIterator[None]:
     from hindsight.app import SETTINGS  # the app imports this module: look it up late
 
     conf = app[SETTINGS].notify
-    if not conf.urls:
+    targets = conf.named_targets()
+    if not targets:
         yield
         return
     if conf.secret is None:
-        log.warning("notifier_disabled", reason="[notify] urls are set but no secret to sign")
+        log.warning("notifier_disabled",
+                    reason="[notify] targets are set but no secret to sign")
         yield
         return
+    if conf.urls:
+        log.warning("notify_urls_deprecated", named=[n for n in targets if n not in conf.targets],
+                    hint="name each URL under [notify.targets]")
     projector = app.get(PROJECTOR)
     session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=TIMEOUT_SECONDS))
 
     def leading() -> bool:
         return projector is not None and projector.status.leader
 
-    notifier = Notifier(pool=app[POOL], store=app[STORE], urls=list(conf.urls),
+    notifier = Notifier(pool=app[POOL], store=app[STORE], targets=targets,
                         secret=conf.secret.get_secret_value(), session=session,
                         is_leader=leading, projector=projector)
     app[NOTIFIER] = notifier

@@ -1,25 +1,33 @@
 """Outbound action-item notifications, against a real HTTP receiver on 127.0.0.1 that
 checks the Standard Webhooks signature itself (not with our code) and fails the first
-request it gets."""
+request it gets. Targets are named (``[notify.targets]``): the log records the name,
+never the URL, which for a chat webhook is a credential (issue 12, item 13)."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import hmac
+import socket
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 from aiohttp import web
+from yarl import URL
 
+from hindsight.settings import SettingsError, load_settings
+from ingest.keys import POOL
 from projections.keys import PROJECTOR
 from projections.notifier import NOTIFIER
 from tests.api.test_postmortem import SERVICES, missed_cron_run, post
 from tests.helpers import api_headers
 
 SECRET = "whsec_" + base64.b64encode(b"notify-secret-key-bytes-01234").decode()
+PATH_SECRET = "T0000-B1111-XXXXpathsecretXXXX"
+QUERY_SECRET = "querysecret-0123456789abcdef"
 
 
 def verify(secret: str, headers: Any, body: bytes) -> bool:
@@ -55,9 +63,10 @@ async def receiver(  # requested first by the tests: it outlives the server that
 aiohttp_server: Any) -> tuple[Receiver, str]:
     state = Receiver()
     app = web.Application()
-    app.router.add_post("/hooks", state.handle)
+    app.router.add_post("/hooks/{token}", state.handle)
     server = await aiohttp_server(app, host="127.0.0.1")
-    return state, str(server.make_url("/hooks"))
+    # Shaped like a chat webhook: the path and the query are the credential.
+    return state, str(server.make_url(f"/hooks/{PATH_SECRET}").with_query(key=QUERY_SECRET))
 
 
 async def attempts(client: Any, item: str) -> list[dict[str, Any]]:
@@ -71,7 +80,7 @@ async def test_a_new_overdue_item_is_announced_signed_once_per_reason_after_a_re
         receiver: tuple[Receiver, str], make_client: Any) -> None:
     state, url = receiver
     client = await make_client(projector=True, services=SERVICES,
-                               notify={"urls": [url], "secret": SECRET})
+                               notify={"targets": {"ops-chat": url}, "secret": SECRET})
     notifier = client.app[NOTIFIER]
     notifier.backoff = 0.2  # the schedule is the point here, not its length
     incident = await missed_cron_run(client)
@@ -99,7 +108,7 @@ async def test_a_new_overdue_item_is_announced_signed_once_per_reason_after_a_re
     assert sorted((a["attempt"], a["status_code"]) for a in recorded
                   if a["status_code"] != 204) == [(1, 503)]
     assert len(recorded) == 3
-    assert all(a["url"] == url for a in recorded)
+    assert all(a["target"] == "ops-chat" for a in recorded)
 
     # More cycles, and a change to the item: nothing is sent twice.
     answer = await post(client, f"/v1/action-items/{item}/events",
@@ -148,3 +157,105 @@ async def test_a_process_that_does_not_lead_the_projector_sends_nothing(
     assert state.received == []
     assert state.fail_first == 1  # not even a first request arrived
     assert await attempts(leader, added["item"]) == []
+
+
+async def stored_events(client: Any) -> list[dict[str, Any]]:
+    async with client.app[POOL].acquire() as conn:
+        rows = await conn.fetch("SELECT type, data::text, metadata::text, idempotency_key "
+                                "FROM events ORDER BY position")
+    return [dict(r) for r in rows]
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port  # closed again: connecting is refused
+
+
+async def test_no_target_url_is_stored_in_the_log_only_its_name(
+        receiver: tuple[Receiver, str], make_client: Any) -> None:
+    """Issue 12, item 13: the attempt events' data, metadata and idempotency keys name
+    the target; no URL, host, path or query string of a target reaches the log, whether
+    the attempt was delivered, refused (503) or could not connect (the error's text)."""
+    state, url = receiver
+    dead = (f"http://127.0.0.1:{closed_port()}/hooks/dead-path-secret-4242"
+            "?key=dead-query-secret-4242")
+    client = await make_client(projector=True, services=SERVICES, notify={
+        "targets": {"ops-chat": url, "dead-end": dead}, "secret": SECRET})
+    notifier = client.app[NOTIFIER]
+    notifier.backoff = 0.05
+    incident = await missed_cron_run(client)
+    added = await post(client, f"/v1/incidents/{incident}/action-items",
+                       {"title": "Add a runbook for missed runs", "due_date": "2099-01-01"})
+    assert await client.app[PROJECTOR].wait_for(added["event"])
+    for _ in range(100):
+        done = await attempts(client, added["item"])
+        if (("ops-chat", 204) in {(a["target"], a["status_code"]) for a in done}
+                and sum(a["target"] == "dead-end" for a in done) >= 2):
+            break
+        await notifier.wait_cycles(1)
+    done = await attempts(client, added["item"])
+    assert {(a["target"], a["status_code"]) for a in done} >= {
+        ("ops-chat", 503), ("ops-chat", 204), ("dead-end", None)}
+    assert all(a["error"] for a in done if a["target"] == "dead-end")
+    assert len(state.received) == 1
+
+    events = await stored_events(client)
+    recorded = [e for e in events if e["type"] == "action_item.notification_attempted"]
+    assert len(recorded) == len(done)
+    forbidden = [url, dead, PATH_SECRET, QUERY_SECRET, "dead-path-secret-4242",
+                 "dead-query-secret-4242", URL(url).raw_authority, URL(dead).raw_authority]
+    leaks = sorted({(e["type"], part, secret) for e in events
+                    for part in ("data", "metadata", "idempotency_key")
+                    for secret in forbidden if secret in (e[part] or "")})
+    assert leaks == []
+    assert all("ops-chat" in e["idempotency_key"] or "dead-end" in e["idempotency_key"]
+               for e in recorded)
+    # Nor does the API hand the URL out with the item.
+    listing = await (await client.get("/v1/action-items", headers=api_headers())).text()
+    assert not any(secret in listing for secret in forbidden[:6])
+
+
+async def test_the_old_unnamed_url_list_still_works_as_targets_named_in_order(
+        receiver: tuple[Receiver, str], make_client: Any) -> None:
+    """``[notify] urls = [...]`` from earlier versions: target-1, target-2, ..."""
+    state, url = receiver
+    state.fail_first = 0
+    client = await make_client(projector=True, services=SERVICES,
+                               notify={"urls": [url], "secret": SECRET})
+    notifier = client.app[NOTIFIER]
+    incident = await missed_cron_run(client)
+    added = await post(client, f"/v1/incidents/{incident}/action-items",
+                       {"title": "Add a runbook for missed runs", "due_date": "2099-01-01"})
+    assert await client.app[PROJECTOR].wait_for(added["event"])
+    for _ in range(60):
+        if await attempts(client, added["item"]):
+            break
+        await notifier.wait_cycles(1)
+    assert [(a["target"], a["status_code"]) for a in await attempts(client, added["item"])] \
+        == [("target-1", 204)]
+    events = await stored_events(client)
+    assert not any(QUERY_SECRET in (e["data"] + (e["idempotency_key"] or "")) for e in events)
+
+
+@pytest.mark.parametrize(
+    ("targets", "message"),
+    [
+        ({"https://hooks.example.com/x": "https://hooks.example.com/x"}, "target name"),
+        ({"ops-chat": "ftp://hooks.example.com/x?key=s3cret"}, "must be an http(s) URL"),
+        ({"target-1": "https://hooks.example.com/y"}, "also the name given"),
+    ],
+)
+def test_a_target_that_is_not_a_name_and_an_http_url_is_refused_at_start(
+        targets: dict[str, str], message: str, tmp_path: Path) -> None:
+    """Named without ':' or '/', so a URL can never stand in the log as a name; the
+    error names the setting and never repeats the URL."""
+    lines = ["[notify]", 'urls = ["https://hooks.example.com/z"]', f'secret = "{SECRET}"',
+             "[notify.targets]", *(f'"{k}" = "{v}"' for k, v in targets.items())]
+    config = tmp_path / "hindsight.toml"
+    config.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(SettingsError, match=r"^notify(\.targets)? \(or HINDSIGHT_NOTIFY") as err:
+        load_settings(config=config, environ={})
+    assert message in str(err.value)
+    assert "s3cret" not in str(err.value)

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from ingest.action_items import (
+    UNNAMED_TARGET,
     ActionItemAdded,
     ActionItemCompleted,
     ActionItemNotificationAttempted,
@@ -50,7 +51,7 @@ def test_it_parses_every_event_type() -> None:
         {"type": "action_item.completed", "item_id": "ai_1",
          "completed_at": "2026-03-09T12:00:00+01:00"},
         {"type": "action_item.notification_attempted", "item_id": "ai_1",
-         "url": "https://hooks.example.com/x", "attempt": 2, "status_code": 503,
+         "target": "ops-chat", "attempt": 2, "status_code": 503,
          "reason": "overdue"},
     ]
     parsed = [parse_action_item_event(e) for e in events]
@@ -85,7 +86,7 @@ def test_events_are_frozen_values() -> None:
         ({"type": "action_item.completed", "item_id": "ai_1",
           "completed_at": "2026-03-09T12:00:00"}, "completed_at: Input should have timezone info"),
         ({"type": "action_item.notification_attempted", "item_id": "ai_1",
-          "url": "https://h.example.com", "attempt": 1, "reason": "reminder"},
+          "target": "ops-chat", "attempt": 1, "reason": "reminder"},
          "reason: Input should be 'created' or 'overdue'"),
     ],
 )
@@ -213,7 +214,7 @@ def test_events_for_an_unknown_item_and_a_second_added_are_ignored() -> None:
 
 def test_notification_attempts_are_recorded_in_order() -> None:
     attempt = {"type": "action_item.notification_attempted", "item_id": "ai_1",
-               "url": "https://hooks.example.com/x", "reason": "created"}
+               "target": "ops-chat", "reason": "created"}
     items = fold([
         recorded(10, added()),
         recorded(11, {**attempt, "attempt": 1, "error": "connection refused"}, minutes=1),
@@ -222,6 +223,20 @@ def test_notification_attempts_are_recorded_in_order() -> None:
     notes = items["ai_1"].notifications
     assert [(n.attempt, n.delivered) for n in notes] == [(1, False), (2, True)]
     assert notes[0].error == "connection refused"
+
+
+def test_a_notification_target_is_a_name_never_a_url() -> None:
+    """Issue 12, item 13: the log names the target; a URL (a credential, for a chat
+    webhook) cannot be recorded as one, and an attempt recorded with a URL by an earlier
+    version reads back without it."""
+    attempt = {"type": "action_item.notification_attempted", "item_id": "ai_1",
+               "attempt": 1, "reason": "created"}
+    with pytest.raises(ValueError, match=r"^target: String should match pattern"):
+        parse_action_item_event({**attempt, "target": "https://hooks.example.com/x?k=1"})
+    old = parse_action_item_event({**attempt, "url": "https://hooks.example.com/x?k=1"})
+    assert isinstance(old, ActionItemNotificationAttempted)
+    assert old.target == UNNAMED_TARGET
+    assert "hooks.example.com" not in old.model_dump_json()
 
 
 def test_the_fold_is_the_same_in_one_pass_or_in_two() -> None:
