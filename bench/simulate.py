@@ -26,9 +26,9 @@ ROOT = BENCH.parent
 # shadow the `ingest` package: the root goes first and bench/ leaves.
 sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() not in (BENCH, ROOT)]
 
-from tests.scenarios.harness import shuffled  # noqa: E402
 from tests.simulation.inprocess import fold, settings_for  # noqa: E402
 from tests.simulation.oracle import Moments, check  # noqa: E402
+from tests.simulation.served import shuffled  # noqa: E402
 from tests.simulation.worlds import World, draw, models  # noqa: E402
 
 

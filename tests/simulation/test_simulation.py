@@ -31,7 +31,6 @@ from hindsight.app import engine_config_from
 from hindsight.database import connect
 from ingest.store import EventStore
 from projections.rebuild import rebuild
-from tests.scenarios.harness import shuffled
 from tests.scenarios.payloads import Recorded
 from tests.simulation.inprocess import fold, settings_for
 from tests.simulation.oracle import Moments, check, expected
@@ -42,6 +41,7 @@ from tests.simulation.served import (
     in_random_order,
     in_time_order,
     services_of,
+    shuffled,
     two_halves,
 )
 from tests.simulation.world import Model
@@ -68,7 +68,7 @@ KNOWN_DEFECTS: dict[str, tuple[str, tuple[int, ...]]] = {
         "the acknowledgement of a Better Stack SSL-expiry incident (a warning, which "
         "opens nothing: TIMELINE.md rule 6) acknowledges the open outage incident of the "
         "same monitor (acknowledged_at: from the tool acknowledging that incident)",
-        (20250554,)),
+        (20250554, 1000619)),
 }
 
 
@@ -97,6 +97,7 @@ def by_receipt(world: World) -> list[Recorded]:
 @example(seed=20250315)  # Healthchecks: likewise, beside UptimeRobot and PagerDuty acks
 @example(seed=20250528)  # Healthchecks: likewise, beside Grafana alerts of two instances
 @example(seed=20250554)  # Better Stack: an SSL warning's ack acknowledged the outage
+@example(seed=1000619)  # Better Stack: likewise, in 7 deliveries beside a Grafana alert
 def test_each_reported_outage_is_one_incident_with_the_oracles_moments(seed: int) -> None:
     """The world's deliveries in time order."""
     world = draw(seed, healthy())
