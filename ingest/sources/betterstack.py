@@ -26,7 +26,8 @@ API's JSON:API form (betterstack.com/docs/uptime/api/incidents-api-response-para
   stand in for the monitor's up/down state. A resolved warning is the certificate's
   ``ok`` at ``resolved_at`` with no start: a warning never failed (TIMELINE.md rule 6),
   so its resolution is no failing period seen after the fact (rule 4) and opens nothing;
-  it ends the risk.
+  it ends the risk. An acknowledged warning is still only the warning (action
+  ``triggered``, at ``started_at``): acknowledging it acknowledges no outage.
 """
 
 from __future__ import annotations
@@ -96,6 +97,11 @@ def parse(delivery: Delivery) -> list[Signal]:
             period_start = None
             if action != "resolved":
                 state = "warning"
+            if action == "acknowledged":
+                # Someone acknowledged a warning, not an outage: it must not stand as the
+                # acknowledgement of whatever incident its service has open (rule 6: a
+                # warning belongs to no incident). It stays the warning it was.
+                action = "triggered"
             days = _DAYS.search(cause)
             if days and started is not None:
                 facts.append(("days_left", days.group(1)))

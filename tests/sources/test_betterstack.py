@@ -145,6 +145,26 @@ def test_a_resolved_expired_certificate_is_a_failing_period_with_its_start() -> 
     assert signal.occurred_at == datetime(2025, 3, 14, 7, 12, tzinfo=UTC)
 
 
+def test_an_acknowledged_ssl_warning_acknowledges_no_outage() -> None:
+    """TIMELINE.md rule 6: a warning opens no incident, so its acknowledgement is no
+    incident's ``acknowledged_at`` (the simulation's seed 20250554: it acknowledged the
+    service's outage)."""
+    body = orjson.loads(load_fixture(SOURCE, "ssl_expiring").body)
+    body["data"]["attributes"].update(acknowledged_at="2025-03-14T10:09:00.000Z",
+                                      acknowledged_by="Jordan Lee", status="Acknowledged")
+    ack = Delivery(source=SOURCE, body=orjson.dumps(body),
+                   received_at=datetime(2025, 3, 14, 10, 9, 2, tzinfo=UTC))
+    outage = inline({"data": {"id": "3", "type": "incident", "attributes": {
+        "name": "portal.example.com", "cause": "Status 503",
+        "started_at": "2025-03-14T10:05:00Z", "status": "Started"}}})
+
+    (signal,) = betterstack.parse(ack)
+    (incident,) = fold(outage, ack).incidents()
+
+    assert (signal.state, signal.action) == ("warning", "triggered")
+    assert incident.acknowledged_at is None
+
+
 def test_an_expired_certificate_incident_is_failing() -> None:
     body = {"data": {"id": "1", "type": "incident", "attributes": {
         "name": "Portal", "url": "https://portal.example.com", "cause": "SSL certificate expired",
