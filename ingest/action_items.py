@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -153,3 +153,82 @@ def parse_action_item_event(data: Mapping[str, Any]) -> ActionItemEvent:
         return _ADAPTER.validate_python(dict(data))
     except ValidationError as exc:
         raise ValueError(first_problem(exc, tag=kind)) from None
+
+
+# --- HTTP request bodies ---------------------------------------------------------------
+# What a client POSTs. The server supplies ``item_id`` and ``incident_id`` (from the
+# path); the fields and their checks are the events' own types (``Text``, ``Url``, ...),
+# and /openapi.json is generated from these models.
+
+
+class AddItemBody(_Event):
+    """POST /v1/incidents/{id}/action-items: the server picks the item id (ai_…)."""
+
+    title: Text = Field(description="specific and verifiable: what will be done")
+    owner: Text | None = Field(None, description="a role or team (never blame a person)")
+    due_date: date | None = Field(None, description="YYYY-MM-DD")
+    ticket_url: Url | None = Field(None, description="the tracker's http(s) URL")
+
+
+class AssignBody(_Event):
+    type: Literal["action_item.assigned", "assign"]
+    owner: Text = Field(description="a role or team")
+
+
+class DueDateBody(_Event):
+    type: Literal["action_item.due_date_set", "due_date"]
+    due_date: date = Field(description="YYYY-MM-DD")
+
+
+class TicketBody(_Event):
+    type: Literal["action_item.ticket_linked", "ticket"]
+    url: Url = Field(description="the tracker's http(s) URL")
+
+
+class CompleteBody(_Event):
+    type: Literal["action_item.completed", "complete"]
+    completed_at: UtcTime | None = Field(None, description="when it was done (default: "
+                                                           "when this was recorded)")
+
+
+ItemEventBody = Annotated[
+    AssignBody | DueDateBody | TicketBody | CompleteBody, Field(discriminator="type")]
+ITEM_EVENT_BODIES: tuple[type[_Event], ...] = (AssignBody, DueDateBody, TicketBody,
+                                               CompleteBody)
+# Short name -> event type, read off the bodies' literals (assign -> action_item.assigned).
+ITEM_ALIASES: dict[str, str] = {
+    get_args(body.model_fields["type"].annotation)[1]:
+        get_args(body.model_fields["type"].annotation)[0]
+    for body in ITEM_EVENT_BODIES}
+ITEM_EVENT_BODY: TypeAdapter[ItemEventBody] = TypeAdapter(ItemEventBody)
+
+
+def parse_add_body(data: Any, item_id: str, incident_id: str) -> ActionItemAdded:
+    """The item a POST /v1/incidents/{id}/action-items body adds, or ValueError naming
+    the first bad field."""
+    if not isinstance(data, Mapping):
+        raise ValueError("body must be a JSON object")
+    try:
+        body = AddItemBody.model_validate(dict(data))
+    except ValidationError as exc:
+        raise ValueError(first_problem(exc)) from None
+    return ActionItemAdded(item_id=item_id, incident_id=incident_id, **body.model_dump())
+
+
+def parse_item_event_body(data: Any, item_id: str) -> ActionItemEvent:
+    """The event a POST /v1/action-items/{id}/events body describes, or ValueError
+    naming the first bad field."""
+    if not isinstance(data, Mapping):
+        raise ValueError("body must be a JSON object")
+    kind = data.get("type")
+    if not isinstance(kind, str) or kind not in {*ITEM_ALIASES, *ITEM_ALIASES.values()}:
+        raise ValueError(f"type: one of {', '.join(ITEM_ALIASES)} (or their full names), "
+                         f"not {str(kind)[:60]!r}")
+    try:
+        body = ITEM_EVENT_BODY.validate_python(dict(data))
+    except ValidationError as exc:
+        # Only the union's tag (the first location part) is dropped: ``due_date`` is both
+        # a tag and a field name.
+        raise ValueError(first_problem(exc).removeprefix(f"{kind}.")) from None
+    return parse_action_item_event({**body.model_dump(exclude={"type"}), "item_id": item_id,
+                                    "type": ITEM_ALIASES.get(kind, kind)})

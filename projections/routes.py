@@ -4,17 +4,37 @@ from __future__ import annotations
 
 import base64
 import uuid
-from datetime import UTC, date, datetime
-from typing import Any
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Literal
 
 import asyncpg
 import orjson
 from aiohttp import web
+from pydantic import BaseModel, Field
 
-from ingest.action_items import parse_action_item_event
+from ingest.action_items import (
+    ActionItemAdded,
+    ActionItemCompleted,
+    ActionItemDueDateSet,
+    ActionItemEvent,
+    parse_add_body,
+    parse_item_event_body,
+)
 from ingest.errors import StoreUnavailable, WrongExpectedVersion
 from ingest.keys import POOL, STORE
-from ingest.manual import manual_event_from_json, manual_event_to_json
+from ingest.manual import (
+    IncidentAcknowledged,
+    IncidentDeclared,
+    IncidentImpactStartCorrected,
+    IncidentMerged,
+    IncidentResolved,
+    ManualEvent,
+    manual_event_from_json,
+    manual_event_to_json,
+    parse_declare_body,
+    parse_event_body,
+)
 from ingest.store import NewEvent
 from projections import action_items as items
 from projections.codec import incident_from_json, incident_to_json
@@ -23,23 +43,72 @@ from projections.engine import Engine
 from projections.facts import signal_from_json
 from projections.keys import PROJECTOR
 
-# Short names clients may use for manual events (API.md: note, severity, impact start,
-# resolve, merge), beside the full event types.
-EVENT_ALIASES = {
-    "note": "incident.note",
-    "severity": "incident.severity_set",
-    "impact_start": "incident.impact_start_corrected",
-    "acknowledge": "incident.acknowledged",
-    "resolve": "incident.resolved",
-    "merge": "incident.merged",
-    "public": "incident.publicity_set",
-}
-ITEM_ALIASES = {
-    "assign": "action_item.assigned",
-    "due_date": "action_item.due_date_set",
-    "ticket": "action_item.ticket_linked",
-    "complete": "action_item.completed",
-}
+# The short names clients may use (note, resolve, assign, ...) are the request bodies'
+# ``type`` literals: ingest.manual.EVENT_ALIASES, ingest.action_items.ITEM_ALIASES.
+
+
+# --- answers of the manual-event and action-item routes (/openapi.json's schemas) ------
+
+class ErrorAnswer(BaseModel):
+    """Any refusal. A 422 also names the field to fix."""
+
+    error: str = Field(description="what is wrong, starting with the field's name")
+    field: str | None = Field(None, description="the field to fix (422 answers)")
+
+
+class ManualEventAnswer(BaseModel):
+    incident: str = Field(description="the incident's id")
+    event: int = Field(description="the event's position in the log")
+    version: int = Field(description="the incident stream's version (send it as If-Match)")
+    duplicate: bool = Field(description="true: this Idempotency-Key was already stored")
+
+
+class ConflictAnswer(BaseModel):
+    error: str
+    version: int = Field(description="the incident stream's current version")
+
+
+class ItemEventAnswer(BaseModel):
+    item: str = Field(description="the action item's id (ai_…)")
+    event: int = Field(description="the event's position in the log")
+    version: int = Field(description="the item stream's version")
+
+
+class NotificationView(BaseModel):
+    target: str
+    attempt: int
+    reason: str
+    status_code: int | None
+    error: str | None
+    at: datetime
+    position: int
+
+
+class ActionItemView(BaseModel):
+    id: str
+    incident_id: str
+    title: str
+    owner: str | None
+    due_date: date | None
+    ticket_url: str | None
+    status: Literal["open", "done"]
+    created_at: datetime
+    completed_at: datetime | None
+    flags: list[str] = Field(description="what falls short, in plain words ('no owner', ...)")
+    position: int
+    notifications: list[NotificationView]
+
+
+class ActionItemsAnswer(BaseModel):
+    action_items: list[ActionItemView]
+
+
+class ReviewAnswer(BaseModel):
+    today: date
+    open: list[ActionItemView]
+    overdue: list[ActionItemView]
+    unassigned: list[ActionItemView]
+    due_beyond_14_days: list[ActionItemView]
 
 
 def json_response(data: Any, status: int = 200, **headers: str) -> web.Response:
@@ -49,6 +118,13 @@ def json_response(data: Any, status: int = 200, **headers: str) -> web.Response:
 
 def problem(status: int, message: str) -> web.Response:
     return json_response({"error": message}, status)
+
+
+def invalid(message: str) -> web.Response:
+    """422, naming the field the message starts with (``resolved_at: ...``)."""
+    field, sep, _ = message.partition(": ")
+    named = field if sep and " " not in field and field != "body" else None
+    return json_response(ErrorAnswer(error=message, field=named).model_dump(), 422)
 
 
 def parse_time_param(request: web.Request, name: str) -> datetime | None:
@@ -185,7 +261,13 @@ async def get_postmortem(request: web.Request) -> web.Response:
         except ValueError:
             return problem(400, "draft_date: expected YYYY-MM-DD")
     incident = incident_from_json(doc)
-    draft = build_draft(incident, await incident_items(request.app[POOL], incident_id), draft_date)
+    from hindsight.app import SETTINGS  # the app imports this module: look it up late
+
+    settings = request.app.get(SETTINGS)
+    # Whether the status page shows it decides the draft's public-summary duty.
+    public_services = {} if settings is None else settings.status.public_services
+    draft = build_draft(incident, await incident_items(request.app[POOL], incident_id),
+                        draft_date, public_services)
     wants_json = (request.query.get("format") == "json"
                   or "application/json" in request.headers.get("Accept", ""))
     if wants_json:
@@ -193,12 +275,95 @@ async def get_postmortem(request: web.Request) -> web.Response:
     return web.Response(text=draft.to_markdown(), content_type="text/markdown", charset="utf-8")
 
 
-async def append_manual(request: web.Request, incident_id: str, event_type: str,
-                        data: dict[str, Any]) -> web.Response:
-    try:
-        event = manual_event_from_json(event_type, data)
-    except ValueError as exc:
-        return problem(422, str(exc))
+# --- contradictions: what the API checks against the incident's current read model ----
+# (docs/lifecycle.md lists them). Each is a 422 naming the field. The read model may lag
+# the log by the projector's delay; an incident declared but not yet projected is read
+# from its own stream (its declaration and manual events: all it has).
+
+# A clock a little ahead of ours is not a contradiction; an hour ahead is.
+FUTURE_SLACK = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class Known:
+    """What the API checks an engineer's event against."""
+
+    id: str
+    started_at: datetime
+    detected_at: datetime | None
+    detected_by: str | None
+    resolved_at: datetime | None
+    merged_into: str | None
+
+
+def _when(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+async def known_incident(request: web.Request, incident_id: str) -> Known | None:
+    doc = await load_incident(request.app[POOL], incident_id)
+    if doc is not None:
+        started = _when(doc["started_at"])
+        assert started is not None
+        return Known(incident_id, started, _when(doc.get("detected_at")),
+                     doc.get("detected_by"), _when(doc.get("resolved_at")),
+                     doc.get("merged_into"))
+    events = await request.app[STORE].read_stream(f"incident-{incident_id}")
+    declared = [e for e in events if e.type == "incident.declared"]
+    if not declared:
+        return None
+    # Not projected yet: the declaration and the events posted since, as the engine reads
+    # them for an incident with no signal (TIMELINE.md: the four moments).
+    first = declared[0]
+    manual = [(e, manual_event_from_json(e.type, e.data)) for e in events]
+    started = min((ev.started_at or e.recorded_at for e, ev in manual
+                   if isinstance(ev, IncidentDeclared)), default=first.recorded_at)
+    resolved: datetime | None = None
+    for _, ev in manual:
+        if isinstance(ev, IncidentImpactStartCorrected):
+            started = ev.started_at
+        if isinstance(ev, IncidentResolved):
+            resolved = ev.resolved_at
+    return Known(incident_id, started, first.recorded_at, "human", resolved, None)
+
+
+def contradiction(event: ManualEvent, known: Known, now: datetime) -> str | None:
+    """Why ``event`` cannot be true of the incident as known, as ``field: reason``."""
+    for name in ("at", "resolved_at", "started_at"):
+        value = getattr(event, name, None)
+        if isinstance(value, datetime) and value > now + FUTURE_SLACK:
+            return f"{name}: {_iso(value)} is in the future"
+    if isinstance(event, IncidentResolved):
+        if event.resolved_at < known.started_at:
+            return (f"resolved_at: {_iso(event.resolved_at)} is before the incident "
+                    f"started ({_iso(known.started_at)})")
+        # A monitor reported it failing at detected_at, so it was not over before. Unless
+        # the signals themselves show it over before anyone was told (a failure seen after
+        # the fact, TIMELINE.md rule 4), or a person declared it afterwards.
+        if (known.detected_by == "monitor" and known.detected_at is not None
+                and event.resolved_at < known.detected_at
+                and not (known.resolved_at is not None
+                         and known.resolved_at < known.detected_at)):
+            return (f"resolved_at: {_iso(event.resolved_at)} is before a monitor reported "
+                    f"the incident failing ({_iso(known.detected_at)})")
+    if isinstance(event, IncidentImpactStartCorrected) and known.resolved_at is not None \
+            and event.started_at > known.resolved_at:
+        return (f"started_at: {_iso(event.started_at)} is after the incident was resolved "
+                f"({_iso(known.resolved_at)})")
+    if isinstance(event, IncidentAcknowledged) and event.at < known.started_at:
+        return (f"at: {_iso(event.at)} is before the incident started "
+                f"({_iso(known.started_at)}); correct the start first")
+    if isinstance(event, IncidentMerged) and event.other_id == known.id:
+        return "other_id: an incident cannot be merged into itself"
+    return None
+
+
+async def append_manual(request: web.Request, incident_id: str, event: ManualEvent
+                        ) -> web.Response:
     expected: int | None = None
     if request.headers.get("If-Match"):
         try:
@@ -206,80 +371,121 @@ async def append_manual(request: web.Request, incident_id: str, event_type: str,
         except ValueError:
             return problem(400, "If-Match: expected the incident's version number")
     stream = f"incident-{incident_id}"
-    new = NewEvent(stream=stream, type=event_type, received_at=datetime.now(UTC),
+    new = NewEvent(stream=stream, type=event.type, received_at=datetime.now(UTC),
                    data=manual_event_to_json(event),
                    idempotency_key=request.headers.get("Idempotency-Key") and
                    f"api:{stream}:{request.headers['Idempotency-Key']}")
     try:
         [appended] = await request.app[STORE].append(stream, [new], expected_version=expected)
     except WrongExpectedVersion as exc:
-        return json_response({"error": str(exc), "version": exc.actual}, 409)
+        return json_response(ConflictAnswer(error=str(exc), version=exc.actual).model_dump(),
+                             409)
     except StoreUnavailable:
         return problem(503, "the event store is unavailable; retry later")
-    return json_response({"incident": incident_id, "event": appended.position,
-                          "version": appended.stream_version, "duplicate": appended.duplicate},
-                         201, ETag=f'"{appended.stream_version}"')
+    answer = ManualEventAnswer(incident=incident_id, event=appended.position,
+                               version=appended.stream_version, duplicate=appended.duplicate)
+    return json_response(answer.model_dump(), 201, ETag=f'"{appended.stream_version}"')
 
 
 async def declare_incident(request: web.Request) -> web.Response:
+    """POST /v1/incidents (body: ingest.manual.DeclareBody)."""
     data = await read_json(request)
-    incident_id = data.pop("incident_id", None) or f"inc_{uuid.uuid4().hex[:16]}"
-    return await append_manual(request, incident_id, "incident.declared",
-                               {**data, "incident_id": incident_id})
+    try:
+        event = parse_declare_body(data, f"inc_{uuid.uuid4().hex[:16]}")
+    except ValueError as exc:
+        return invalid(str(exc))
+    if event.started_at is not None and event.started_at > datetime.now(UTC) + FUTURE_SLACK:
+        return invalid(f"started_at: {_iso(event.started_at)} is in the future")
+    return await append_manual(request, event.incident_id, event)
 
 
 async def post_incident_event(request: web.Request) -> web.Response:
+    """POST /v1/incidents/{id}/events (body: ingest.manual.EventBody)."""
     incident_id = request.match_info["id"]
     data = await read_json(request)
-    kind = str(data.pop("type", ""))
-    event_type = EVENT_ALIASES.get(kind, kind)
-    if event_type == "incident.declared":
-        return problem(422, "type: declare with POST /v1/incidents")
-    if await load_incident(request.app[POOL], incident_id) is None:
+    try:
+        event = parse_event_body(data)
+    except ValueError as exc:
+        return invalid(str(exc))
+    known = await known_incident(request, incident_id)
+    if known is None:
         return problem(404, f"no incident {incident_id!r}")
-    return await append_manual(request, incident_id, event_type, data)
+    why = contradiction(event, known, datetime.now(UTC))
+    if why is None and isinstance(event, IncidentMerged) \
+            and await known_incident(request, event.other_id) is None:
+        why = f"other_id: no incident {event.other_id!r}"
+    if why is not None:
+        return invalid(why)
+    return await append_manual(request, incident_id, event)
 
 
 # --- action items ----------------------------------------------------------------------
 
-async def append_item_event(request: web.Request, item_id: str, data: dict[str, Any]
-                            ) -> web.Response:
-    try:
-        event = parse_action_item_event({**data, "item_id": item_id})
-    except ValueError as exc:
-        return problem(422, str(exc))
-    stream = f"action-item-{item_id}"
+def item_contradiction(event: ActionItemEvent, known: Known | None, now: datetime
+                       ) -> str | None:
+    """Why an action-item event cannot be true of its incident, as ``field: reason``."""
+    if isinstance(event, ActionItemCompleted) and event.completed_at is not None:
+        if event.completed_at > now + FUTURE_SLACK:
+            return f"completed_at: {_iso(event.completed_at)} is in the future"
+        if known is not None and event.completed_at < known.started_at:
+            return (f"completed_at: {_iso(event.completed_at)} is before its incident "
+                    f"started ({_iso(known.started_at)})")
+    if isinstance(event, ActionItemAdded | ActionItemDueDateSet) and known is not None \
+            and event.due_date is not None \
+            and event.due_date < known.started_at.astimezone(UTC).date():
+        return (f"due_date: {event.due_date.isoformat()} is before its incident started "
+                f"({known.started_at.astimezone(UTC).date().isoformat()})")
+    return None
+
+
+async def append_item_event(request: web.Request, event: ActionItemEvent) -> web.Response:
+    stream = f"action-item-{event.item_id}"
     new = NewEvent(stream=stream, type=event.type, received_at=datetime.now(UTC),
                    data=event.model_dump(mode="json"))
     try:
         [appended] = await request.app[STORE].append(stream, [new])
     except StoreUnavailable:
         return problem(503, "the event store is unavailable; retry later")
-    return json_response({"item": item_id, "event": appended.position,
-                          "version": appended.stream_version}, 201)
+    answer = ItemEventAnswer(item=event.item_id, event=appended.position,
+                             version=appended.stream_version)
+    return json_response(answer.model_dump(), 201)
 
 
 async def add_action_item(request: web.Request) -> web.Response:
+    """POST /v1/incidents/{id}/action-items (body: ingest.action_items.AddItemBody)."""
     incident_id = request.match_info["id"]
-    if await load_incident(request.app[POOL], incident_id) is None:
+    known = await known_incident(request, incident_id)
+    if known is None:
         return problem(404, f"no incident {incident_id!r}")
     data = await read_json(request)
-    item_id = f"ai_{uuid.uuid4().hex[:12]}"
-    return await append_item_event(request, item_id, {
-        **data, "type": "action_item.added", "incident_id": incident_id})
+    try:
+        event = parse_add_body(data, f"ai_{uuid.uuid4().hex[:12]}", incident_id)
+    except ValueError as exc:
+        return invalid(str(exc))
+    why = item_contradiction(event, known, datetime.now(UTC))
+    if why is not None:
+        return invalid(why)
+    return await append_item_event(request, event)
 
 
 async def post_item_event(request: web.Request) -> web.Response:
+    """POST /v1/action-items/{item_id}/events (body: ingest.action_items.ItemEventBody)."""
     data = await read_json(request)
-    kind = str(data.pop("type", ""))
-    data["type"] = ITEM_ALIASES.get(kind, kind)
-    if data["type"] in {"action_item.added", "action_item.notification_attempted"}:
-        return problem(422, "type: assign, due_date, ticket or complete")
     item_id = request.match_info["item_id"]
+    try:
+        event = parse_item_event_body(data, item_id)
+    except ValueError as exc:
+        return invalid(str(exc))
     # The log, not the read model (which may lag the item just added), says it exists.
-    if await request.app[STORE].stream_version(f"action-item-{item_id}") == 0:
+    events = await request.app[STORE].read_stream(f"action-item-{item_id}")
+    added = [e for e in events if e.type == "action_item.added"]
+    if not added:
         return problem(404, f"no action item {item_id!r}")
-    return await append_item_event(request, item_id, data)
+    known = await known_incident(request, str(added[0].data["incident_id"]))
+    why = item_contradiction(event, known, datetime.now(UTC))
+    if why is not None:
+        return invalid(why)
+    return await append_item_event(request, event)
 
 
 async def list_action_items(request: web.Request) -> web.Response:
