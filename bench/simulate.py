@@ -43,7 +43,8 @@ def run_one(world: World, args: argparse.Namespace) -> None:
     variant = "shuffled" if args.shuffled else "time order"
     if args.retention is not None:
         variant += f", retention {args.retention:g} s"
-    check(world.seed, world.reports, actual, world.by_service, variant)
+    check(world.seed, world.reports, actual, world.by_service, variant,
+          world.monitors_by_service)
 
 
 def main() -> int:

@@ -91,10 +91,12 @@ def mismatch(expect: Sequence[Moments], actual: Sequence[Moments]) -> bool:
 
 
 def explain(seed: int, service: str, expect: Sequence[Moments], actual: Sequence[Moments],
-            deliveries: Sequence[Recorded], variant: str = "") -> str:
+            deliveries: Sequence[Recorded], variant: str = "",
+            monitors: Sequence[str] = ()) -> str:
     """What a failure needs to be debugged and turned into a named regression example."""
     lines = [f"world seed={seed}{f' ({variant})' if variant else ''}: service {service} "
              f"has {len(actual)} incidents, the oracle expects {len(expect)}",
+             f"monitors: {', '.join(monitors) or '?'}",
              "expected:", *(f"  {m}" for m in expect),
              "actual:", *(f"  {m}" for m in in_order(actual)),
              f"deliveries ({len(deliveries)}, by receipt):"]
@@ -104,7 +106,8 @@ def explain(seed: int, service: str, expect: Sequence[Moments], actual: Sequence
 
 
 def check(seed: int, reports: Iterable[Report], actual: Mapping[str, Sequence[Moments]],
-          deliveries: Mapping[str, Sequence[Recorded]], variant: str = "") -> None:
+          deliveries: Mapping[str, Sequence[Recorded]], variant: str = "",
+          monitors: Mapping[str, Sequence[str]] | None = None) -> None:
     """Every service of the world (the keys of ``deliveries``: each service's own) shows
     exactly the oracle's incidents, to the ms; else AssertionError saying how not."""
     want = expected(reports)
@@ -113,4 +116,4 @@ def check(seed: int, reports: Iterable[Report], actual: Mapping[str, Sequence[Mo
         expect = want.get(service, [])
         if mismatch(expect, got):
             raise AssertionError(explain(seed, service, expect, got, deliveries[service],
-                                         variant))
+                                         variant, (monitors or {}).get(service, ())))

@@ -121,7 +121,8 @@ async def check_worlds(client: Any, worlds: Sequence[World], variant: str) -> li
     for world in worlds:
         actual = {name: await answers(client, name) for name in world.services}
         try:
-            check(world.seed, world.reports, actual, world.by_service, variant)
+            check(world.seed, world.reports, actual, world.by_service, variant,
+                  world.monitors_by_service)
         except AssertionError as failed:
             failures.append(Failure(world.seed, str(failed)))
     return failures

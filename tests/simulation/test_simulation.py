@@ -58,18 +58,7 @@ TINY_RETENTION = 1.0  # seconds of data time
 # leave these models out until the fix lands (then delete the entry: the seeds stay as
 # regression examples below); ``test_a_known_defect`` checks the seeds with every model,
 # expected to fail. A seed's world depends on which models are registered.
-KNOWN_DEFECTS: dict[str, tuple[str, tuple[int, ...]]] = {
-    "healthchecks": (
-        "issue 10 defect 9: a down check's missed run is not computed (next_ping is "
-        "null when down), so started_at is the down flip's time, not the deadline of the "
-        "run it missed (TIMELINE.md rule 8)",
-        (20250112, 20250315, 20250528)),
-    "betterstack": (
-        "the acknowledgement of a Better Stack SSL-expiry incident (a warning, which "
-        "opens nothing: TIMELINE.md rule 6) acknowledges the open outage incident of the "
-        "same monitor (acknowledged_at: from the tool acknowledging that incident)",
-        (20250554, 1000619)),
-}
+KNOWN_DEFECTS: dict[str, tuple[str, tuple[int, ...]]] = {}
 
 
 def healthy() -> dict[str, Model]:
@@ -80,7 +69,8 @@ def healthy() -> dict[str, Model]:
 def in_process(world: World, order: list[Recorded], variant: str, **overrides: Any) -> None:
     got = fold(order, settings_for(world.service_globs, **overrides))
     actual = {name: [Moments.of(i) for i in incidents] for name, incidents in got.items()}
-    check(world.seed, world.reports, actual, world.by_service, variant)
+    check(world.seed, world.reports, actual, world.by_service, variant,
+          world.monitors_by_service)
 
 
 def by_receipt(world: World) -> list[Recorded]:
@@ -93,11 +83,15 @@ def by_receipt(world: World) -> list[Recorded]:
 @given(seed=st.integers(0, 2**32 - 1))
 # Named regressions: worlds that failed once (each reproduces while the registered
 # models are the same; a known defect's model stays out of them until it is fixed).
-@example(seed=20250112)  # Healthchecks: started at the down flip, not the missed run (rule 8)
-@example(seed=20250315)  # Healthchecks: likewise, beside UptimeRobot and PagerDuty acks
-@example(seed=20250528)  # Healthchecks: likewise, beside Grafana alerts of two instances
-@example(seed=20250554)  # Better Stack: an SSL warning's ack acknowledged the outage
-@example(seed=1000619)  # Better Stack: likewise, in 7 deliveries beside a Grafana alert
+# Healthchecks, issue 10 defect 9 (rule 8): started_at was the down flip's time, not
+# the deadline of the run the check missed (next_ping is null when down); fixed 61d6991.
+@example(seed=20250112)  # a cron check alone
+@example(seed=20250315)  # beside UptimeRobot, and PagerDuty acknowledgements
+@example(seed=20250528)  # beside Grafana alerts of two instances
+# Better Stack (rule 6): the acknowledgement of an SSL-expiry warning incident of the same
+# monitor acknowledged the service's open outage incident; fixed 16de7c4.
+@example(seed=20250554)  # beside GitHub runs and deploys
+@example(seed=1000619)  # in 7 deliveries beside a Grafana alert
 def test_each_reported_outage_is_one_incident_with_the_oracles_moments(seed: int) -> None:
     """The world's deliveries in time order."""
     world = draw(seed, healthy())

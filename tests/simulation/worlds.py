@@ -64,6 +64,14 @@ class World:
         return globs
 
     @property
+    def monitors_by_service(self) -> dict[str, list[str]]:
+        """Each service's monitors, by model name."""
+        out: dict[str, list[str]] = {name: [] for name in self.services}
+        for service, model in self.monitors:
+            out[service].append(model)
+        return out
+
+    @property
     def by_service(self) -> dict[str, list[Recorded]]:
         """Each service's deliveries (what its monitors sent)."""
         return {name: list(self.observed[name].deliveries) for name in self.services}
