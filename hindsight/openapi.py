@@ -1,10 +1,15 @@
 """GET /openapi.json: the HTTP contract (API.md) as an OpenAPI 3.1 document.
 
-Written by hand, one entry per route in ``OPERATIONS``. ``document(app)`` keeps the
-operations the application registered; ``undocumented(app)`` lists registered routes the
-document lacks: a test asserts it is empty, so a new route cannot be forgotten here.
-Schemas name the fields clients rely on and allow more (``additionalProperties``), so
-adding a field is not a breaking change; removing or retyping one is.
+One entry per route in ``OPERATIONS``. ``document(app)`` keeps the operations the
+application registered; ``undocumented(app)`` lists registered routes the document lacks:
+a test asserts it is empty, so a new route cannot be forgotten here.
+
+The bodies of the manual-event and action-item routes, and their answers, are generated
+from the pydantic models the handlers validate and answer with (``MODELS``): one source
+of truth, so the document cannot drift from what the server accepts. Requests there are
+strict (a misspelt field is a 422); answers name the fields clients rely on and allow
+more, so adding a field is not a breaking change; removing or retyping one is. The other
+schemas are written by hand.
 """
 
 from __future__ import annotations
@@ -14,8 +19,20 @@ from collections.abc import Iterator
 from typing import Any
 
 from aiohttp import web
+from pydantic import BaseModel, TypeAdapter
+from pydantic.json_schema import JsonSchemaMode
 
+from ingest.action_items import ITEM_ALIASES, ITEM_EVENT_BODY, AddItemBody
+from ingest.manual import EVENT_ALIASES, EVENT_BODY, DeclareBody
 from ingest.sources import SOURCES
+from projections.routes import (
+    ActionItemsAnswer,
+    ConflictAnswer,
+    ErrorAnswer,
+    ItemEventAnswer,
+    ManualEventAnswer,
+    ReviewAnswer,
+)
 
 JSON = "application/json"
 Schema = dict[str, Any]
@@ -63,9 +80,35 @@ API_SECURITY: list[dict[str, list[str]]] = [{"bearer": []}, {"queryToken": []}]
 OPEN: list[dict[str, list[str]]] = []
 ANY_JSON_OBJECT: Schema = {"type": "object"}
 
+REF_TEMPLATE = "#/components/schemas/{model}"
+# name in components/schemas -> (model or adapter, mode): requests are read as the
+# handlers validate them, answers as they are serialised.
+MODELS: dict[str, tuple[type[BaseModel] | TypeAdapter[Any], JsonSchemaMode]] = {
+    "Error": (ErrorAnswer, "serialization"),
+    "DeclareBody": (DeclareBody, "validation"),
+    "EventBody": (EVENT_BODY, "validation"),
+    "ManualEventAnswer": (ManualEventAnswer, "serialization"),
+    "Conflict": (ConflictAnswer, "serialization"),
+    "AddItemBody": (AddItemBody, "validation"),
+    "ItemEventBody": (ITEM_EVENT_BODY, "validation"),
+    "ItemEventAnswer": (ItemEventAnswer, "serialization"),
+    "ActionItems": (ActionItemsAnswer, "serialization"),
+    "Review": (ReviewAnswer, "serialization"),
+}
+
+
+def model_schemas() -> dict[str, Schema]:
+    """``MODELS`` as JSON Schemas, the models they refer to beside them."""
+    out: dict[str, Schema] = {}
+    for name, (model, mode) in MODELS.items():
+        adapter = model if isinstance(model, TypeAdapter) else TypeAdapter(model)
+        schema = adapter.json_schema(ref_template=REF_TEMPLATE, mode=mode)
+        out.update(schema.pop("$defs", {}))
+        out[name] = schema
+    return out
+
+
 SCHEMAS: dict[str, Schema] = {
-    "Error": {"type": "object", "required": ["error"],
-              "properties": {"error": {"type": "string"}}},
     "WebhookAnswer": {
         "type": "object", "required": ["delivery", "duplicate"],
         "properties": {"delivery": {"type": "integer"}, "duplicate": {"type": "boolean"},
@@ -104,16 +147,6 @@ SCHEMAS: dict[str, Schema] = {
                        "subject": {"type": ["string", "null"]},
                        "state": {"type": ["string", "null"]},
                        "text": {"type": ["string", "null"]}}},
-    "ManualEventAnswer": {
-        "type": "object", "required": ["incident", "event", "version", "duplicate"],
-        "properties": {"incident": {"type": "string"}, "event": {"type": "integer"},
-                       "version": {"type": "integer"}, "duplicate": {"type": "boolean"}}},
-    "Conflict": {"type": "object", "required": ["error", "version"],
-                 "properties": {"error": {"type": "string"}, "version": {"type": "integer"}}},
-    "ItemEventAnswer": {
-        "type": "object", "required": ["item", "event", "version"],
-        "properties": {"item": {"type": "string"}, "event": {"type": "integer"},
-                       "version": {"type": "integer"}}},
     "DeliverySummary": {
         "type": "object", "required": ["delivery", "source", "received_at", "outcome"],
         "properties": {"delivery": {"type": "integer"}, "source": {"type": "string"},
@@ -143,7 +176,14 @@ SCHEMAS: dict[str, Schema] = {
 }
 
 INCIDENT_ID = _path("id", "incident id (inc_…)")
-ITEM_BODY = {"required": True, "content": {JSON: {"schema": ANY_JSON_OBJECT}}}
+
+
+def _body(name: str) -> Schema:
+    return {"required": True, "content": {JSON: {"schema": _ref(name)}}}
+
+
+CONTRADICTION = ("Contradictory input is a 422 naming the field (docs/lifecycle.md "
+                 "lists the checks).")
 
 OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {
     "/v1/webhooks/{source}": {
@@ -195,11 +235,13 @@ OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {
                 "400": _bad_request("a malformed parameter"), "401": UNAUTHORIZED}},
         "post": {
             "summary": "Declare an incident (detected by a human)",
-            "requestBody": ITEM_BODY,
+            "description": "An Idempotency-Key header makes a retry answer as the first. "
+                           + CONTRADICTION,
+            "requestBody": _body("DeclareBody"),
             "responses": {"201": _json(_ref("ManualEventAnswer"), "declared"),
                           "400": _error("body is not a JSON object"), "401": UNAUTHORIZED,
                           "409": _json(_ref("Conflict"), "If-Match does not match"),
-                          "422": _error("the declaration is not valid"),
+                          "422": _error("the declaration is not valid (names the field)"),
                           "503": UNAVAILABLE}},
     },
     "/v1/incidents/{id}": {
@@ -227,37 +269,46 @@ OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {
     },
     "/v1/incidents/{id}/events": {
         "post": {
-            "summary": "Add a manual event: note, severity, impact start, acknowledge, "
-                       "resolve, merge, public",
+            "summary": "Add a manual event: " + ", ".join(EVENT_ALIASES),
+            "description": "``type`` is the short name or the full event type "
+                           f"({', '.join(EVENT_ALIASES.values())}). If-Match makes the "
+                           "append conditional on the incident's version; an "
+                           "Idempotency-Key header makes a retry answer as the first. "
+                           + CONTRADICTION,
             "parameters": [INCIDENT_ID],
-            "requestBody": ITEM_BODY,
+            "requestBody": _body("EventBody"),
             "responses": {"201": _json(_ref("ManualEventAnswer"), "stored"),
                           "400": _error("body is not a JSON object, or a bad If-Match"),
                           "401": UNAUTHORIZED, "404": _error("no such incident"),
                           "409": _json(_ref("Conflict"), "If-Match does not match"),
-                          "422": _error("the event is not valid"), "503": UNAVAILABLE}},
+                          "422": _error("the event is not valid or contradicts the "
+                                        "incident (names the field)"),
+                          "503": UNAVAILABLE}},
     },
     "/v1/incidents/{id}/action-items": {
         "post": {
             "summary": "Add an action item to an incident",
+            "description": CONTRADICTION,
             "parameters": [INCIDENT_ID],
-            "requestBody": ITEM_BODY,
+            "requestBody": _body("AddItemBody"),
             "responses": {"201": _json(_ref("ItemEventAnswer"), "added"),
                           "400": _error("body is not a JSON object"), "401": UNAUTHORIZED,
                           "404": _error("no such incident"),
-                          "422": _error("the item is not valid"), "503": UNAVAILABLE}},
+                          "422": _error("the item is not valid (names the field)"),
+                          "503": UNAVAILABLE}},
     },
     "/v1/action-items": {
         "get": {
             "summary": "Action items",
-            "parameters": [_query("status", "one status"), _query("incident", "one incident"),
+            "parameters": [_query("status", "open or done", {"enum": ["open", "done"]}),
+                           _query("incident", "one incident"),
                            _query("overdue", "true: only overdue ones", {"enum": ["true"]}),
+                           _query("unassigned", "true: only those with no owner",
+                                  {"enum": ["true"]}),
                            _query("today", "YYYY-MM-DD (default: today)",
                                   {"type": "string", "format": "date"})],
             "responses": {
-                "200": _json({"type": "object", "required": ["action_items"], "properties": {
-                    "action_items": {"type": "array", "items": ANY_JSON_OBJECT}}},
-                    "action items"),
+                "200": _json(_ref("ActionItems"), "action items"),
                 "400": _error("a malformed parameter"), "401": UNAUTHORIZED}},
     },
     "/v1/action-items/review": {
@@ -265,18 +316,21 @@ OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {
             "summary": "The weekly review of action items",
             "parameters": [_query("today", "YYYY-MM-DD (default: today)",
                                   {"type": "string", "format": "date"})],
-            "responses": {"200": _json(ANY_JSON_OBJECT, "the review"),
+            "responses": {"200": _json(_ref("Review"), "the review"),
                           "400": _error("a malformed parameter"), "401": UNAUTHORIZED}},
     },
     "/v1/action-items/{item_id}/events": {
         "post": {
             "summary": "Assign, set a due date, link a ticket, complete",
+            "description": "``type`` is the short name or the full event type "
+                           f"({', '.join(ITEM_ALIASES.values())}). " + CONTRADICTION,
             "parameters": [_path("item_id", "action item id (ai_…)")],
-            "requestBody": ITEM_BODY,
+            "requestBody": _body("ItemEventBody"),
             "responses": {"201": _json(_ref("ItemEventAnswer"), "stored"),
                           "400": _error("body is not a JSON object"), "401": UNAUTHORIZED,
                           "404": _error("no such action item"),
-                          "422": _error("the event is not valid"), "503": UNAVAILABLE}},
+                          "422": _error("the event is not valid (names the field)"),
+                          "503": UNAVAILABLE}},
     },
     "/v1/deliveries": {
         "get": {
@@ -415,7 +469,7 @@ def document(app: web.Application | None = None) -> dict[str, Any]:
         "security": API_SECURITY,
         "paths": paths,
         "components": {
-            "schemas": SCHEMAS,
+            "schemas": {**SCHEMAS, **model_schemas()},
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer",
                            "description": "an [api] token (or a source's token on webhooks)"},

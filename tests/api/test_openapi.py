@@ -73,3 +73,32 @@ async def test_schemathesis_finds_no_server_error_and_no_answer_outside_the_sche
             await proc.wait()
     report = out.decode(errors="replace")
     assert proc.returncode == 0, report[-12000:]
+
+
+def test_each_manual_event_and_action_item_body_is_described_field_by_field() -> None:
+    """Issue 13 item 1: the bodies are generated from the models the handlers validate
+    with, not ``object``: every manual event type but the declaration (its own route) and
+    every action-item event a client may post has its schema, its required fields and
+    its short name."""
+    from ingest.action_items import ITEM_ALIASES
+    from ingest.manual import EVENT_ALIASES, MANUAL_TYPES
+
+    doc = document()
+    schemas = doc["components"]["schemas"]
+    route = doc["paths"]["/v1/incidents/{id}/events"]["post"]
+    assert route["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/EventBody"}
+    mapping = schemas["EventBody"]["discriminator"]["mapping"]
+    assert set(mapping) == {*MANUAL_TYPES, *EVENT_ALIASES} - {"incident.declared"}
+    resolve = schemas[mapping["resolve"].rsplit("/", 1)[1]]
+    assert resolve["required"] == ["type", "resolved_at"]
+    assert resolve["properties"]["resolved_at"]["format"] == "date-time"
+    assert resolve["additionalProperties"] is False
+    declare = schemas["DeclareBody"]
+    assert set(declare["required"]) == {"service", "title"}
+    items = schemas["ItemEventBody"]["discriminator"]["mapping"]
+    assert set(items) == {*ITEM_ALIASES, *ITEM_ALIASES.values()}
+    assert schemas["AddItemBody"]["required"] == ["title"]
+    review = doc["paths"]["/v1/action-items/review"]["get"]["responses"]["200"]
+    assert review["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Review"}
