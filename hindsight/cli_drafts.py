@@ -69,7 +69,8 @@ def cmd_draft(args: argparse.Namespace, settings: Settings) -> int:
         rows = await conn.fetch("SELECT doc::text FROM action_items WHERE incident_id = $1 "
                                 "ORDER BY created_at, id", args.incident_id)
         recorded = [items.item_from_json(orjson.loads(r["doc"])) for r in rows]
-        draft = build_draft(incident_from_json(doc), recorded, args.draft_date)
+        draft = build_draft(incident_from_json(doc), recorded, args.draft_date,
+                            settings.status.public_services)
         if args.format == "json":
             text = orjson.dumps(draft.to_json(), option=orjson.OPT_INDENT_2).decode() + "\n"
         else:

@@ -8,7 +8,7 @@ else the start date), and every list is built in a defined order.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -31,7 +31,7 @@ from projections.draft_model import (
 )
 from projections.draft_text import format_time
 from projections.model import Incident
-from projections.public import public_summary
+from projections.public import is_published, public_summary
 
 PREAMBLE = (
     "Everyone involved made reasonable decisions with the "
@@ -75,7 +75,8 @@ class Draft:
             "action_items": {"items": [item.to_json() for item in self.action_items]},
             "detection": self.detection.to_json(),
             "review_cadence": self.review.to_json(),
-            "public_summary": {"text": self.public_summary},
+            "public_summary": {"text": self.public_summary,
+                               "published": self.review.public_summary_due},
         }
         return {
             "incident": {
@@ -135,10 +136,17 @@ def build_draft(
     incident: Incident,
     action_items: Sequence[ActionItem],
     draft_date: date | None = None,
+    public_services: Mapping[str, str] | None = None,
 ) -> Draft:
     """The postmortem draft of ``incident`` with its recorded ``action_items`` (the
-    caller chooses which: those of this incident and of incidents merged into it)."""
+    caller chooses which: those of this incident and of incidents merged into it).
+
+    ``public_services`` is ``[status] public_services``: with it the draft knows whether
+    the status page shows the incident (``public.is_published``), and only then calls a
+    public summary due and says users likely saw it. Without it, only an incident an
+    engineer marked public counts as published."""
     when = draft_date or default_draft_date(incident)
+    published = is_published(incident, public_services or {})
     recorded = _recorded(action_items, when)
     # A suggestion the team already recorded (same title) is not repeated.
     taken = {item.title.strip().casefold() for item in recorded}
@@ -149,7 +157,7 @@ def build_draft(
         incident=incident,
         draft_date=when,
         preamble=PREAMBLE,
-        summary=summary_sentences(incident),
+        summary=summary_sentences(incident, published=published),
         timeline=rows,
         factors=contributing_factors(incident, rows),
         action_items=(*recorded, *suggested),
@@ -157,7 +165,8 @@ def build_draft(
         review=ReviewCadence(
             engineering_by=None if resolved is None else resolved + ENGINEERING_REVIEW,
             stakeholders_by=None if resolved is None else resolved + STAKEHOLDER_REVIEW,
-            public_summary_due=incident.public,
+            public_summary_due=published,
+            users_saw=incident.public,
         ),
         public_summary=public_summary(incident),
     )

@@ -17,7 +17,7 @@ from datetime import date, datetime, timedelta
 
 from projections.action_items import MAX_DUE_DAYS
 from projections.draft_model import DetectionAnalysis, DraftActionItem, Factor, TimelineRow
-from projections.draft_text import format_time, human_duration, seconds
+from projections.draft_text import human_duration, prose_time, seconds
 from projections.model import Incident, Marker, TimelineEntry
 from projections.public import impact_phrase
 
@@ -240,7 +240,7 @@ def _certificate_factors(incident: Incident, rows: tuple[TimelineRow, ...]) -> l
     for subject, entry in _first_failing(incident).items():
         if entry.kind != "ssl":
             continue
-        expiry = _attr(entry, "expires_at", "not_after") or format_time(entry.at)
+        expiry = _attr(entry, "expires_at", "not_after") or prose_time(entry.at)
         statement = (
             f"The certificate for {subject} expired at {expiry}; "
             "no renewal replaced it before then."
@@ -271,7 +271,7 @@ def _cron_factors(incident: Incident, rows: tuple[TimelineRow, ...]) -> list[Fac
         if down_at:
             details.append(f"reported down at {down_at}")
         extra = f" ({'; '.join(details)})" if details else ""
-        due = format_time(entry.at)
+        due = prose_time(entry.at)
         statement = f"The scheduled job {subject} missed its run due at {due}{extra}."
         why = "Why did the job not run, or not report success, by its deadline?"
         if _attr(entry, "hung_run"):  # it sent /start and never finished (healthchecks)
@@ -290,8 +290,8 @@ def _detection_factors(incident: Incident, rows: tuple[TimelineRow, ...]) -> lis
         entry = first[late]
         delay = human_duration((entry.received_at - entry.at).total_seconds())
         statement = (
-            f"The {kind_noun(entry.kind)} {late} failed at {format_time(entry.at)} but its "
-            f"first report arrived {delay} later, at {format_time(entry.received_at)}."
+            f"The {kind_noun(entry.kind)} {late} failed at {prose_time(entry.at)} but its "
+            f"first report arrived {delay} later, at {prose_time(entry.received_at)}."
         )
         slow = _SLOW_BECAUSE.get(entry.kind, "its notification settings")
         why = f"Why does this monitor take {delay} to notify (consider {slow})?"
@@ -304,7 +304,7 @@ def _detection_factors(incident: Incident, rows: tuple[TimelineRow, ...]) -> lis
     if incident.detected_by == "human":
         statement = (
             "No monitor reported a failure before the incident was declared at "
-            f"{format_time(incident.detected_at)}"
+            f"{prose_time(incident.detected_at)}"
             + (f", {human_duration(latency.total_seconds())} after impact began."
                if latency > timedelta(0) else ".")
         )
@@ -362,7 +362,7 @@ def _detector_text(incident: Incident, entry: TimelineEntry) -> str:
     after = human_duration((received - incident.started_at).total_seconds())
     return (
         f"{shown(entry)} ({kind_noun(entry.kind)}, {entry.source}): failing from "
-        f"{format_time(entry.at)}, first report received at {format_time(received)}, "
+        f"{prose_time(entry.at)}, first report received at {prose_time(received)}, "
         f"{after} after impact began"
     )
 
@@ -427,6 +427,8 @@ def detection_analysis(incident: Incident) -> DetectionAnalysis:
         fired_text = f"Only {shown(next(iter(first.values())))} reported the failure."
     else:
         fired_text = "No monitor reported the failure."
+    if notified_after_recovery(incident):
+        verdict_text += f" Notified after recovery: {_after_recovery(incident)}."
     return DetectionAnalysis(
         detected_by=incident.detected_by,
         started_at=incident.started_at,
@@ -517,8 +519,28 @@ def _and(items: list[str]) -> str:
     return ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def summary_sentences(incident: Incident) -> tuple[str, str, str]:
-    """What happened, how long, what users saw: three sentences from facts."""
+def notified_after_recovery(incident: Incident) -> bool:
+    """Whether the first notification came only once the impact had ended (a failure seen
+    after the fact, TIMELINE.md rule 4): nobody was paged while it lasted."""
+    return (incident.resolved_at is not None and incident.detected_at is not None
+            and incident.detected_by == "monitor"
+            and incident.detected_at >= incident.resolved_at)
+
+
+def _after_recovery(incident: Incident) -> str:
+    assert incident.detected_at is not None
+    assert incident.resolved_at is not None
+    late = human_duration((incident.detected_at - incident.resolved_at).total_seconds())
+    when = "as it recovered" if incident.detected_at == incident.resolved_at else (
+        f"{late} after it recovered")
+    return (f"the first notification arrived only {when}, at "
+            f"{prose_time(incident.detected_at)}: nobody was paged during the impact")
+
+
+def summary_sentences(incident: Incident, *, published: bool = False) -> tuple[str, str, str]:
+    """What happened, how long, what users saw: three sentences from facts. Users are
+    said to have likely seen it only when the status page shows it (``published``): a
+    severity alone does not make a back-office job's failure something users saw."""
     service = _service_phrase(incident.service)
     first = _first_failing(incident)
     checks = [f"{shown(e)} ({kind_noun(e.kind)})" for e in first.values()]
@@ -537,19 +559,21 @@ def summary_sentences(incident: Incident) -> tuple[str, str, str]:
         )
 
     detected = ""
-    if incident.detected_at is not None:
+    if notified_after_recovery(incident):
+        detected = f"; {_after_recovery(incident)}"
+    elif incident.detected_at is not None:
         latency = human_duration((incident.detected_at - incident.started_at).total_seconds())
         detected = f", and it was detected {latency} after it began"
     if incident.resolved_at is None:
         how_long = (
-            f"Impact began at {format_time(incident.started_at)} and the incident was still "
+            f"Impact began at {prose_time(incident.started_at)} and the incident was still "
             f"open when this draft was built{detected}."
         )
     else:
         duration = (incident.resolved_at - incident.started_at).total_seconds()
         how_long = (
             f"Impact lasted {human_duration(duration)} ({seconds(duration)}), from "
-            f"{format_time(incident.started_at)} to {format_time(incident.resolved_at)}"
+            f"{prose_time(incident.started_at)} to {prose_time(incident.resolved_at)}"
             f"{detected}."
         )
 
@@ -558,11 +582,12 @@ def summary_sentences(incident: Incident) -> tuple[str, str, str]:
     if public_checks:
         noun = "check" if len(public_checks) == 1 else "checks"
         users = f"Users were affected: {impact} (public-facing {noun}: {_and(public_checks)})."
-    elif incident.public:
+    elif published:
         users = (
-            f"Users were likely affected ({incident.severity}): {impact}; "
-            "confirm what they saw."
+            f"Users were likely affected ({incident.severity}, shown on the status page): "
+            f"{impact}; confirm what they saw."
         )
     else:
-        users = "No public-facing check failed; add what users saw, if anything."
+        users = (f"{_capital(impact)}; no public-facing check failed: add what users saw, "
+                 "if anything.")
     return what, how_long, users

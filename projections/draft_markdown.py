@@ -10,7 +10,7 @@ import re
 from typing import TYPE_CHECKING
 
 from projections.draft_model import SECTION_TITLES, DraftActionItem, TimelineRow
-from projections.draft_text import code, format_time, md, seconds, time_of_day
+from projections.draft_text import code, format_time, md, prose_time, seconds, time_of_day
 
 if TYPE_CHECKING:
     from projections.draft import Draft
@@ -85,7 +85,7 @@ def _factors(draft: Draft) -> list[str]:
         lines += [
             f"### Candidate {index}: {_FACTOR_HEADINGS[factor.kind]}",
             "",
-            f"From timeline #{factor.row} ({format_time(factor.at)}): {md(factor.statement)}",
+            f"From timeline #{factor.row} ({prose_time(factor.at)}): {md(factor.statement)}",
             "",
             f"1. {md(factor.why)} _…_",
             "2. Why? _…_",
@@ -136,9 +136,9 @@ def _detection(draft: Draft) -> list[str]:
     else:
         exact = seconds(d.latency_seconds)
         latency = d.latency if d.latency == exact else f"{d.latency} ({exact})"
-    detected = format_time(d.detected_at) if d.detected_at else "not yet"
+    detected = prose_time(d.detected_at) if d.detected_at else "not yet"
     return [
-        f"- **Detection latency:** {latency}, from impact at {format_time(d.started_at)} "
+        f"- **Detection latency:** {latency}, from impact at {prose_time(d.started_at)} "
         f"to detection at {detected} (detected by {d.detected_by}).",
         f"- **Verdict:** {md(d.verdict_text)}",
         f"- **Detected first:** {md(d.first_detector_text)}",
@@ -155,16 +155,21 @@ def _review(draft: Draft) -> list[str]:
         ]
     else:
         lines = [
-            f"- Share with engineering by **{format_time(r.engineering_by)}** "
+            f"- Share with engineering by **{prose_time(r.engineering_by)}** "
             "(resolution + 24 h).",
-            f"- Share with stakeholders by **{format_time(r.stakeholders_by)}** "
+            f"- Share with stakeholders by **{prose_time(r.stakeholders_by)}** "
             "(resolution + 48 h).",
         ]
     if r.public_summary_due:
-        lines.append("- Public status-page summary: **due**: users saw this incident; "
-                     "publish section 7.")
+        lines.append("- Public status-page summary: **due**: the status page shows this "
+                     "incident; publish section 7 there.")
+    elif r.users_saw:
+        lines.append("- Public status-page summary: not due: the status page does not show "
+                     "this incident (its service is not in `[status] public_services` and "
+                     "no engineer marked it public).")
     else:
-        lines.append("- Public status-page summary: not due (not an incident users saw).")
+        lines.append("- Public status-page summary: not due: nothing shows that users saw "
+                     "this incident.")
     return lines
 
 
@@ -178,7 +183,11 @@ def render(draft: Draft) -> str:
         "action_items": _action_items(draft),
         "detection": _detection(draft),
         "review_cadence": _review(draft),
-        "public_summary": [f"> {md(draft.public_summary)}"],
+        "public_summary": [
+            *([] if draft.review.public_summary_due else [
+                "_Not published: the status page does not show this incident. Edit this "
+                "text only if you decide to publish it._", ""]),
+            f"> {md(draft.public_summary)}"],
     }
     lines = [
         f"# Postmortem draft: {md(incident.title)}",

@@ -148,7 +148,8 @@ class DetectionAnalysis:
 class ReviewCadence:
     engineering_by: datetime | None  # resolved_at + 24 h; None while open
     stakeholders_by: datetime | None  # resolved_at + 48 h
-    public_summary_due: bool
+    public_summary_due: bool  # the status page shows it (public.is_published)
+    users_saw: bool = False  # incident.public: P1/P2, a public uptime check, or marked
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -6,32 +6,15 @@ import re
 from datetime import UTC, datetime
 
 from ingest.signals import format_time
+from projections.formats import duration, exact_seconds, prose_time
 
-__all__ = ["code", "format_time", "human_duration", "md", "one_line", "seconds", "time_of_day"]
-
-
-def human_duration(total: float) -> str:
-    """``2 min 10 s``, ``1 h 5 min``, ``3 d 2 h``: every non-zero unit, to the second.
-
-    Sub-second precision is kept in ``seconds``; here it would only be noise.
-    """
-    sign = "−" if total < 0 else ""
-    rest = round(abs(total))
-    if rest == 0:
-        return "0 s" if total == 0 else f"{sign}{abs(total):.3g} s"
-    parts = []
-    for size, unit in ((86400, "d"), (3600, "h"), (60, "min"), (1, "s")):
-        amount, rest = divmod(rest, size)
-        if amount:
-            parts.append(f"{amount} {unit}")
-    return sign + " ".join(parts)
+__all__ = ["code", "format_time", "human_duration", "md", "one_line", "prose_time", "seconds",
+           "time_of_day"]
 
 
-def seconds(total: float) -> str:
-    """``130 s`` or ``65.25 s``: the exact figure behind a human duration."""
-    if float(total).is_integer():
-        return f"{int(total)} s"
-    return f"{total:.3f}".rstrip("0") + " s"
+# Durations and prose times follow projections.formats, the one place for them.
+human_duration = duration
+seconds = exact_seconds
 
 
 def time_of_day(value: datetime, *, relative_to: datetime) -> str:

@@ -121,13 +121,34 @@ def failing_kinds(incident: Incident) -> frozenset[str]:
     return frozenset(kinds - {"deploy", "manual"})
 
 
-def impact_phrase(incident: Incident, name: str, *, ongoing: bool = False) -> str:
-    """A generic phrase for what users experienced, e.g. ``{name} was unavailable``."""
+def _impact_templates(incident: Incident) -> tuple[str, str]:
     kinds = failing_kinds(incident)
     for kind, past, present in _IMPACT:
         if kind in kinds:
-            return (present if ongoing else past).format(name=name)
-    return (_DISRUPTED[1] if ongoing else _DISRUPTED[0]).format(name=name)
+            return past, present
+    return _DISRUPTED
+
+
+def impact_phrase(incident: Incident, name: str, *, ongoing: bool = False) -> str:
+    """A generic phrase for what users experienced, e.g. ``{name} was unavailable``."""
+    past, present = _impact_templates(incident)
+    return (present if ongoing else past).format(name=name)
+
+
+def ongoing_since(incident: Incident, name: str, start: str) -> str:
+    """An ongoing impact in the present perfect: ``{name} has been degraded since
+    {start}`` (never "since X, {name} is degraded")."""
+    present = _impact_templates(incident)[1].replace(" is ", " has been ", 1)
+    return f"{present.format(name=name)} since {start}"
+
+
+def is_published(incident: Incident, public_services: Mapping[str, str]) -> bool:
+    """Whether the status page shows ``incident``: one users saw (``public``) of a service
+    ``[status] public_services`` lists, or one an engineer marked public; never a merged
+    one (``status_page``'s query, as a predicate)."""
+    listed = incident.service.lower() in {s.lower() for s in public_services}
+    return (incident.public and incident.merged_into is None
+            and (listed or incident.marked_public is True))
 
 
 def public_name(incident: Incident) -> str:
@@ -189,10 +210,14 @@ def public_summary(incident: Incident, name: str | None = None) -> str:
     section 7, for an engineer to edit), ``public_name``'s reading of the service.
     """
     if name is not None:
-        return _with_name(_summary(incident, _NAME), incident, name)
+        return _capital(_with_name(_summary(incident, _NAME), incident, name))
     # Belt and braces: the subjects must never appear, even if a service name equals one
     # of them in a way looks_internal cannot see.
-    return scrub(_summary(incident, public_name(incident)), _hidden(incident))
+    return _capital(scrub(_summary(incident, public_name(incident)), _hidden(incident)))
+
+
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def public_title(incident: Incident, name: str) -> str:
@@ -205,9 +230,8 @@ def public_title(incident: Incident, name: str) -> str:
 def _summary(incident: Incident, name: str) -> str:
     start = _public_time(incident.started_at)
     if incident.resolved_at is None:
-        impact = impact_phrase(incident, name, ongoing=True)
         text = (
-            f"Since {start}, {impact}. "
+            f"{ongoing_since(incident, name, start)}. "
             "We are working on it and will update this page when it is resolved."
         )
     else:

@@ -61,6 +61,8 @@ MISSED_CRON_RUN = (
     "healthchecks/down_cron_missed_run",
     "healthchecks/up",
 )
+# What the team's status page shows ([status] public_services): checkout only.
+STATUS = {"public_services": {"checkout": "Checkout"}}
 # A P3 disk alert on the orders database: not something users saw.
 ORDERS_DB = ("grafana/grouped_firing", "grafana/resolved")
 
@@ -187,7 +189,9 @@ async def item_ids(client: Any, incident: str) -> list[str]:
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
 async def test_the_served_drafts_match_their_golden_files(make_client: Any, name: str) -> None:
-    client = await make_client(projector=True, services=SERVICES)
+    """The status page lists checkout, not payments: the checkout outage's public summary
+    is due, the 2 a.m. reconciliation job's is not (its P1 does not publish it)."""
+    client = await make_client(projector=True, services=SERVICES, status=STATUS)
     incident = await SCENARIOS[name](client)
     ids = await item_ids(client, incident)
     markdown = await (await draft(client, incident)).text()

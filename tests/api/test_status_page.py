@@ -273,7 +273,8 @@ async def test_an_open_public_incident_shows_as_a_disruption(make_client: Any) -
     [incident] = body["incidents"]
     assert incident["status"] == "open"
     assert incident["resolved_at"] is None
-    assert incident["summary"].startswith("Since ")
+    # Ongoing: in the present perfect, "... has been unavailable since <start>".
+    assert " has been " in incident["summary"] and " since " in incident["summary"]
     page = await (await client.get("/status")).text()
     assert "Some services are disrupted." in page
 

@@ -26,6 +26,7 @@ from tests.projections.test_draft_scenarios import (
     expired_certificate,
     missed_cron_run,
     p1_detection_gap,
+    t,
 )
 
 HEADINGS = [
@@ -99,8 +100,101 @@ def test_a_declared_outage_summary_says_no_monitor_reported_it() -> None:
 
 def test_an_incident_users_did_not_see_says_so() -> None:
     assert build_draft(missed_cron_run(), []).summary[2] == (
-        "No public-facing check failed; add what users saw, if anything."
+        "Scheduled processing in the payments service was delayed; no public-facing check "
+        "failed: add what users saw, if anything."
     )
+
+
+# --- Published or not (TIMELINE.md section 6: a public summary for incidents users saw;
+# the status page publishes only what [status] public_services lists or an engineer marks)
+
+
+def back_office_p1() -> Incident:
+    """A 2 a.m. back-office cron job, P1: ``public`` by severity, but its service is not
+    one the status page lists."""
+    return replace(missed_cron_run(), severity="P1", public=True)
+
+
+def test_a_p1_back_office_job_is_not_told_users_saw_it() -> None:
+    draft = build_draft(back_office_p1(), [], public_services={"checkout": "Checkout"})
+    markdown = draft.to_markdown()
+    assert "users saw this incident" not in markdown
+    assert "Users were likely affected" not in " ".join(draft.summary)
+    assert draft.review.public_summary_due is False
+    assert section(draft, "public_summary")["published"] is False
+    assert "- Public status-page summary: not due: the status page does not show" in markdown
+    assert "_Not published: the status page does not show this incident." in markdown
+
+
+def test_an_incident_of_a_listed_service_has_its_public_summary_due() -> None:
+    draft = build_draft(back_office_p1(), [], public_services={"Payments": "Payments"})
+    markdown = draft.to_markdown()
+    assert draft.review.public_summary_due is True
+    assert "- Public status-page summary: **due**: the status page shows this incident" in (
+        markdown)
+    assert "_Not published" not in markdown
+    assert draft.summary[2].startswith("Users were likely affected (P1, shown on the status ")
+
+
+def test_an_incident_an_engineer_marked_public_is_published_whatever_its_service() -> None:
+    marked = replace(back_office_p1(), marked_public=True)
+    assert build_draft(marked, []).review.public_summary_due is True
+
+
+def test_an_incident_nothing_shows_users_saw_says_so_in_the_review() -> None:
+    markdown = build_draft(missed_cron_run(), [], public_services={"payments": "P"}).to_markdown()
+    assert ("- Public status-page summary: not due: nothing shows that users saw this "
+            "incident.") in markdown
+
+
+# --- Notified only after it recovered (TIMELINE.md rule 4: a failing period seen after
+# the fact was notified when received) -----------------------------------------------------
+
+
+def seen_after_recovery() -> Incident:
+    """A three-minute failure Alertmanager first reported already resolved, two minutes
+    after it ended."""
+    base = missed_cron_run()
+    started, resolved = t("2026-03-02T02:00:00"), t("2026-03-02T02:03:00")
+    detected = t("2026-03-02T02:05:00")
+    return replace(base, started_at=started, resolved_at=resolved, detected_at=detected,
+                   detection_latency_seconds=300.0, duration_seconds=180.0,
+                   detection_verdict="ok")
+
+
+def test_an_incident_notified_only_after_it_recovered_is_headlined_so() -> None:
+    draft = build_draft(seen_after_recovery(), [])
+    expected = ("the first notification arrived only 2 min after it recovered, at "
+                "2026-03-02T02:05:00Z: nobody was paged during the impact")
+    assert draft.summary[1].endswith(f"; {expected}.")
+    assert draft.detection.verdict_text.endswith(f" Notified after recovery: {expected}.")
+
+
+def test_an_incident_notified_during_its_impact_has_no_such_headline() -> None:
+    draft = build_draft(missed_cron_run(), [])
+    assert "nobody was paged" not in draft.to_markdown()
+
+
+# --- Tense and times in prose --------------------------------------------------------------
+
+
+def test_an_open_incident_public_summary_is_in_the_present_perfect() -> None:
+    text = build_draft(p1_detection_gap(resolved=False), []).public_summary
+    assert text.startswith("The orders service has been degraded since 2026-03-03 09:00 UTC.")
+    assert not text.startswith("Since")
+
+
+def test_prose_gives_times_to_the_second_and_the_timeline_keeps_them_exact() -> None:
+    """Prose to the second; the timeline table keeps the source's precision (TIMELINE.md:
+    timestamps keep the precision the source gave)."""
+    precise = t("2026-03-02T03:00:05.118")
+    incident = replace(missed_cron_run(), detected_at=precise,
+                       detection_latency_seconds=3605.118)
+    markdown = build_draft(incident, []).to_markdown()
+    prose = [line for line in markdown.splitlines() if not line.startswith("|")]
+    assert not any(re.search(r"\d{2}:\d{2}:\d{2}\.\d", line) for line in prose), prose
+    assert "to detection at 2026-03-02T03:00:05Z" in markdown
+    assert "| 2026-03-02T03:00:05.118Z | **detected** |" in markdown
 
 
 # --- Timeline -----------------------------------------------------------------------------
@@ -367,7 +461,9 @@ def test_the_first_detector_and_the_one_that_fired_last_are_named() -> None:
 
 
 def test_the_review_cadence_gives_exact_utc_deadlines_and_the_public_summary_duty() -> None:
-    assert section(checkout_draft(), "review_cadence") == {
+    listed = build_draft(checkout_outage(), checkout_action_items(),
+                         public_services={"checkout": "Checkout"})
+    assert section(listed, "review_cadence") == {
         "id": "review_cadence", "number": 6, "title": "Review cadence",
         "engineering_by": "2026-03-02T10:25:00Z", "stakeholders_by": "2026-03-03T10:25:00Z",
         "public_summary_due": True,
@@ -394,7 +490,8 @@ def test_section_seven_is_the_status_page_summary(name: str) -> None:
     draft = build_draft(incident, [])
     assert draft.public_summary == public_summary(incident)
     assert section(draft, "public_summary")["text"] == public_summary(incident)
-    assert f"## 7. Public summary\n\n> {public_summary(incident)}\n" in draft.to_markdown()
+    seventh = draft.to_markdown().split("## 7. Public summary\n\n", 1)[1]
+    assert seventh.endswith(f"> {public_summary(incident)}\n")
 
 
 # --- Dates, determinism, rendering --------------------------------------------------------

@@ -25,7 +25,9 @@ GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("HINDSIGHT_UPDATE_GOLDEN") == "1"
 
 DRAFTS: dict[str, Callable[[], Draft]] = {
-    "checkout_outage": lambda: build_draft(checkout_outage(), checkout_action_items()),
+    # A team that lists checkout on its status page ([status] public_services).
+    "checkout_outage": lambda: build_draft(checkout_outage(), checkout_action_items(),
+                                           public_services={"checkout": "Checkout"}),
     "p1_detection_gap": lambda: build_draft(p1_detection_gap(), []),
 }
 

@@ -103,7 +103,7 @@ def test_the_impact_is_described_generically_by_kind(incident: Incident, impact:
 
 def test_an_open_incident_is_described_in_the_present() -> None:
     assert public_summary(p1_detection_gap(resolved=False)) == (
-        "Since 2026-03-03 09:00 UTC, the orders service is degraded. We are working on it "
+        "The orders service has been degraded since 2026-03-03 09:00 UTC. We are working on it "
         "and will update this page when it is resolved."
     )
 
