@@ -184,7 +184,8 @@ async def test_a_refused_token_names_the_url(
     wrong.write_text('[api]\ntokens = ["not-the-servers-token-012345"]\n')
     assert await hindsight(wrong, "ack", "inc_x") == 1
     err = capsys.readouterr().err
-    assert f"http://127.0.0.1:{served.port}" in err and "401" in err
+    assert f"http://127.0.0.1:{served.port}" in err
+    assert "401" in err
 
 
 async def test_an_unreachable_server_is_one_line_naming_the_url_tried(

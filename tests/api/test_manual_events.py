@@ -176,3 +176,134 @@ async def test_a_note_on_an_incident_imported_from_last_year_is_kept(make_client
     doc = await incident(client, inc["id"])
     assert doc["version"] == 1
     assert [e["text"] for e in doc["timeline"] if e["marker"] == "note"] == ["Rolled back"]
+
+
+# --- contradictions: a 422 naming the field (issue 13, item 1; docs/lifecycle.md) -------
+
+async def refused(response: Any) -> str:
+    """The 422's field, after checking the message starts with it."""
+    assert response.status == 422, await response.text()
+    answer = await response.json()
+    assert answer["error"].startswith(f"{answer['field']}: ")
+    field: str = answer["field"]
+    return field
+
+
+async def test_a_resolution_before_the_start_is_refused(make_client: Any) -> None:
+    """TIMELINE.md: duration = resolved_at - started_at; it cannot end before it began."""
+    client = await make_client(projector=True)
+    await import_deliveries(client, [kuma(False, s(0), s(0.5))])
+    [inc] = await incidents(client)
+    assert await refused(await post_event(client, inc["id"], {
+        "type": "resolve", "resolved_at": t(-60)})) == "resolved_at"
+    await settle(client)
+    assert (await incident(client, inc["id"]))["status"] == "open"
+
+
+async def test_a_resolution_before_a_monitor_reported_the_failure_is_refused(
+    make_client: Any
+) -> None:
+    """detected_at is when a monitor told us it was failing (TIMELINE.md, the four
+    moments): it was not over before then. Here Uptime Kuma notified 90 s after the
+    failure; a resolution 60 s in contradicts it, one 120 s in does not."""
+    client = await make_client(projector=True)
+    await import_deliveries(client, [kuma(False, s(0), s(90))])
+    [inc] = await incidents(client)
+    assert inc["detected_at"] == t(90)
+    assert await refused(await post_event(client, inc["id"], {
+        "type": "resolve", "resolved_at": t(60)})) == "resolved_at"
+    assert (await post_event(client, inc["id"], {
+        "type": "resolve", "resolved_at": t(120)})).status == 201
+
+
+async def test_a_declared_incident_may_be_resolved_before_it_was_declared(
+    make_client: Any
+) -> None:
+    """A person declares an outage that is already over (the README's example): detected
+    at the declaration, resolved earlier; only the start bounds the resolution."""
+    client = await make_client(projector=True)
+    answer = await client.post("/v1/incidents", headers=api_headers(), json={
+        "service": "storefront", "title": "Failed logins", "started_at": t(0)})
+    assert answer.status == 201
+    inc = (await answer.json())["incident"]
+    # Not projected yet, or projected: the same checks (its declaration is read).
+    assert (await post_event(client, inc, {"type": "resolve",
+                                           "resolved_at": t(2400)})).status == 201
+    assert await refused(await post_event(client, inc, {
+        "type": "resolve", "resolved_at": t(-1)})) == "resolved_at"
+
+
+async def test_a_start_correction_after_the_resolution_is_refused(make_client: Any) -> None:
+    client = await make_client(projector=True)
+    inc = await outage(client)  # resolved at t(1200)
+    assert await refused(await post_event(client, inc["id"], {
+        "type": "impact_start", "started_at": t(1260), "evidence": "a log line"})
+    ) == "started_at"
+    assert (await post_event(client, inc["id"], {
+        "type": "impact_start", "started_at": t(-60), "evidence": "a log line"})).status == 201
+
+
+async def test_an_acknowledgement_before_the_start_is_refused(make_client: Any) -> None:
+    client = await make_client(projector=True)
+    inc = await outage(client)
+    assert await refused(await post_event(client, inc["id"], {
+        "type": "acknowledge", "at": t(-300)})) == "at"
+
+
+async def test_a_merge_into_itself_or_with_no_incident_is_refused(make_client: Any) -> None:
+    """Rule 10 merges two incidents: one incident, or one that does not exist, is not two."""
+    client = await make_client(projector=True)
+    inc = await outage(client)
+    assert await refused(await post_event(client, inc["id"], {
+        "type": "merge", "other_id": inc["id"]})) == "other_id"
+    assert await refused(await post_event(client, inc["id"], {
+        "type": "merge", "other_id": "inc_0000000000000000"})) == "other_id"
+
+
+async def test_a_time_in_the_future_is_refused(make_client: Any) -> None:
+    client = await make_client(projector=True)
+    inc = await outage(client)
+    tomorrow = rfc3339(datetime.now(UTC) + timedelta(days=1))
+    assert await refused(await post_event(client, inc["id"], {
+        "type": "note", "at": tomorrow, "text": "x"})) == "at"
+    declared = await client.post("/v1/incidents", headers=api_headers(), json={
+        "service": "storefront", "title": "x", "started_at": tomorrow})
+    assert await refused(declared) == "started_at"
+
+
+async def test_a_malformed_body_names_the_field_even_where_it_shares_the_short_name(
+    make_client: Any
+) -> None:
+    """``severity`` is both the event's short name and its field."""
+    client = await make_client(projector=True)
+    inc = await outage(client)
+    response = await post_event(client, inc["id"], {"type": "severity", "severity": "P9"})
+    assert await refused(response) == "severity"
+    response = await post_event(client, inc["id"], {"type": "resolve",
+                                                    "resolved_at": "2025-03-14T10:00:00"})
+    assert await refused(response) == "resolved_at"  # no zone: ambiguous
+    response = await post_event(client, inc["id"], {"type": "note", "at": t(60), "text": "x",
+                                                    "txet": "typo"})
+    assert await refused(response) == "txet"
+
+
+async def test_action_item_dates_before_the_incident_are_refused(make_client: Any) -> None:
+    """An incident's follow-up work cannot be due, or done, before the incident began."""
+    client = await make_client(projector=True)
+    inc = await outage(client)
+    path = f"/v1/incidents/{inc['id']}/action-items"
+    before = (s(0) - timedelta(days=2)).date().isoformat()
+    answer = await client.post(path, headers=api_headers(), json={
+        "title": "Alert on checkout 5xx", "due_date": before})
+    assert await refused(answer) == "due_date"
+    added = await client.post(path, headers=api_headers(), json={
+        "title": "Alert on checkout 5xx"})
+    assert added.status == 201
+    item = (await added.json())["item"]
+    events = f"/v1/action-items/{item}/events"
+    assert await refused(await client.post(events, headers=api_headers(), json={
+        "type": "due_date", "due_date": before})) == "due_date"
+    assert await refused(await client.post(events, headers=api_headers(), json={
+        "type": "complete", "completed_at": t(-3600)})) == "completed_at"
+    assert (await client.post(events, headers=api_headers(), json={
+        "type": "complete", "completed_at": t(3600)})).status == 201
