@@ -5,13 +5,13 @@ period (the last 12 weeks) shows them. Expected figures are computed by hand
 (percentile_cont: position p·(n−1), interpolated):
 
 - all 7: [30, 60, 120, 600, 900, 2400, 4000] s → p50 600 s = 10 min;
-  p90 at 5.4 = 2400 + 0.4 × 1600 = 3040 s = 50 min 40 s; max 4000 s = 1 h 7 min;
+  p90 at 5.4 = 2400 + 0.4 × 1600 = 3040 s = 50 min 40 s; max 4000 s = 1 h 6 min 40 s;
   one P1 over 5 min (600 s); three over 30 min or found by a human (2400, 4000, F).
 - two weeks ago: [60, 120, 600, 2400] → p50 360 s, p90 at 2.7 = 600 + 0.7 × 1800 = 1860 s.
 - last week: [30, 900, 4000] → p50 900 s, p90 at 1.8 = 900 + 0.8 × 3100 = 3380 s.
-- checkout [30, 60, 120] → p50 1m, p90 at 1.8 = 60 + 0.8 × 60 = 108 s = 1m 48s.
-- billing [900, 4000] → p50 2450 s = 40m 50s, p90 at 0.9 = 900 + 0.9 × 3100 = 3690 s
-  = 1h 2m (tables print durations compactly; the tiles spell them out).
+- checkout [30, 60, 120] → p50 1 min, p90 at 1.8 = 60 + 0.8 × 60 = 108 s = 1 min 48 s.
+- billing [900, 4000] → p50 2450 s = 40 min 50 s, p90 at 0.9 = 900 + 0.9 × 3100 = 3690 s
+  = 1 h 1 min 30 s (durations as everywhere: projections/formats.py, format.js).
 """
 
 from __future__ import annotations
@@ -118,7 +118,7 @@ async def test_the_dashboard_shows_the_seeded_figures_after_the_token_is_entered
     assert await page.inner_text("#t-incidents") == "7"
     assert await page.inner_text("#t-p50") == "10 min"
     assert await page.inner_text("#t-p90") == "50 min 40 s"
-    assert await page.inner_text("#t-max") == "1 h 7 min"
+    assert await page.inner_text("#t-max") == "1 h 6 min 40 s"
     assert await page.inner_text("#t-p1") == "1"
     assert await page.inner_text("#t-30") == "3"
 
@@ -136,11 +136,11 @@ async def test_the_dashboard_shows_the_seeded_figures_after_the_token_is_entered
     assert "30 min: critical" in await page.inner_text("#chart")
 
     checkout = await cells(page, "by-service", "checkout")
-    assert checkout[:4] == ["checkout", "3", "1m", "1m 48s"]
+    assert checkout[:4] == ["checkout", "3", "1 min", "1 min 48 s"]
     billing = await cells(page, "by-service", "billing")
-    assert billing[:4] == ["billing", "2", "40m 50s", "1h 2m"]
+    assert billing[:4] == ["billing", "2", "40 min 50 s", "1 h 1 min 30 s"]
     human = await cells(page, "by-source", "human")
-    assert human[:4] == ["human", "1", "15m", "15m"]
+    assert human[:4] == ["human", "1", "15 min", "15 min"]
     first_row = page.locator("#worst tbody tr").first
     assert await first_row.get_attribute("data-incident") == "inc-g"
     link = first_row.locator("a")

@@ -14,34 +14,9 @@
 
   // --- formatting --------------------------------------------------------------------
 
-  function duration(seconds) {
-    if (seconds === null || seconds === undefined || Number.isNaN(seconds)) return "–";
-    const s = Math.round(seconds);
-    if (s < 60) return s + " s";
-    if (s < 3600) {
-      const m = Math.floor(s / 60), r = s % 60;
-      return r ? m + " min " + r + " s" : m + " min";
-    }
-    const h = Math.floor(s / 3600), m = Math.round((s % 3600) / 60);
-    return m ? h + " h " + m + " min" : h + " h";
-  }
-
-  // Compact, for tables: 45s, 6m 30s, 1h 12m.
-  function compact(seconds) {
-    if (seconds === null || seconds === undefined || Number.isNaN(seconds)) return "–";
-    const s = Math.round(seconds);
-    if (s < 60) return s + "s";
-    if (s < 3600) return Math.floor(s / 60) + "m" + (s % 60 ? " " + (s % 60) + "s" : "");
-    const h = Math.floor(s / 3600), m = Math.round((s % 3600) / 60);
-    return h + "h" + (m ? " " + m + "m" : "");
-  }
-
-  function shortDuration(seconds) {
-    if (seconds < 60) return Math.round(seconds) + "s";
-    if (seconds < 3600) return Math.round(seconds / 60) + "m";
-    if (seconds < 86400) return +(seconds / 3600).toFixed(1) + "h";
-    return +(seconds / 86400).toFixed(1) + "d";
-  }
+  // Durations as everywhere in Hindsight (format.js: the rules of projections/formats.py).
+  const duration = window.HindsightFormat.duration;
+  const plural = window.HindsightFormat.plural;
 
   function level(seconds) {
     if (seconds > THIRTY_MIN) return "bad";
@@ -165,7 +140,7 @@
     for (const tick of [1, 10, 60, 600, 3600, 6 * 3600, 86400, 7 * 86400]) {
       if (tick < lo || tick > hi) continue;
       root.append(svg("line", { x1: left, x2: W - right, y1: y(tick), y2: y(tick), class: "grid-line" }));
-      root.append(svg("text", { x: left - 8, y: y(tick) + 4, "text-anchor": "end", class: "axis" }, shortDuration(tick)));
+      root.append(svg("text", { x: left - 8, y: y(tick) + 4, "text-anchor": "end", class: "axis" }, duration(tick)));
     }
     const rules = [[FIVE_MIN, "warn", "5 min: P1 gap"], [THIRTY_MIN, "bad", "30 min: critical"]];
     for (const [value, cls, label] of rules) {
@@ -179,7 +154,7 @@
       const row = byWeek.get(week);
       if (row) {
         root.append(svg("text", { x: x(i), y: H - bottom + 32, "text-anchor": "middle", class: "count" },
-                        row.incidents + (row.incidents === 1 ? " incident" : " incidents")));
+                        plural(row.incidents, "incident")));
       }
     });
     for (const [key, cls] of [["p90_seconds", "p90"], ["p50_seconds", "p50"]]) {
@@ -198,7 +173,7 @@
         if (!row) return;
         const dot = svg("circle", { cx: x(i), cy: y(row[key]), r: 4.5, class: "dot-" + cls,
                                     "data-week": week, "data-series": cls, "data-seconds": row[key] });
-        dot.append(svg("title", {}, `week of ${week}: ${cls} ${duration(row[key])} (${row.incidents} incidents)`));
+        dot.append(svg("title", {}, `week of ${week}: ${cls} ${duration(row[key])} (${plural(row.incidents, "incident")})`));
         root.append(dot);
       });
     }
@@ -221,8 +196,8 @@
       body.append(el("tr", { "data-group": r.group }, [
         el("td", { class: "name", text: r.group, title: r.group }),
         el("td", { text: String(r.incidents) }),
-        el("td", { text: compact(r.p50_seconds) }),
-        el("td", { text: compact(r.p90_seconds) }),
+        el("td", { text: duration(r.p50_seconds) }),
+        el("td", { text: duration(r.p90_seconds) }),
         el("td", { class: "bar-cell" }, [el("div", { class: "bar-track" }, [fill])]),
         el("td", { text: String(r.p1_over_5m) }),
         el("td", { text: String(r.over_30m) }),
@@ -245,7 +220,7 @@
                              text: inc.title, "data-incident": inc.id });
       link.addEventListener("click", (event) => { event.preventDefault(); openDraft(inc); });
       body.append(el("tr", { "data-incident": inc.id }, [
-        el("td", { text: compact(inc.detection_latency_seconds) }),
+        el("td", { text: duration(inc.detection_latency_seconds) }),
         el("td", { class: "title", title: inc.title }, [link]),
         el("td", { text: inc.service }),
         el("td", {}, [el("span", { class: "sev " + inc.severity, text: inc.severity })]),
