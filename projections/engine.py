@@ -964,6 +964,12 @@ class Engine:
         (its state, compressed), findable by id and by span."""
         inc = self._incidents[inc_id]
         started, resolved = inc.span()
+        # Found by its reach: its span, and every moment of its lines (an engineer's
+        # resolution may end it before a recovery that still joins it).
+        firsts = [line.moments[0][0] for line in inc.lines.values() if line.moments]
+        lasts = [line.moments[-1][0] for line in inc.lines.values() if line.moments]
+        started = min([started, *firsts])
+        resolved = None if resolved is None else max([resolved, *lasts])
         entry = ColdIncident(inc.id, started, resolved, inc.merged_into,
                              tuple(sorted(inc.services)), pack(incident_to_json(inc)))
         self._forget(inc_id)
@@ -1090,7 +1096,9 @@ class Engine:
                 drop = inc.merged_at is not None and inc.merged_at < cutoff
             else:
                 resolved = inc.span()[1]
-                drop = resolved is not None and resolved < cutoff
+                # Resolved by hand while a subject still fails: its recovery, whenever
+                # it comes, joins it; kept in memory (rare) rather than found by any fact.
+                drop = resolved is not None and resolved < cutoff and not inc.agg.open_lines
             if drop:
                 self._changed_services.add(svc.name)
                 if inc_id in self._dirty:  # its last change is not reported yet

@@ -390,7 +390,8 @@ class IncidentState:
 @dataclass(frozen=True, slots=True)
 class ColdIncident:
     """An incident retention moved out of memory: its full state, compressed
-    (``pack``), and what finding it again needs: its span, the incident it was merged
+    (``pack``), and what finding it again needs: its reach (``started_at`` to
+    ``resolved_at``, widened to every moment of its lines), the incident it was merged
     into, and the services it covers."""
 
     id: str

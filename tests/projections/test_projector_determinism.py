@@ -88,7 +88,8 @@ async def test_a_live_fold_of_concurrent_deliveries_equals_every_rebuild(
     await settle(client, bound=120)
     live, live_answers = await read_models(database_url), await api_answers(client)
     assert len(live["incidents"]) > 50
-    assert len(live["delivery_log"]) == len({d.body for d in deliveries})
+    # Every receipt is logged, a retried copy too (ARCHITECTURE.md, idempotent appends).
+    assert len(live["delivery_log"]) == len(deliveries)
     await client.close()  # the live projector lets go of its lock
 
     first = await rebuilt(database_url, pool)
