@@ -1,9 +1,16 @@
-"""The ``hindsight`` command."""
+"""Hindsight: incident timelines, detection latency and postmortem drafts from your
+monitoring tools' webhooks.
+
+Start with `hindsight serve` (it creates its settings and database on the first start),
+then `hindsight demo` for a realistic week of data. Every command reads the same
+settings: --config or HINDSIGHT_CONFIG, HINDSIGHT_* variables over the file."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
+import socket
 import sys
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
@@ -184,12 +191,67 @@ def cmd_sources(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def add_server_options(parser: argparse.ArgumentParser) -> None:
+    """``--host`` and ``--port``: where ``serve`` listens, and where every command that
+    talks to a running server (``demo``) finds it. Same settings, same defaults."""
+    parser.add_argument("--host", help="the address served on (default: HINDSIGHT_HOST, "
+                                       "else the settings file's host, else 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="the port served on (default: "
+                                                 "HINDSIGHT_PORT, else the settings file's "
+                                                 "port, else 8080)")
+
+
+def server_url(settings: Settings) -> str:
+    """The base URL of the server these settings describe: ``serve``'s host and port,
+    with a wildcard address (0.0.0.0, ::) reached over loopback."""
+    host = settings.host if settings.host not in {"0.0.0.0", "::", ""} else "127.0.0.1"  # noqa: S104
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{settings.port}"
+
+
+class PortBusy(Exception):
+    pass
+
+
+def check_port(host: str, port: int) -> None:
+    """Raise ``PortBusy`` when something already listens on ``host:port``, before the
+    server starts its database: a busy port then costs one line, not a traceback."""
+    if port == 0:
+        return
+    try:
+        found = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
+                                   flags=socket.AI_PASSIVE)
+    except socket.gaierror:
+        return  # aiohttp reports an unknown host itself
+    for family, kind, proto, _, address in found:
+        with socket.socket(family, kind, proto) as probe:
+            # As aiohttp binds: SO_REUSEADDR, so a closed connection in TIME_WAIT is no
+            # conflict; a listening socket still is.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    raise PortBusy(port) from None
+
+
+def busy_port_message(settings: Settings) -> str:
+    return (f"hindsight: port {settings.port} on {settings.host} is already in use: stop "
+            f"what listens there, or choose another port with --port or HINDSIGHT_PORT")
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from aiohttp import web
 
     from hindsight.app import create_app
     from hindsight.logs import configure
 
+    try:
+        check_port(settings.host, settings.port)
+    except PortBusy:
+        print(busy_port_message(settings), file=sys.stderr)
+        return 1
     generated = False
     if not has_credentials(settings):
         settings, path = generate_credentials(settings)
@@ -203,10 +265,16 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     # access_log=None: aiohttp's access log would write each request line, query tokens
     # included; requests are logged by our middleware, without the query.
     app = create_app(settings, projector=not args.no_projector)
-    web.run_app(app, host=settings.host, port=settings.port,
-                print=None, access_log=None, shutdown_timeout=10,
-                keepalive_timeout=KEEPALIVE_TIMEOUT, max_line_size=MAX_LINE_SIZE,
-                max_field_size=MAX_FIELD_SIZE, max_headers=MAX_HEADERS)
+    try:
+        web.run_app(app, host=settings.host, port=settings.port,
+                    print=None, access_log=None, shutdown_timeout=10,
+                    keepalive_timeout=KEEPALIVE_TIMEOUT, max_line_size=MAX_LINE_SIZE,
+                    max_field_size=MAX_FIELD_SIZE, max_headers=MAX_HEADERS)
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:  # taken between the check and the bind
+            raise
+        print(busy_port_message(settings), file=sys.stderr)
+        return 1
     return 0
 
 
@@ -235,13 +303,19 @@ def cmd_migrate(_: argparse.Namespace, settings: Settings) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hindsight", description=__doc__)
-    parser.add_argument("--config", help="TOML settings file (default ./hindsight.toml)")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(
+        prog="hindsight", description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", metavar="FILE",
+                        help="TOML settings file (default: HINDSIGHT_CONFIG, else "
+                             "./hindsight.toml, else hindsight.toml in the data directory "
+                             "(HINDSIGHT_DATA_DIR, default .hindsight), as serve generates "
+                             "it); HINDSIGHT_* variables override what it says")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                title="commands (`hindsight COMMAND --help` for each)")
 
     serve = sub.add_parser("serve", help="migrate, project and serve HTTP in one process")
-    serve.add_argument("--host")
-    serve.add_argument("--port", type=int)
+    add_server_options(serve)
     serve.add_argument("--no-projector", action="store_true",
                        help="ingest and read only; another process projects (scaling out: "
                             "ingest replicas beside one projecting process)")
@@ -268,6 +342,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command; Ctrl-C ends it quietly (exit status 130, as a shell reports SIGINT)."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print(file=sys.stderr)
+        return 130
+
+
+def _main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     overrides: dict[str, Any] = {}

@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from hindsight.cli_output import FORMATS, Column, render_tsv
 from hindsight.settings import Settings
 from projections import action_items as items
 
@@ -30,17 +31,25 @@ def _date(text: str) -> date:
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     draft = sub.add_parser("draft", help="print or write an incident's postmortem draft")
-    draft.add_argument("incident_id", metavar="INCIDENT_ID")
-    draft.add_argument("--format", choices=("md", "json"), default="md")
-    draft.add_argument("--out", type=Path, help="write to FILE instead of printing")
+    draft.add_argument("incident_id", metavar="INCIDENT_ID",
+                       help="the incident's id (`hindsight incidents` lists them)")
+    draft.add_argument("--format", choices=("md", "json"), default="md",
+                       help="Markdown (default) or JSON, the same content as the API's")
+    draft.add_argument("--out", type=Path, metavar="FILE",
+                       help="write to FILE instead of printing")
     draft.add_argument("--draft-date", type=_date, metavar="YYYY-MM-DD",
-                       help="the date due dates count from (default: the resolution date)")
+                       help="the date suggested due dates count from (default: the UTC "
+                            "date the incident was resolved, or, while it is open, the "
+                            "date it started; never today, so a draft is the same "
+                            "whenever it is built)")
     draft.set_defaults(func=cmd_draft)
 
     review = sub.add_parser("review", help="the weekly action-item review")
     review.add_argument("--today", type=_date, metavar="YYYY-MM-DD",
                         help="the review's date (default: today, UTC)")
-    review.add_argument("--format", choices=("text", "json"), default="text")
+    review.add_argument("--format", choices=(*FORMATS, "text"), default="table",
+                        help="table (default: the four lists), json or tsv (one line per "
+                             "item and list); text is table's old name")
     review.set_defaults(func=cmd_review)
 
 
@@ -91,6 +100,19 @@ def _line(item: items.ActionItem) -> str:
     return f"  {due:<12} {item.title}  [{owner}; {item.id}; incident {item.incident_id}]"
 
 
+REVIEW_COLUMNS = tuple(Column(name) for name in (
+    "list", "due", "title", "owner", "id", "incident", "status"))
+
+
+def review_cells(review: items.Review) -> list[list[str]]:
+    """One row per item and list it is in (an item can be overdue and unassigned)."""
+    lists = (("overdue", review.overdue), ("unassigned", review.unassigned),
+             ("due_beyond_14_days", review.due_beyond_14_days), ("open", review.open))
+    return [[name, item.due_date.isoformat() if item.due_date else "", item.title,
+             item.owner or "", item.id, item.incident_id, item.status]
+            for name, chosen in lists for item in chosen]
+
+
 def render_review(review: items.Review) -> str:
     """Plain text: the four lists, each with its count; empty lists say so."""
     sections: Sequence[tuple[str, tuple[items.ActionItem, ...]]] = (
@@ -115,6 +137,8 @@ def cmd_review(args: argparse.Namespace, settings: Settings) -> int:
         if args.format == "json":
             sys.stdout.write(orjson.dumps(review.to_json(), option=orjson.OPT_INDENT_2).decode()
                              + "\n")
+        elif args.format == "tsv":
+            sys.stdout.write(render_tsv(REVIEW_COLUMNS, review_cells(review)))
         else:
             sys.stdout.write(render_review(review))
         return 0

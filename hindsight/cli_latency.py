@@ -33,7 +33,9 @@ from typing import Any
 
 import orjson
 
+from hindsight.cli_output import Column, add_format_option, emit, render_table
 from hindsight.settings import Settings
+from projections.formats import duration
 
 DEMO_FILE = Path(__file__).resolve().parent / "demo_data" / "week.jsonl"
 RECORDED_LAST_DAY = date(2025, 3, 16)  # the Sunday that ends the recorded week
@@ -48,20 +50,6 @@ _DELIVERY_ID_HEADERS = ("x-github-delivery", "x-gitlab-event-uuid", "webhook-id"
 
 # --- hindsight latency -----------------------------------------------------------------
 
-def duration(seconds: float | None) -> str:
-    """Compact: 45s, 1m42s, 1h07m, 2d03h."""
-    if seconds is None:
-        return "-"
-    s = round(seconds)
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m{s % 60:02d}s"
-    if s < 86400:
-        return f"{s // 3600}h{(s % 3600) // 60:02d}m"
-    return f"{s // 86400}d{(s % 86400) // 3600:02d}h"
-
-
 def parse_when(text: str) -> datetime:
     """``YYYY-MM-DD`` (midnight UTC) or an RFC 3339 time; a time without zone is UTC."""
     try:
@@ -72,28 +60,24 @@ def parse_when(text: str) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+LATENCY_COLUMNS = ("incidents", "p50", "p90", "max", "P1>5m", ">30m/human")
+
+
+def _latency_cells(row: Any, name: str | None = None) -> list[str]:
+    return [row.group if name is None else name, str(row.incidents),
+            duration(row.p50_seconds), duration(row.p90_seconds), duration(row.max_seconds),
+            str(row.p1_over_5m), str(row.over_30m)]
+
+
 def format_table(group_by: str, rows: list[Any], total: Any | None) -> str:
-    header = (group_by, "incidents", "p50", "p90", "max", "P1>5m", ">30m/human")
-    body = [(r.group, str(r.incidents), duration(r.p50_seconds), duration(r.p90_seconds),
-             duration(r.max_seconds), str(r.p1_over_5m), str(r.over_30m)) for r in rows]
-    footer = [] if total is None else [
-        ("all", str(total.incidents), duration(total.p50_seconds),
-         duration(total.p90_seconds), duration(total.max_seconds), str(total.p1_over_5m),
-         str(total.over_30m))]
-    widths = [max(len(line[i]) for line in [header, *body, *footer]) for i in range(7)]
-
-    def render(line: tuple[str, ...]) -> str:
-        first = line[0].ljust(widths[0])
-        rest = "  ".join(cell.rjust(width) for cell, width in zip(line[1:], widths[1:],
-                                                                    strict=True))
-        return f"{first}  {rest}".rstrip()
-
-    out = [render(header)]
-    out += [render(line) for line in body]
-    if footer:
-        out.append("-" * len(render(header)))
-        out.append(render(footer[0]))
-    return "\n".join(out)
+    """The figures as a table, durations as everywhere (``projections.formats``)."""
+    columns = (Column(group_by, keep=True), *(Column(n, keep=True, right=True)
+                                               for n in LATENCY_COLUMNS))
+    cells = [_latency_cells(r) for r in rows]
+    if total is not None:
+        cells.append(_latency_cells(total, "all"))
+    text = render_table("", columns, cells, None).split("\n", 1)[1]
+    return text.rstrip("\n")
 
 
 def cmd_latency(args: argparse.Namespace, settings: Settings) -> int:
@@ -110,10 +94,17 @@ def cmd_latency(args: argparse.Namespace, settings: Settings) -> int:
             print("hindsight: the database is not migrated: run `hindsight migrate` "
                   "(or `hindsight serve`) first", file=sys.stderr)
             return 1
-        if not rows:
-            print("No detected incidents in this period.")
+        if args.format == "table":
+            if not rows:
+                print("No detected incidents in this period.")
+                return 0
+            print(format_table(args.group_by, rows, total[0] if total else None))
             return 0
-        print(format_table(args.group_by, rows, total[0] if total else None))
+        columns = (Column(args.group_by), *(Column(n) for n in LATENCY_COLUMNS))
+        everything = [*rows, *total] if rows else []
+        cells = [_latency_cells(r) for r in everything]
+        emit(args.format, title="", columns=columns, cells=cells,
+             records=[r.to_json() for r in everything])
         return 0
 
     result: int = asyncio.run(_with_admin_connection(settings, work))
@@ -219,8 +210,9 @@ def user_report(now: datetime) -> Declaration:
 def _base_url(args: argparse.Namespace, settings: Settings) -> str:
     if args.url:
         return str(args.url).rstrip("/")
-    host = settings.host if settings.host not in {"0.0.0.0", "::", ""} else "127.0.0.1"  # noqa: S104
-    return f"http://{host}:{settings.port}"
+    from hindsight.cli import server_url
+
+    return server_url(settings)
 
 
 async def _demo(args: argparse.Namespace, settings: Settings) -> int:
@@ -243,8 +235,9 @@ async def _demo(args: argparse.Namespace, settings: Settings) -> int:
             except aiohttp.ClientError:
                 pass
             if time.monotonic() > deadline:
-                print(f"hindsight demo: no Hindsight answered at {base} (start it with "
-                      "`hindsight serve`, or pass --url)", file=sys.stderr)
+                print(f"hindsight demo: no Hindsight answered at {base}/readyz: start it "
+                      "with `hindsight serve`, or give the port it serves on (--port or "
+                      "HINDSIGHT_PORT, as for serve) or --url", file=sys.stderr)
                 return 1
             await asyncio.sleep(0.5)
 
@@ -253,8 +246,8 @@ async def _demo(args: argparse.Namespace, settings: Settings) -> int:
         async with http.post(f"{base}/v1/deliveries/import", data=b"\n".join(lines),
                              headers={**auth, "Content-Type": "application/x-ndjson"}) as resp:
             if resp.status != 200:
-                print(f"hindsight demo: import answered {resp.status}: {await resp.text()}",
-                      file=sys.stderr)
+                print(_refusal(f"{base}/v1/deliveries/import", resp.status,
+                               await resp.text(), settings), file=sys.stderr)
                 return 1
             results = (await resp.json())["results"]
         stored = sum(1 for r in results if r["status"] in {200, 202} and not r["duplicate"])
@@ -271,8 +264,8 @@ async def _demo(args: argparse.Namespace, settings: Settings) -> int:
         async with http.post(f"{base}/v1/incidents", json=report.body,
                              headers={**auth, **report.headers}) as resp:
             if resp.status != 201:
-                print(f"hindsight demo: declaring the user-reported outage answered "
-                      f"{resp.status}: {await resp.text()}", file=sys.stderr)
+                print(_refusal(f"{base}/v1/incidents", resp.status, await resp.text(),
+                               settings), file=sys.stderr)
                 return 1
         print("Declared the outage a user reported (no monitor saw it).")
 
@@ -303,22 +296,38 @@ async def _demo(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _refusal(url: str, status: int, text: str, settings: Settings) -> str:
+    """One line naming the URL tried; for 401, where the token came from."""
+    if status == 401:
+        where = settings.config_path or "HINDSIGHT_API__TOKENS"
+        return (f"hindsight demo: {url} answered 401: the server does not accept the API "
+                f"token from {where}; is it the server these settings belong to?")
+    return f"hindsight demo: {url} answered {status}: {' '.join(text.split())[:300]}"
+
+
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     result: int = asyncio.run(_demo(args, settings))
     return result
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from hindsight.cli import add_server_options
+
     latency = sub.add_parser("latency", help="detection latency: p50, p90, max per group")
-    latency.add_argument("--group-by", choices=GROUP_BYS, default="week")
+    latency.add_argument("--group-by", choices=GROUP_BYS, default="week",
+                         help="one row per week (default), month, service, source, kind or "
+                              "severity")
     latency.add_argument("--since", type=parse_when, help="YYYY-MM-DD or RFC 3339 (inclusive)")
     latency.add_argument("--until", type=parse_when, help="YYYY-MM-DD or RFC 3339 (exclusive)")
+    add_format_option(latency)
     latency.set_defaults(func=cmd_latency)
 
     demo = sub.add_parser("demo", help="import a realistic week of deliveries into the "
                                        "running server")
-    demo.add_argument("--url", help="the running Hindsight (default: host and port of the "
-                                    "settings)")
+    add_server_options(demo)
+    demo.add_argument("--url", help="the running Hindsight's base URL (default: "
+                                    "http://HOST:PORT from --host/--port, HINDSIGHT_HOST/"
+                                    "HINDSIGHT_PORT or the settings file, as for serve)")
     demo.add_argument("--wait", type=float, default=60.0,
                       help="seconds to wait for the server to be ready (default 60)")
     demo.set_defaults(func=cmd_demo)

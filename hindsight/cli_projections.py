@@ -21,38 +21,59 @@ from typing import Any
 
 import orjson
 from rich.console import Console
-from rich.table import Table
 
+from hindsight.cli_output import Column, add_format_option, emit
 from hindsight.settings import Settings
+from projections.formats import UNKNOWN, duration, plural
 
 IMPORT_CHUNK = 5000  # lines held in memory at once
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    rebuild = sub.add_parser("rebuild", help="drop the read models and replay the whole log")
+    rebuild = sub.add_parser(
+        "rebuild", help="drop the read models and replay the whole event log (stop "
+                        "`hindsight serve` first)",
+        description="Drop the read models (incidents, timelines, latency, delivery log) and "
+                    "replay the whole event log into them, as after changing [services] or "
+                    "the reopen window. The server must be stopped first: a running "
+                    "`hindsight serve` projects the same log, and rebuild refuses while it "
+                    "does. Nothing in the event log changes.")
     rebuild.add_argument("--diff", action="store_true",
                          help="report the incidents and moments that changed")
-    rebuild.add_argument("--batch-size", type=int, default=2000, metavar="N")
+    rebuild.add_argument("--batch-size", type=int, default=2000, metavar="N",
+                         help="events read and folded per transaction (default 2000)")
     rebuild.set_defaults(func=cmd_rebuild)
 
-    listing = sub.add_parser("incidents", help="incidents, newest first")
-    listing.add_argument("--status", choices=("open", "resolved"))
-    listing.add_argument("--service")
-    listing.add_argument("--limit", type=int, default=50)
+    listing = sub.add_parser("incidents", help="incidents, newest first",
+                             description="Incidents, newest first. The table never cuts an "
+                                         "id: columns are left out to fit the terminal "
+                                         "instead (--format tsv or json has all).")
+    listing.add_argument("--status", choices=("open", "resolved"),
+                         help="only open or only resolved incidents")
+    listing.add_argument("--service", help="only this service's incidents")
+    listing.add_argument("--limit", type=int, default=50, metavar="N",
+                         help="at most N incidents (default 50)")
+    add_format_option(listing)
     listing.set_defaults(func=cmd_incidents)
 
     one = sub.add_parser("incident", help="one incident and its timeline")
-    one.add_argument("incident_id", metavar="ID")
+    one.add_argument("incident_id", metavar="ID", help="the incident's id (`hindsight "
+                                                       "incidents` lists them)")
     one.set_defaults(func=cmd_incident)
 
     deliveries = sub.add_parser("deliveries", help="what arrived, newest first")
-    deliveries.add_argument("--source")
+    deliveries.add_argument("--source", help="only this source's deliveries (e.g. "
+                                             "alertmanager)")
     deliveries.add_argument("--outcome", choices=("understood", "unmapped", "invalid",
-                                                  "unsupported"))
-    deliveries.add_argument("--limit", type=int, default=50)
+                                                  "unsupported"),
+                            help="only deliveries with this outcome")
+    deliveries.add_argument("--limit", type=int, default=50, metavar="N",
+                            help="at most N deliveries (default 50)")
+    add_format_option(deliveries)
     deliveries.set_defaults(func=cmd_deliveries)
 
-    imports = sub.add_parser("import", help="import recorded deliveries (JSON Lines)")
+    imports = sub.add_parser("import", help="import recorded deliveries (JSON Lines), "
+                                            "without a running server")
     imports.add_argument("file", metavar="FILE", help="JSON Lines file, or - for stdin")
     imports.set_defaults(func=cmd_import)
 
@@ -86,26 +107,8 @@ def _console(stderr: bool = False) -> Console:
     return Console(file=stream, width=None if stream.isatty() else 160, soft_wrap=False)
 
 
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    whole = round(seconds)
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    parts = [f"{hours} h"] if hours else []
-    if minutes or hours:
-        parts.append(f"{minutes} min")
-    parts.append(f"{secs} s" if whole else f"{seconds:.3g} s")
-    return " ".join(parts)
-
-
 def _time(text: str | None) -> str:
-    return "-" if text is None else text
-
-
-def _short(text: str | None) -> str:
-    """A time for a table column: UTC to the second (the detail view keeps it exact)."""
-    return "-" if text is None else text[:19].replace("T", " ")
+    return UNKNOWN if text is None else text
 
 
 # --- rebuild ---------------------------------------------------------------------------
@@ -150,8 +153,8 @@ def cmd_rebuild(args: argparse.Namespace, settings: Settings) -> int:
         finally:
             await pool.close()
             await conn.close()
-        out.print(f"rebuilt from {replayed.events:,} events in {replayed.seconds:.2f} s "
-                  f"({replayed.per_second:,.0f} events/s); {len(after):,} incidents",
+        out.print(f"rebuilt from {plural(replayed.events, 'event')} in {replayed.seconds:.2f} s "
+                  f"({replayed.per_second:,.0f} events/s); {plural(len(after), 'incident')}",
                   highlight=False)
         if args.diff:
             _print_diff(out, rb.diff(before, after))
@@ -197,19 +200,24 @@ def cmd_incidents(args: argparse.Namespace, settings: Settings) -> int:
                     ORDER BY started_at DESC, id LIMIT {int(args.limit)}""", *values)
         finally:
             await conn.close()
-        table = Table(title=f"{len(rows)} incidents (times UTC)", title_justify="left")
-        for name in ("id", "service", "sev", "status", "started", "detected", "resolved",
-                     "latency", "duration", "verdict", "title"):
-            table.add_column(name, no_wrap=name != "title")
-        for row in rows:
-            doc = orjson.loads(row["doc"])
-            table.add_row(
-                doc["id"], doc["service"], doc["severity"], doc["status"],
-                _short(doc["started_at"]), _short(doc["detected_at"]),
-                _short(doc["resolved_at"]),
-                _duration(doc["detection_latency_seconds"]), _duration(doc["duration_seconds"]),
-                doc["detection_verdict"], doc["title"])
-        _console().print(table)
+        docs = [orjson.loads(row["doc"]) for row in rows]
+        columns = (Column("id", keep=True), Column("service", drop=9),
+                   Column("sev", drop=5), Column("status", drop=8),
+                   Column("started", drop=7), Column("detected", drop=1),
+                   Column("resolved", drop=2), Column("latency", drop=6, right=True),
+                   Column("duration", drop=3, right=True), Column("verdict", drop=4),
+                   Column("title", wrap=True))
+        cells = [[doc["id"], doc["service"], doc["severity"], doc["status"],
+                  _time(doc["started_at"]), _time(doc["detected_at"]),
+                  _time(doc["resolved_at"]), duration(doc["detection_latency_seconds"]),
+                  duration(doc["duration_seconds"]), doc["detection_verdict"], doc["title"]]
+                 for doc in docs]
+        records = [{k: doc.get(k) for k in (
+            "id", "service", "severity", "status", "started_at", "detected_at",
+            "acknowledged_at", "resolved_at", "detection_latency_seconds",
+            "duration_seconds", "detected_by", "detection_verdict", "title")} for doc in docs]
+        emit(args.format, title=f"{plural(len(rows), 'incident')} (times UTC)",
+             columns=columns, cells=cells, records=records)
         return 0
 
     return _run(settings, work)
@@ -243,20 +251,23 @@ def cmd_incident(args: argparse.Namespace, settings: Settings) -> int:
                   highlight=False)
         for name in ("started_at", "detected_at", "acknowledged_at", "resolved_at"):
             out.print(f"  {name.removesuffix('_at'):<13} {_time(doc[name])}", highlight=False)
-        out.print(f"  detection latency {_duration(doc['detection_latency_seconds'])}, "
-                  f"duration {_duration(doc['duration_seconds'])}", highlight=False)
-        table = Table(title="timeline", title_justify="left")
-        for name in ("at", "", "source", "subject", "state", "what"):
-            table.add_column(name, no_wrap=name in {"at", ""})
+        out.print(f"  detection latency {duration(doc['detection_latency_seconds'])}, "
+                  f"duration {duration(doc['duration_seconds'])}", highlight=False)
+        cells = []
         for entry in doc["timeline"]:
             text = entry["text"]
             if entry.get("repeats"):
                 text += f" (repeated {entry['repeats']}×)"
             if entry.get("candidate_factor"):
                 text += " [candidate factor]"
-            table.add_row(entry["at"], MARKERS.get(entry["marker"] or "", ""), entry["source"],
-                          entry["subject"], entry["state"], text)
-        out.print(table)
+            cells.append([entry["at"], MARKERS.get(entry["marker"] or "", ""),
+                          entry["source"], entry["subject"], entry["state"], text])
+        columns = (Column("at", keep=True), Column("moment", keep=True),
+                   Column("source", drop=2), Column("subject", drop=1, wrap=True),
+                   Column("state", drop=3), Column("what", wrap=True))
+        sys.stdout.flush()
+        emit("table", title="timeline (times UTC, exact)", columns=columns, cells=cells,
+             records=[])
         return 0
 
     return _run(settings, work)
@@ -280,13 +291,16 @@ def cmd_deliveries(args: argparse.Namespace, settings: Settings) -> int:
                     ORDER BY position DESC LIMIT {int(args.limit)}""", *values)
         finally:
             await conn.close()
-        table = Table(title=f"{len(rows)} deliveries", title_justify="left")
-        for name in ("delivery", "received", "source", "outcome", "signals", "error"):
-            table.add_column(name, no_wrap=name != "error")
-        for r in rows:
-            table.add_row(str(r["position"]), format_time(r["received_at"]), r["source"],
-                          r["outcome"], str(r["signal_count"]), r["error"] or "")
-        _console().print(table)
+        columns = (Column("delivery", keep=True, right=True), Column("received", drop=3),
+                   Column("source", drop=4), Column("outcome", drop=5),
+                   Column("signals", drop=2, right=True), Column("error", wrap=True))
+        cells = [[str(r["position"]), format_time(r["received_at"]), r["source"],
+                  r["outcome"], str(r["signal_count"]), r["error"] or ""] for r in rows]
+        records = [{"delivery": r["position"], "received_at": format_time(r["received_at"]),
+                    "source": r["source"], "outcome": r["outcome"],
+                    "signals": r["signal_count"], "error": r["error"]} for r in rows]
+        emit(args.format, title=plural(len(rows), "delivery", "deliveries"),
+             columns=columns, cells=cells, records=records)
         return 0
 
     return _run(settings, work)
@@ -351,7 +365,8 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
                        and st in (400, 422))
         again = sum(n for (_, kept, dup), n in counts.items() if dup)
         rejected = sum(n for (_, kept, _dup), n in counts.items() if not kept)
-        out.print(f"{sum(counts.values()):,} lines: {stored:,} stored ({unmapped:,} of them "
+        lines = plural(sum(counts.values()), "line")
+        out.print(f"{lines}: {stored:,} stored ({unmapped:,} of them "
                   f"not understood), {again:,} already stored, {rejected:,} refused",
                   highlight=False)
         for r in refused[:20]:
@@ -359,7 +374,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
         conn = await connect(url)
         try:
             replayed = await rb.catch_up(conn, store, engine_config_from(settings))
-            out.print(f"projected {replayed.events:,} events", highlight=False)
+            out.print(f"projected {plural(replayed.events, 'event')}", highlight=False)
         except rb.ProjectorRunning:
             err.print("a running `hindsight serve` projects them", highlight=False)
         finally:

@@ -278,8 +278,8 @@ async def test_the_latency_command_prints_the_same_figures(database_url: str,
     checkout = next(line for line in lines if line.startswith("checkout"))
     # 45 s and 1 min 42 s, as the dashboard shows them
     assert checkout.split()[:2] == ["checkout", "4"]
-    assert "45s" in checkout
-    assert "1m42s" in checkout
+    assert "45 s" in checkout
+    assert "1 min 42 s" in checkout
     assert lines[-1].startswith("all")
     assert lines[-1].split()[1] == "9"
 
@@ -289,7 +289,7 @@ async def test_the_latency_command_takes_a_period(database_url: str, tmp_path: P
     code, out, err = await run_cli(database_url, "latency", "--since", "2025-03-10",
                                    "--until", "2025-03-17T00:00:00Z", cwd=tmp_path)
     assert code == 0, err
-    body = [line for line in out.splitlines()[1:] if line.strip()]
+    body = [line for line in out.splitlines()[1:] if line.strip() and line[0] != "-"]
     assert body[0].split()[:2] == ["2025-03-10", "3"]
     assert body[-1].split()[:2] == ["all", "3"]
 
