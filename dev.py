@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
 import subprocess
 import sys
 import venv
@@ -39,9 +40,31 @@ def ensure_env() -> None:
 
 
 def run(*cmd: str) -> int:
+    """Run ``cmd`` and return its exit status. SIGTERM and SIGINT sent to this process are
+    passed on to the child, which shuts down in its own way (``hindsight serve`` stops
+    its embedded PostgreSQL), and this process waits for it and exits quietly: a service
+    manager's stop or a Ctrl-C leaves nothing running and prints no traceback."""
     env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
     # Commands are this file's own, never user input.
-    return subprocess.run(cmd, cwd=ROOT, env=env, check=False).returncode  # noqa: S603
+    child = subprocess.Popen(cmd, cwd=ROOT, env=env)  # noqa: S603
+
+    def forward(signum: int, _frame: object) -> None:
+        # Ctrl-C in a terminal reaches the whole process group, the child included;
+        # sending it again is harmless. A signal sent to this process alone (kill PID,
+        # systemd with KillMode=process) reaches the child only through here.
+        if child.poll() is None:
+            child.send_signal(signum)
+
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        while True:
+            try:
+                return child.wait()
+            except KeyboardInterrupt:  # pragma: no cover - the handler above replaces it
+                continue
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def main(argv: list[str]) -> int:
@@ -68,4 +91,9 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))
+    try:
+        code = main(sys.argv[1:])
+    except KeyboardInterrupt:  # Ctrl-C while .venv is being prepared
+        code = 130
+    # A child ended by a signal reports -N; exit as a shell reports it (128 + N).
+    raise SystemExit(128 - code if code < 0 else code)
