@@ -291,8 +291,9 @@ async def _demo(args: argparse.Namespace, settings: Settings) -> int:
     print()
     print(f"Open {base}/dashboard and enter the API token "
           f"(in {settings.config_path or 'hindsight.toml'}, [api] tokens).")
-    print(f"Drafts: {base}/v1/incidents/<id>/postmortem; "
-          f"`hindsight latency --group-by service` prints the figures here.")
+    print("`hindsight incidents` lists the incidents with their ids, `hindsight draft ID` "
+          "prints one's postmortem draft, `hindsight latency --group-by service` these "
+          "figures by service.")
     return 0
 
 

@@ -571,8 +571,10 @@ def summary_sentences(incident: Incident, *, published: bool = False) -> tuple[s
         )
     else:
         duration = (incident.resolved_at - incident.started_at).total_seconds()
+        exact = seconds(duration)
+        lasted = human_duration(duration)
         how_long = (
-            f"Impact lasted {human_duration(duration)} ({seconds(duration)}), from "
+            f"Impact lasted {lasted}{'' if lasted == exact else f' ({exact})'}, from "
             f"{prose_time(incident.started_at)} to {prose_time(incident.resolved_at)}"
             f"{detected}."
         )
