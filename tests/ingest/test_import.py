@@ -31,7 +31,9 @@ def record(source: str, name: str, received_at: str) -> bytes:
 async def rows(database_url: str) -> list[asyncpg.Record]:
     conn = await asyncpg.connect(database_url)
     try:
-        return await conn.fetch("SELECT position, received_at FROM events ORDER BY position")
+        found: list[asyncpg.Record] = await conn.fetch(
+            "SELECT position, received_at FROM events ORDER BY position")
+        return found
     finally:
         await conn.close()
 
