@@ -203,7 +203,9 @@ async def test_no_target_url_is_stored_in_the_log_only_its_name(
 
     events = await stored_events(client)
     recorded = [e for e in events if e["type"] == "action_item.notification_attempted"]
-    assert len(recorded) == len(done)
+    # The notifier keeps retrying the dead target meanwhile: the log may already hold
+    # attempts the read model has not folded yet, never fewer.
+    assert len(recorded) >= len(done)
     forbidden = [url, dead, PATH_SECRET, QUERY_SECRET, "dead-path-secret-4242",
                  "dead-query-secret-4242", URL(url).raw_authority, URL(dead).raw_authority]
     leaks = sorted({(e["type"], part, secret) for e in events
