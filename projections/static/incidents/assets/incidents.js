@@ -69,14 +69,17 @@
     return "/incidents/" + encodeURIComponent(id) + (rest || "");
   }
 
-  // datetime-local fields hold UTC wall time ("2025-03-20T09:00:00"), labelled as UTC.
+  // Time fields hold RFC 3339 text in UTC ("2025-03-20T09:00:00Z"), exact to the second as
+  // the timeline is, whatever the browser's locale; the API checks them (a 422 names the
+  // field). A time with no zone is read as UTC, as the label says.
   function nowField() {
-    return new Date().toISOString().slice(0, 19);
+    return new Date().toISOString().slice(0, 19) + "Z";
   }
 
   function fromField(value) {
-    if (!value) return null;
-    return (value.length === 16 ? value + ":00" : value) + "Z";
+    const text = value.trim();
+    if (!text) return null;
+    return /(Z|[+-]\d\d:?\d\d)$/i.test(text) ? text : text + "Z";
   }
 
   // --- the API -----------------------------------------------------------------------
@@ -115,14 +118,27 @@
 
   // The projector folds an accepted event shortly after the answer: wait until the
   // incident's read model has the stream version the answer named (or exists at all).
-  async function awaitIncident(id, version) {
+  // A declared incident is looked for in its service's list first, so the wait is not a
+  // string of 404 answers.
+  async function awaitIncident(id, version, service) {
     for (let attempt = 0; attempt < 40; attempt++) {
-      try {
+      const listed = !service || (await api("/v1/incidents?service=" + encodeURIComponent(service)))
+        .incidents.some((i) => i.id === id);
+      if (listed) {
         const doc = await api("/v1/incidents/" + encodeURIComponent(id));
         if (!version || doc.version >= version) return doc;
-      } catch (err) {
-        if (!(err instanceof Refused) || err.status !== 404) throw err;
       }
+      await sleep(Math.min(100 * (attempt + 1), 500));
+    }
+    return null;
+  }
+
+  // The item's read model follows its event a moment later, as an incident's does.
+  async function awaitItem(item, status) {
+    for (let attempt = 0; attempt < 40; attempt++) {
+      const listed = (await api("/v1/action-items?incident=" + encodeURIComponent(item.incident_id)))
+        .action_items.find((i) => i.id === item.id);
+      if (listed && (!status || listed.status === status)) return listed;
       await sleep(Math.min(100 * (attempt + 1), 500));
     }
     return null;
@@ -195,8 +211,9 @@
   }
 
   function timeInput(id, name, required) {
-    return el("input", { id: id, name: name, type: "datetime-local", step: "1",
-                         value: required ? nowField() : "", required: required });
+    return el("input", { id: id, name: name, type: "text", value: required ? nowField() : "",
+                         required: required, autocomplete: "off", spellcheck: "false",
+                         placeholder: "2025-03-20T09:00:00Z", class: "mono" });
   }
 
   // --- the incident list ---------------------------------------------------------------
@@ -307,7 +324,7 @@
         marker ? el("span", { class: "marker " + marker, text: marker }) : null,
         el("span", { class: "text", text: entry.text }),
         el("div", { class: "meta" }, [
-          el("span", { text: [entry.source, entry.subject].filter(Boolean).join(" · ") }),
+          el("span", { text: [entry.source, entry.name || entry.subject].filter(Boolean).join(" · ") }),
           entry.repeats ? el("span", { class: "repeats", text: " · repeated " + plural(entry.repeats, "time")
             + (entry.last_repeat_at ? ", last at " + when(entry.last_repeat_at) : "") }) : null,
         ]),
@@ -326,7 +343,9 @@
         event.target.disabled = true;
         try {
           await api("/v1/action-items/" + encodeURIComponent(item.id) + "/events", { body: { type: "complete" } });
-          event.target.replaceWith(pill("ok", "done: refresh to see it in the review"));
+          event.target.replaceWith(pill("ok", "done"));
+          await awaitItem(item, "done");
+          await render();
         } catch (err) {
           if (err instanceof Unauthorized) return signedOut();
           event.target.disabled = false;
@@ -386,9 +405,9 @@
       const body = { title: f.elements.title.value };
       if (f.elements.owner.value.trim()) body.owner = f.elements.owner.value;
       if (f.elements.due_date.value) body.due_date = f.elements.due_date.value;
-      await api("/v1/incidents/" + encodeURIComponent(id) + "/action-items", { body: body });
-      await sleep(300);  // the item's read model follows its event a moment later
-      await redraw(null);
+      const answer = await api("/v1/incidents/" + encodeURIComponent(id) + "/action-items", { body: body });
+      await awaitItem({ id: answer.item, incident_id: id }, null);
+      await render();
     });
     forms.push(add);
     return forms;
@@ -400,7 +419,7 @@
     let inc;
     if (waitFor) {
       // Just declared: wait for the projector to fold it, then drop the hint.
-      inc = await awaitIncident(id, waitFor);
+      inc = await awaitIncident(id, waitFor, params.get("service"));
       history.replaceState(null, "", incidentHref(id));
     } else {
       try {
@@ -440,6 +459,7 @@
           el("span", { class: "service", text: inc.service }),
           inc.merged_into ? el("a", { href: incidentHref(inc.merged_into), text: "merged into " + inc.merged_into }) : null,
           el("a", { class: "button", id: "open-draft", href: incidentHref(inc.id, "/draft"), text: "Postmortem draft" }),
+          el("a", { class: "jump", href: "#update", text: "Update it" }),
         ]),
       ]),
       momentsList(inc),
@@ -455,7 +475,7 @@
           el("ul", { class: "items", id: "incident-items" }, items.length ? items.map((i) => itemRow(i, false))
             : [el("li", { class: "muted", text: "None yet." })]),
         ]),
-        el("aside", { class: "forms", "aria-label": "Update the incident" }, [
+        el("aside", { class: "forms", id: "update", tabindex: "-1", "aria-label": "Update the incident" }, [
           el("p", { id: "form-status", class: "muted", role: "status" }),
           ...incidentForms(inc, redraw),
         ]),
@@ -485,7 +505,8 @@
       if (f.elements.started_at.value) body.started_at = fromField(f.elements.started_at.value);
       if (f.elements.summary.value.trim()) body.summary = f.elements.summary.value;
       const answer = await api("/v1/incidents", { body: body });
-      history.pushState(null, "", incidentHref(answer.incident, "?version=" + answer.version));
+      const wait = new URLSearchParams({ version: answer.version, service: body.service.trim() });
+      history.pushState(null, "", incidentHref(answer.incident, "?" + wait));
       await render();
     });
     return [el("div", { class: "narrow" }, [form])];
