@@ -376,7 +376,7 @@ async def test_action_items_and_the_weekly_review(
     """The review (GET /v1/action-items/review) as the API answers it today: the checkout
     outage's items are due in March 2025, so both dated open ones are overdue; 'Improve
     monitoring' has no owner."""
-    client, ids = await seeded(make_client)
+    client, _ = await seeded(make_client)
     review = await api_get(client, "/v1/action-items/review")
     tab = await open_tab(browser, client, width)
     page = await tab.open("/action-items")
