@@ -369,6 +369,57 @@ async def test_the_service_role_cannot_alter_or_rewrite_the_event_log(
             await conn.execute(statement)
 
 
+FORGED_COLUMNS = {
+    "transaction_id": "'1'::xid8",
+    "recorded_at": "'2000-01-01T00:00:00Z'::timestamptz",
+    "position": "1",
+}
+
+
+@pytest.mark.parametrize("column", sorted(FORGED_COLUMNS))
+async def test_the_service_role_cannot_choose_what_the_database_stamps(
+    pool: asyncpg.Pool, column: str
+) -> None:
+    """docs/security.md: the service role inserts only the columns ingest writes. A row
+    with a forged low ``transaction_id`` would sort behind the projector's checkpoint
+    and never be read (ingest/store.py's reading order), so naming it, ``recorded_at``
+    or ``position`` (even with OVERRIDING SYSTEM VALUE) is refused, and nothing is stored."""
+    override = " OVERRIDING SYSTEM VALUE" if column == "position" else ""
+    async with pool.acquire() as conn:
+        assert await conn.fetchval("SELECT current_user") == "hindsight_service"
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await conn.execute(
+                f"INSERT INTO events (stream, stream_version, type, received_at, {column})"
+                f"{override} VALUES ('forged', 1, 'delivery.received', now(), "
+                f"{FORGED_COLUMNS[column]})")
+        assert await conn.fetchval("SELECT count(*) FROM events") == 0
+
+
+async def test_a_forged_transaction_id_or_recorded_at_is_replaced_by_the_real_one(
+    database_url: str, pool: asyncpg.Pool
+) -> None:
+    """Even a role allowed to name every column (the owner) gets the writing transaction's
+    id and the clock's time: the BEFORE INSERT trigger of schema/0005 stamps them, so
+    the service role reads the row at its true place in the log."""
+    owner = await asyncpg.connect(database_url)
+    try:
+        async with owner.transaction():
+            real_xid = int(await owner.fetchval("SELECT pg_current_xact_id()::text::bigint"))
+            before = await owner.fetchval("SELECT clock_timestamp()")
+            await owner.execute(
+                "INSERT INTO events (stream, stream_version, type, received_at, "
+                "transaction_id, recorded_at) VALUES ('forged', 1, 'delivery.received', "
+                "now(), '1'::xid8, '2000-01-01T00:00:00Z')")
+    finally:
+        await owner.close()
+    async with pool.acquire() as conn:
+        row = await conn.fetchrow(
+            "SELECT transaction_id::text::bigint AS xid, recorded_at FROM events "
+            "WHERE stream = 'forged'")
+    assert row["xid"] == real_xid
+    assert row["recorded_at"] >= before
+
+
 LEAST_PRIVILEGE_LOGIN = "hindsight_test_app"
 
 
