@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
@@ -13,7 +14,8 @@ from typing import Any
 import asyncpg
 import structlog
 from aiohttp import web
-from prometheus_client import generate_latest
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from hindsight import migrations
 from hindsight.database import connect, create_pool, service_settings
@@ -49,6 +51,7 @@ OPEN_ROUTES = frozenset({"/v1/webhooks/{source}", "/v1/status"})
 # off (408, connection closed): slow clients must not pin connections and handlers.
 BODY_IDLE_TIMEOUT = 10.0
 METRICS_INTERVAL = 2.0  # seconds between refreshes of the database-derived gauges
+LEADER_INTERVAL = 0.2  # seconds between reports of this process's projector leadership
 
 
 def credentials(settings: Settings) -> dict[str, Credentials]:
@@ -238,7 +241,14 @@ async def projector_ctx(app: web.Application) -> AsyncIterator[None]:
         connect=lambda: connect(url, server_settings=session),
     )
     app[PROJECTOR] = projector
-    async with running(projector.run(), "projector"):
+    leader = app[METRICS].projector_leader
+
+    async def report_leadership() -> None:  # read by any process's /metrics
+        while True:
+            leader.set(1 if projector.status.leader else 0)
+            await asyncio.sleep(LEADER_INTERVAL)
+
+    async with running(projector.run(), "projector"), running(report_leadership(), "leader"):
         yield
 
 
@@ -312,12 +322,20 @@ async def readyz(request: web.Request) -> web.Response:
 async def metrics_page(request: web.Request) -> web.Response:
     if PROJECTOR in request.app:  # leadership is known without the database: always fresh
         request.app[METRICS].projector_leader.set(1 if request.app[PROJECTOR].status.leader else 0)
-    return web.Response(body=generate_latest(request.app[METRICS].registry),
+    registry = request.app[METRICS].registry
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # serve's processes: their sums
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return web.Response(body=generate_latest(registry),
                         content_type="text/plain", charset="utf-8")
 
 
 def create_app(settings: Settings, *, database_url: str | None = None,
-               projector: bool = True) -> web.Application:
+               projector: bool = True, http: bool = True) -> web.Application:
+    """The application. ``projector``: run the projector (and its notifier) in this
+    process; ``http``: ingest and serve (routes, group commit, gauges). ``serve`` runs
+    HTTP workers (``projector=False``) beside one projector process (``http=False``);
+    tests run both in one."""
     app = web.Application(
         middlewares=[request_context, api_token, body_deadline],
         client_max_size=256 * 1024 * 1024,  # imports; webhooks enforce max_body_bytes themselves
@@ -327,11 +345,16 @@ def create_app(settings: Settings, *, database_url: str | None = None,
     if database_url is not None:
         app[DATABASE_URL] = database_url
     app.cleanup_ctx.append(database_ctx)
-    app.cleanup_ctx.append(ingest_ctx)
+    if http:
+        app.cleanup_ctx.append(ingest_ctx)
     if projector:
         app.cleanup_ctx.append(projector_ctx)
-    app.cleanup_ctx.append(gauges_ctx)
-    app.cleanup_ctx.append(notifier_ctx)
+    if http:
+        app.cleanup_ctx.append(gauges_ctx)
+    if projector:
+        app.cleanup_ctx.append(notifier_ctx)  # it sends only while its projector leads
+    if not http:
+        return app
     app.add_routes(ingest_routes())
     app.add_routes(read_routes())
     app.add_routes(status_page.routes())  # /status, /v1/status, /status/feed.atom

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import errno
+import os
 import socket
 import sys
 from collections.abc import Callable, Coroutine, Mapping
@@ -242,9 +243,6 @@ def busy_port_message(settings: Settings) -> str:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from aiohttp import web
-
-    from hindsight.app import create_app
     from hindsight.logs import configure
 
     try:
@@ -259,23 +257,54 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
                                                "port": args.port or settings.port})
         print(f"No configuration found: generated credentials in {path} (mode 0600).")
         generated = True
+    if settings.port == 0 and not (args.no_projector and args.workers == 1):
+        # every worker must bind the same port: choose it now
+        settings = settings.model_copy(update={"port": free_port(settings.host)})
     announce_webhooks(settings, generated=generated)
     print(f"Serving on http://{settings.host}:{settings.port}  (readiness: /readyz)", flush=True)
     configure(settings.log_level)
-    # access_log=None: aiohttp's access log would write each request line, query tokens
-    # included; requests are logged by our middleware, without the query.
-    app = create_app(settings, projector=not args.no_projector)
+    options = {"access_log": None,  # aiohttp's would log query tokens; our middleware does not
+               "keepalive_timeout": KEEPALIVE_TIMEOUT, "max_line_size": MAX_LINE_SIZE,
+               "max_field_size": MAX_FIELD_SIZE, "max_headers": MAX_HEADERS}
+    if args.no_projector and args.workers == 1:  # one ingest replica, as before: no children
+        return serve_one(settings, options)
+    from hindsight.supervisor import serve
+
+    database_url = settings.database_url.get_secret_value() if settings.database_url else None
+    workers = args.workers or os.cpu_count() or 1
+    return serve(settings, workers=workers, database_url=database_url,
+                 server_options=options, projector=not args.no_projector)
+
+
+def serve_one(settings: Settings, options: dict[str, Any]) -> int:
+    from aiohttp import web
+
+    from hindsight.app import create_app
+
+    app = create_app(settings, projector=False)
     try:
-        web.run_app(app, host=settings.host, port=settings.port,
-                    print=None, access_log=None, shutdown_timeout=10,
-                    keepalive_timeout=KEEPALIVE_TIMEOUT, max_line_size=MAX_LINE_SIZE,
-                    max_field_size=MAX_FIELD_SIZE, max_headers=MAX_HEADERS)
+        web.run_app(app, host=settings.host, port=settings.port, print=None,
+                    shutdown_timeout=10, **options)
     except OSError as exc:
         if exc.errno != errno.EADDRINUSE:  # taken between the check and the bind
             raise
         print(busy_port_message(settings), file=sys.stderr)
         return 1
     return 0
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def free_port(host: str) -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        port: int = s.getsockname()[1]
+        return port
 
 
 async def _with_admin_connection(
@@ -314,11 +343,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
                                 title="commands (`hindsight COMMAND --help` for each)")
 
-    serve = sub.add_parser("serve", help="migrate, project and serve HTTP in one process")
+    serve = sub.add_parser("serve", help="migrate, then serve HTTP from --workers processes "
+                                         "beside one projector process (supervised)")
     add_server_options(serve)
+    serve.add_argument("--workers", type=positive_int, metavar="N",
+                       help="HTTP worker processes sharing the port (SO_REUSEPORT); default: "
+                            "the number of CPU cores")
     serve.add_argument("--no-projector", action="store_true",
-                       help="ingest and read only; another process projects (scaling out: "
-                            "ingest replicas beside one projecting process)")
+                       help="ingest and read only; another serve projects (scaling out: "
+                            "ingest replicas beside one projecting serve)")
     serve.set_defaults(func=cmd_serve)
 
     sources = sub.add_parser("sources", help="each enabled source's webhook URL, how it "

@@ -1,4 +1,8 @@
-"""JSON logs through structlog, with request and delivery context bound per request."""
+"""JSON logs through structlog, with request and delivery context bound per request.
+
+One JSON object a line on stdout, written with one ``write`` each: under ``serve`` the
+supervisor, the projector and every HTTP worker share stdout, and lines shorter than
+the pipe's atomic size never interleave."""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ import structlog
 
 def configure(level: str = "info") -> None:
     numeric = getattr(logging, level.upper(), logging.INFO)
-    logging.basicConfig(stream=sys.stderr, level=numeric, format="%(message)s")
+    logging.basicConfig(stream=sys.stdout, level=numeric, format="%(message)s")
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -20,6 +24,6 @@ def configure(level: str = "info") -> None:
             structlog.processors.JSONRenderer(),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.WriteLoggerFactory(file=sys.stdout),
         cache_logger_on_first_use=False,
     )

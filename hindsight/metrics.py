@@ -1,4 +1,9 @@
-"""Prometheus metrics, one registry per application (no module-level singletons)."""
+"""Prometheus metrics, one registry per application (no module-level singletons).
+
+Under ``serve`` (several processes, ``PROMETHEUS_MULTIPROC_DIR`` set by the supervisor)
+every process writes its samples to shared files and ``/metrics`` reads them all:
+counters and histograms are summed over the processes (dead ones included, so a
+restart loses no count); each gauge says below how processes' values combine."""
 
 from __future__ import annotations
 
@@ -34,13 +39,20 @@ class Metrics:
             "hindsight_projector_lag_events",
             "Events in the log after the projector's checkpoint (counted up to 1,000,000); "
             "every replica reports it from the shared checkpoint.",
-            registry=r)
+            registry=r, multiprocess_mode="livemostrecent")
         self.projector_lag_seconds = Gauge(
             "hindsight_projector_lag_seconds",
             "Age in seconds of the oldest event not yet projected; 0 when caught up.",
-            registry=r)
+            registry=r, multiprocess_mode="livemostrecent")
+        self.read_horizon_age_seconds = Gauge(
+            "hindsight_read_horizon_age_seconds",
+            "How long the oldest running transaction that has written (anywhere in the "
+            "cluster) has held back the event store's readers; 0 when none runs.",
+            registry=r, multiprocess_mode="livemax")
         self.projector_leader = Gauge(
-            "hindsight_projector_leader", "1 when this process holds the projector lock.",
-            registry=r)
+            "hindsight_projector_leader",
+            "1 when this serve (its projector process) holds the projector lock.",
+            registry=r, multiprocess_mode="livemax")
         self.open_incidents = Gauge(
-            "hindsight_open_incidents", "Incidents currently open (as last projected).", registry=r)
+            "hindsight_open_incidents", "Incidents currently open (as last projected).", registry=r,
+            multiprocess_mode="livemostrecent")
