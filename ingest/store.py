@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -26,7 +28,7 @@ from typing import Any, TypeVar
 import asyncpg
 import orjson
 
-from ingest.errors import StoreError, StoreUnavailable, WrongExpectedVersion
+from ingest.errors import StoreError, StoreRejected, StoreUnavailable, WrongExpectedVersion
 
 NOTIFY_CHANNEL = "hindsight_events"
 T = TypeVar("T")
@@ -157,11 +159,11 @@ RETURNING position, stream, stream_version
 # report of the same bytes nearest in receipt among those within the window (earlier
 # first on a tie). One indexed lookup per batch, only when something conflicted.
 _FIND_FIRST = """
-SELECT x.i, e.position, e.stream, e.stream_version
+SELECT x.i, e.position, e.stream, e.stream_version, e.rank
 FROM unnest($1::int[], $2::text[], $3::numeric[], $4::numeric[], $5::timestamptz[])
      AS x(i, k, lo, hi, r)
 CROSS JOIN LATERAL (
-    SELECT position, stream, stream_version FROM (
+    SELECT position, stream, stream_version, rank FROM (
         SELECT position, stream, stream_version, received_at, 0 AS rank FROM events
         WHERE idempotency_key = x.k
         UNION ALL
@@ -173,11 +175,14 @@ CROSS JOIN LATERAL (
 ) AS e
 """
 
+# ORDER BY names the table's columns: a bare "transaction_id" would bind to the output
+# alias (the bigint cast in _COLUMNS), which no index provides, so every page would sort
+# the whole log. Qualified, the events_read_order index is walked in order.
 _READ = f"""
 SELECT {_COLUMNS} FROM events
-WHERE (transaction_id, position) > ($1::text::xid8, $2::bigint)
-  AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-ORDER BY transaction_id, position
+WHERE (events.transaction_id, events.position) > ($1::text::xid8, $2::bigint)
+  AND events.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+ORDER BY events.transaction_id, events.position
 LIMIT $3
 """
 
@@ -215,11 +220,26 @@ def _columns(events: Sequence[NewEvent], versions: Sequence[int]) -> list[list[A
 
 async def read_positions(conn: asyncpg.Connection, positions: Sequence[int]
                          ) -> list[RecordedEvent]:
-    """The events at ``positions`` (those that exist), in position order."""
-    rows = await conn.fetch(
-        f"SELECT {_COLUMNS} FROM events WHERE position = ANY($1::bigint[]) ORDER BY position",
-        list(positions))
+    """The events at ``positions`` (those that exist), in position order, on the
+    caller's connection (no retry: the caller owns its transaction)."""
+    try:
+        rows = await conn.fetch(
+            f"SELECT {_COLUMNS} FROM events WHERE position = ANY($1::bigint[]) ORDER BY position",
+            list(positions))
+    except TRANSIENT as exc:
+        raise StoreUnavailable(f"PostgreSQL is unavailable: {exc!r}") from exc
+    except asyncpg.PostgresError as exc:
+        raise StoreRejected(f"PostgreSQL refused: {exc}") from exc
     return [_record(r) for r in rows]
+
+
+def with_key(event: NewEvent) -> NewEvent:
+    """``event`` with an idempotency key: its own, else a fresh one the server makes
+    before the first try, so a retry of a commit whose answer was lost finds the first
+    write instead of storing the event twice."""
+    if event.idempotency_key:
+        return event
+    return dataclasses.replace(event, idempotency_key=f"server:{uuid.uuid4().hex}")
 
 
 class EventStore:
@@ -277,8 +297,12 @@ class EventStore:
                     return await work(conn)
                 except TRANSIENT as exc:
                     failure, broken = exc, True
-                except (asyncpg.PostgresError, StoreError):
+                except StoreError:
                     raise  # the server answered: the connection is in step, keep it
+                except asyncpg.PostgresError as exc:
+                    # The server answered and refused: in step as well. Callers see the
+                    # store's error, never asyncpg's.
+                    raise StoreRejected(f"PostgreSQL refused: {exc}") from exc
                 except BaseException:
                     broken = True  # cancelled or failed mid-operation
                     raise
@@ -302,10 +326,14 @@ class EventStore:
         again; its answer carries the first append's position, ``duplicate=True``."""
         if not events:
             return []
+        events = [with_key(e) for e in events]
+        tried = False  # an earlier try of this call sent its INSERT: outcome unknown
 
         async def work(conn: asyncpg.Connection) -> list[Appended]:
+            nonlocal tried
+            retrying, tried = tried, True
             # One INSERT statement is one transaction: no BEGIN/COMMIT round trips.
-            return await self._insert_independent(conn, events)
+            return await self._insert_independent(conn, events, retrying)
 
         appended = await self._with_retry(work)
         if any(not a.duplicate for a in appended):
@@ -313,8 +341,11 @@ class EventStore:
         return appended
 
     async def _insert_independent(
-        self, conn: asyncpg.Connection, events: Sequence[NewEvent]
+        self, conn: asyncpg.Connection, events: Sequence[NewEvent], retrying: bool = False
     ) -> list[Appended]:
+        """On a retry (``retrying``), a row holding an event's own key is taken as the
+        earlier try's write (its commit landed, its answer was lost): the first event of
+        the batch with that key is answered as written, as the first try would have."""
         spans = [e.dedup_window.span(e.received_at) if e.dedup_window else (None, None)
                  for e in events]
         columns = _columns(events, [1] * len(events))
@@ -335,14 +366,21 @@ class EventStore:
             ):
                 existing[row["i"]] = row
         out: list[Appended] = []
+        ours: set[str | None] = set()
         for i, event in enumerate(events):
             row = written.get(event.stream)
+            duplicate = row is None
             if row is None:
                 row = existing.get(i)
+                if row is not None and retrying and row["rank"] == 0 \
+                        and event.idempotency_key not in ours:
+                    duplicate = False
             if row is None:
                 raise StoreError(f"event {event.stream} was neither written nor found")
+            if not duplicate:
+                ours.add(event.idempotency_key)
             out.append(Appended(row["position"], row["stream"], row["stream_version"],
-                                event.stream not in written))
+                                duplicate))
         return out
 
     async def append(
@@ -356,28 +394,36 @@ class EventStore:
         """
         if any(e.stream != stream for e in events):
             raise ValueError("every event must belong to the stream appended to")
+        # Every event has a key before the first try (the caller's, else the server's):
+        # the retry below is safe only because appends are idempotent by key.
+        events = [with_key(e) for e in events]
+        keys = [e.idempotency_key for e in events]
+        tried = False  # an earlier try of this call sent its INSERT: outcome unknown
 
         async def work(conn: asyncpg.Connection) -> list[Appended]:
+            nonlocal tried
             async with conn.transaction():
                 # Serialise writers of this one stream so the version check below is
                 # exact; other streams and deliveries are not held up.
                 await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", stream)
-                keys = [e.idempotency_key for e in events if e.idempotency_key]
-                if keys:
-                    rows = await conn.fetch(
-                        "SELECT position, stream, stream_version FROM events "
-                        "WHERE idempotency_key = ANY($1::text[]) ORDER BY position",
-                        keys,
-                    )
-                    if len(rows) == len(keys) == len(events):
-                        return [Appended(r["position"], r["stream"], r["stream_version"], True)
-                                for r in rows]
+                rows = await conn.fetch(
+                    "SELECT position, stream, stream_version FROM events "
+                    "WHERE idempotency_key = ANY($1::text[]) ORDER BY position",
+                    keys,
+                )
+                if len(rows) == len(events):
+                    # Stored already: by an earlier try of this call whose commit landed
+                    # but whose answer was lost (answered as that try would have been,
+                    # before any version check), or by an earlier request with these keys.
+                    return [Appended(r["position"], r["stream"], r["stream_version"],
+                                     not tried) for r in rows]
                 current = await conn.fetchval(
                     "SELECT coalesce(max(stream_version), 0) FROM events WHERE stream = $1", stream
                 )
                 if expected_version is not None and current != expected_version:
                     raise WrongExpectedVersion(stream, expected_version, current)
                 versions = range(current + 1, current + 1 + len(events))
+                tried = True
                 rows = await conn.fetch(_INSERT, *_columns(events, versions))
                 if len(rows) != len(events):
                     raise WrongExpectedVersion(stream, current, current)

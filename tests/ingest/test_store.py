@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import asyncpg
 import pytest
 
-from ingest.errors import WrongExpectedVersion
-from ingest.store import Cursor, DedupWindow, EventStore, NewEvent, RecordedEvent
+from ingest.errors import StoreError, StoreRejected, WrongExpectedVersion
+from ingest.store import _READ, Cursor, DedupWindow, EventStore, NewEvent, RecordedEvent
 
 NOW = datetime(2025, 3, 14, 10, 2, 40, tzinfo=UTC)
 
@@ -353,3 +356,117 @@ async def test_follow_wakes_on_an_append(pool: asyncpg.Pool, database_url: str) 
         assert got == [appended.position]
     finally:
         await listener.close()
+
+
+# --- a commit whose answer is lost (issue 12, item 1) ---------------------------------
+
+class _LosingConnection:
+    """A pooled connection whose first commit lands in PostgreSQL but whose answer never
+    reaches us (the connection drops right after): the store cannot tell this from a
+    commit that failed, so it retries."""
+
+    def __init__(self, conn: asyncpg.Connection, pool: LosingPool) -> None:
+        self._conn = conn
+        self._pool = pool
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
+
+    def _lose(self) -> None:
+        if self._pool.to_lose > 0:
+            self._pool.to_lose -= 1
+            raise ConnectionResetError("connection lost after COMMIT was sent")
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        async with self._conn.transaction():
+            yield
+        self._lose()  # committed: only the answer is lost
+
+    async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
+        rows: list[asyncpg.Record] = await self._conn.fetch(query, *args)
+        if query.lstrip().startswith("INSERT") and not self._conn.is_in_transaction():
+            self._lose()  # an INSERT outside a transaction commits on its own
+        return rows
+
+
+class LosingPool:
+    def __init__(self, pool: asyncpg.Pool, to_lose: int = 1) -> None:
+        self._pool = pool
+        self.to_lose = to_lose
+
+    async def acquire(self) -> _LosingConnection:
+        return _LosingConnection(await self._pool.acquire(), self)
+
+    async def release(self, conn: _LosingConnection) -> None:
+        await self._pool.release(conn._conn)
+
+
+@pytest.mark.parametrize("expected_version", [None, 0])
+async def test_a_keyless_stream_append_whose_commit_answer_is_lost_is_stored_once(
+        pool: asyncpg.Pool, expected_version: int | None) -> None:
+    """Issue 12, item 1: the store retries a commit whose outcome it could not learn,
+    which is safe only for appends idempotent by key. An append without a key (a manual
+    event sent without Idempotency-Key, an action-item event) gets one from the server
+    before the first try: it is stored once, and the retry answers as the first try
+    would have (written, version 1), not with a 409 for the write that landed."""
+    lossy = LosingPool(pool)
+    store = EventStore(lossy, notify=False)  # type: ignore[arg-type, unused-ignore]
+    [answer] = await store.append("incident-lost", [note("incident-lost", "a")],
+                                  expected_version=expected_version)
+    assert lossy.to_lose == 0, "the commit's answer was lost once"
+    stored = await EventStore(pool).read_stream("incident-lost")
+    assert [e.data["text"] for e in stored] == ["a"]
+    assert (answer.position, answer.stream_version, answer.duplicate) == \
+        (stored[0].position, 1, False)
+    assert stored[0].idempotency_key, "the server gave the keyless event a key"
+
+
+async def test_a_delivery_whose_commit_answer_is_lost_is_answered_as_written(
+        pool: asyncpg.Pool) -> None:
+    """Issue 12, item 1: a retry returns the first outcome. The delivery's first try
+    was written; the retry finds that row by the delivery's own key and answers
+    "written" (202 at the edge), not "duplicate" (200)."""
+    lossy = LosingPool(pool)
+    store = EventStore(lossy, notify=False)  # type: ignore[arg-type, unused-ignore]
+    [answer] = await store.append_independent([delivery("lost-answer")])
+    assert lossy.to_lose == 0
+    assert await count(pool) == 1
+    assert not answer.duplicate
+    [again] = await EventStore(pool).append_independent([delivery("lost-answer")])
+    assert again.duplicate
+    assert again.position == answer.position
+
+
+# --- errors stay inside the store (issue 12, item 5) ----------------------------------
+
+async def test_a_database_refusal_reaches_the_caller_as_a_store_error(pool: asyncpg.Pool
+                                                                      ) -> None:
+    """ingest/errors.py: callers branch on the store's errors, never on asyncpg's.
+    PostgreSQL's jsonb cannot hold U+0000 (it refuses the value: a real refusal,
+    not a lost connection), so this append is refused, reported as StoreRejected with
+    asyncpg's error as its cause, and nothing is written."""
+    store = EventStore(pool)
+    with pytest.raises(StoreError) as caught:
+        await store.append("incident-nul", [note("incident-nul", "nul \x00 byte")])
+    assert isinstance(caught.value, StoreRejected)
+    assert not isinstance(caught.value, asyncpg.PostgresError)
+    assert isinstance(caught.value.__cause__, asyncpg.PostgresError)
+    assert await count(pool) == 0
+
+
+# --- the log is read in index order (issue 11, item 4) ---------------------------------
+
+async def test_the_log_read_walks_the_read_order_index_without_sorting(pool: asyncpg.Pool
+                                                                       ) -> None:
+    """ingest/store.py reads ``ORDER BY (transaction_id, position)`` a page at a time;
+    only the events_read_order index gives that order without sorting the whole log on
+    every page. With sorting priced out, a plan that still sorts cannot be served by
+    the index (the ORDER BY names something the index does not hold)."""
+    await EventStore(pool).append_independent([delivery(str(i)) for i in range(20)])
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SET LOCAL enable_sort = off")
+        await conn.execute("ANALYZE events")
+        plan = "\n".join(r[0] for r in await conn.fetch(f"EXPLAIN {_READ}", "0", 0, 1000))
+    assert "Sort" not in plan, plan
+    assert "events_read_order" in plan, plan
