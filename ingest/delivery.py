@@ -22,6 +22,8 @@ KEPT_HEADERS = frozenset(
         "x-gitlab-event-uuid",
         "x-gitlab-webhook-uuid",
         "x-gitlab-instance",
+        # GitLab's delivery id across a "Resend request" (ingest.webhooks.delivery_id).
+        "idempotency-key",
         # Grafana's HMAC timestamp header (the user names it; auth.GRAFANA_TIMESTAMP_HEADERS
         # lists the names we accept): the send time, so it is kept as notified_at.
         "x-grafana-alerting-timestamp",

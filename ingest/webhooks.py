@@ -53,20 +53,30 @@ class Outcome:
     signals: list[Signal] = field(default_factory=list)
 
 
+_DELIVERY_ID_HEADERS = ("x-github-delivery", "x-gitlab-event-uuid", "webhook-id")
+_GITLAB_ID_HEADERS = ("idempotency-key", "webhook-id", "x-gitlab-event-uuid")
+
+
 def delivery_id(source: str, headers: Mapping[str, str], body: bytes) -> tuple[str, bool]:
     """A delivery's dedup key and whether it holds only within the retry window
     (ARCHITECTURE.md, "Idempotent appends").
 
     - The tool's own delivery id when it sends one (GitHub ``X-GitHub-Delivery``, GitLab
-      ``X-Gitlab-Event-UUID``, Standard Webhooks ``webhook-id``, PagerDuty's
-      ``event.id``): the same id is the same delivery whenever it comes again.
+      ``Idempotency-Key``, else its ``X-Gitlab-Event-UUID``, Standard Webhooks
+      ``webhook-id``, PagerDuty's ``event.id``): the same id is the same delivery
+      whenever it comes again. GitLab's ``Idempotency-Key`` (17.4+) is the "unique ID
+      that remains consistent across webhook retries" (docs.gitlab.com
+      user/project/integrations/webhooks, "Delivery headers"): a "Resend request" from a
+      hook's Recent events carries it unchanged but gets a new ``X-Gitlab-Event-UUID``,
+      so the key comes first; older GitLab sends only the event UUID.
     - Else the source and a hash of the body, windowed: identical bytes are a retry only
       within ``dedup_window_seconds`` of a stored report's receipt. Later they are a new
       report: Alertmanager re-sends a firing group byte for byte every
       ``repeat_interval``; Cronitor's body for a job failing again another day is the
       same.
     """
-    for header in ("x-github-delivery", "x-gitlab-event-uuid", "webhook-id"):
+    ids = _GITLAB_ID_HEADERS if source == "gitlab" else _DELIVERY_ID_HEADERS
+    for header in ids:
         value = headers.get(header)
         if value:
             return f"{source}:{header}:{value}", False

@@ -15,6 +15,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from ingest.auth import standard_webhooks_signature
+from ingest.webhooks import delivery_id
 from tests.fixtures import Fixture, all_fixtures, load_fixture
 from tests.helpers import SECRETS, TOKENS, api_headers, signed_headers
 from tests.scenarios.harness import incidents, only_incident, settle
@@ -203,6 +204,62 @@ async def test_a_retried_github_delivery_is_recognised_by_its_delivery_id(
     again = await post(client, fixture)
     assert again.status == 200
     assert (await again.json())["delivery"] == first["delivery"]
+
+
+async def test_a_resent_gitlab_delivery_is_recognised_by_its_idempotency_key(
+    client: Any, database_url: str
+) -> None:
+    """GitLab's webhook docs, "Delivery headers" (docs.gitlab.com/user/project/
+    integrations/webhooks/#delivery-headers): ``Idempotency-Key`` is a "unique ID that
+    remains consistent across webhook retries"; ``X-Gitlab-Webhook-UUID`` is unique per
+    request, and "Resend request" on a hook's Recent events executes the hook again (a
+    new ``X-Gitlab-Event-UUID``, gitlab-org/gitlab WebHookService) with the stored key.
+    ARCHITECTURE.md "Idempotent appends": a resend answers as the first delivery did and
+    is stored once (its receipt as a copy), so the deploy is not listed twice. The key
+    is kept with the delivery, as the log shows what arrived."""
+    fixture = load_fixture("gitlab", "deployment_success")
+    first = await post(client, fixture)
+    resend = await post(client, fixture, **{
+        "X-Gitlab-Event-UUID": "6f0e3c55-2a43-4f7e-9b5d-8e1c0a7d4b21",
+        "X-Gitlab-Webhook-UUID": "d2b7a9c4-1e3f-4a6b-8c5d-7e9f0a1b2c3d"})
+    one, two = await first.json(), await resend.json()
+    assert (first.status, resend.status) == (202, 200)
+    assert two["duplicate"] is True
+    assert two["delivery"] == one["delivery"]
+    rows = await stored(database_url)
+    assert [r["type"] for r in rows] == ["delivery.received", "delivery.copy"]
+    kept = orjson.loads(rows[0]["data"])["headers"]
+    assert kept["idempotency-key"] == fixture.headers["Idempotency-Key"]
+
+
+async def test_gitlab_deliveries_with_their_own_idempotency_keys_are_all_stored(
+    client: Any, database_url: str
+) -> None:
+    """GitLab's webhook docs, "Delivery headers": every hook execution gets its own
+    ``Idempotency-Key`` and ``X-Gitlab-Webhook-UUID``; a pipeline's status changes and
+    its deployment's are distinct deliveries (docs.gitlab.com/user/project/integrations/
+    webhook_events/#pipeline-events, #deployment-events), none a duplicate of another."""
+    names = ("pipeline_failed", "deployment_running", "deployment_failed",
+             "deployment_success", "pipeline_success")
+    answers = [await post(client, load_fixture("gitlab", name)) for name in names]
+    assert [a.status for a in answers] == [202] * len(names)
+    rows = await stored(database_url)
+    assert [r["type"] for r in rows] == ["delivery.received"] * len(names)
+
+
+def test_gitlabs_idempotency_key_is_its_delivery_id_before_its_event_uuid() -> None:
+    """GitLab's webhook docs, "Delivery headers": ``Idempotency-Key`` stays the same
+    across retries, ``X-Gitlab-Event-UUID`` does not survive a resend; GitLab before 17.4
+    sends no key, and its event UUID is then the delivery id (ARCHITECTURE.md)."""
+    fixture = load_fixture("gitlab", "pipeline_failed")
+    lower = {k.lower(): v for k, v in fixture.headers.items()}
+    resent = dict(lower, **{"x-gitlab-event-uuid": "6f0e3c55-2a43-4f7e-9b5d-8e1c0a7d4b21"})
+    assert delivery_id("gitlab", resent, fixture.body) == delivery_id(
+        "gitlab", lower, fixture.body) == (
+        f"gitlab:idempotency-key:{lower['idempotency-key']}", False)
+    older = {k: v for k, v in lower.items() if k != "idempotency-key"}
+    assert delivery_id("gitlab", older, fixture.body) == (
+        f"gitlab:x-gitlab-event-uuid:{lower['x-gitlab-event-uuid']}", False)
 
 
 async def test_github_ping_is_understood_with_no_signals(client: Any) -> None:

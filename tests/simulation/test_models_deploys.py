@@ -227,10 +227,11 @@ def test_redeliveries_repeat_the_tools_own_identity() -> None:
     assert set(copies) == {"github", "gitlab", "argocd", "native"}
 
 
-def test_gitlab_resends_keep_hindsights_delivery_id_apart() -> None:
-    """What Hindsight does today with a GitLab resend (documented behaviour, see the
-    model's docstring): its dedup key is X-Gitlab-Event-UUID, which a resend changes, so
-    the two copies are two deliveries. Holds the model to GitLab's real headers."""
+def test_gitlab_resends_share_hindsights_delivery_id() -> None:
+    """A GitLab resend (see the model's docstring) keeps its ``Idempotency-Key``, "consistent
+    across webhook retries" (GitLab's webhook docs, "Delivery headers"), and gets a new
+    X-Gitlab-Event-UUID: Hindsight's dedup key is the Idempotency-Key, so the two copies are
+    one delivery (ARCHITECTURE.md, "Idempotent appends")."""
     for _, observation in worlds("gitlab-ci"):
         by_key = {r.key: r for r in observation.deliveries}
         for recorded in observation.deliveries:
@@ -238,7 +239,8 @@ def test_gitlab_resends_keep_hindsights_delivery_id_apart() -> None:
                 first = by_key[recorded.retry_of]
                 lower = {k.lower(): v for k, v in recorded.headers.items()}
                 first_lower = {k.lower(): v for k, v in first.headers.items()}
-                assert delivery_id("gitlab", lower, recorded.body) != delivery_id(
+                assert lower["x-gitlab-event-uuid"] != first_lower["x-gitlab-event-uuid"]
+                assert delivery_id("gitlab", lower, recorded.body) == delivery_id(
                     "gitlab", first_lower, first.body)
 
 
