@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from projections.formats import prose_time
 from projections.keys import PROJECTOR
 from tests.api.test_postmortem import (
     SERVICES,
@@ -174,8 +175,10 @@ async def test_an_incident_page_marks_the_four_moments_and_every_timeline_entry(
     for moment in ("started", "detected", "acknowledged", "resolved"):
         time = page.locator(f'#moments [data-moment="{moment}"] time')
         assert await time.get_attribute("datetime") == incident[f"{moment}_at"]
-        assert await time.inner_text() == (incident[f"{moment}_at"][:10] + " "
-                                           + incident[f"{moment}_at"][11:19] + " UTC")
+        # To the nearest second, as the drafts' prose writes times (formats.prose_time).
+        exact = datetime.fromisoformat(incident[f"{moment}_at"].replace("Z", "+00:00"))
+        assert await time.inner_text() == prose_time(exact).replace("T", " ").replace(
+            "Z", " UTC")
     assert "1 min 1 s after the start" in await page.inner_text('[data-moment="detected"]')
     assert "lasted 36 min 59 s" in await page.inner_text('[data-moment="resolved"]')
 
@@ -211,7 +214,8 @@ async def test_repeated_reports_are_counted_on_their_entry(
     shown = await page.locator("#timeline .repeats").all_inner_texts()
     assert len(shown) == len(repeated)
     assert f"repeated {repeated[0]['repeats']} time" in shown[0]
-    assert repeated[0]["last_repeat_at"][11:19] in shown[0]
+    last = datetime.fromisoformat(repeated[0]["last_repeat_at"].replace("Z", "+00:00"))
+    assert prose_time(last)[11:19] in shown[0]
     assert "Resolved" in await page.inner_text("#moments")
     assert "not yet" in await page.inner_text('[data-moment="resolved"]')
     assert tab.errors == []

@@ -37,10 +37,16 @@
     return node;
   }
 
-  // Prose and tables show a time to the second; the element keeps the exact value.
+  // Pages show a time to the nearest second, halves up, as the drafts' prose does
+  // (projections/formats.prose_time); the <time> element keeps the exact value.
   function when(iso) {
     if (!iso) return "–";
-    return iso.slice(0, 10) + " " + iso.slice(11, 19) + " UTC";
+    const parts = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?Z$/.exec(iso);
+    if (!parts) return iso;
+    let ms = Date.parse(parts[1] + "Z");
+    if (parts[2] && Number("0" + parts[2]) >= 0.5) ms += 1000;
+    const whole = new Date(ms).toISOString();
+    return whole.slice(0, 10) + " " + whole.slice(11, 19) + " UTC";
   }
 
   function timeEl(iso, cls) {
