@@ -34,7 +34,7 @@ from projections.engine import EngineConfig
 from projections.keys import PROJECTOR
 from projections.notifier import notifier_ctx
 from projections.projection import engine_config
-from projections.projector import Projector
+from projections.projector import Projector, ReadHorizon, refuse_a_log_from_another_cluster
 from projections.routes import routes as read_routes
 
 log = structlog.get_logger("hindsight")
@@ -236,6 +236,8 @@ async def projector_ctx(app: web.Application) -> AsyncIterator[None]:
     url = app[DATABASE_URL]
     # The leader writes read models as the service role, like the rest of the service.
     session = await service_settings(url)
+    async with app[POOL].acquire() as conn:  # a logical restore not yet renumbered: refuse
+        await refuse_a_log_from_another_cluster(conn)
     projector = Projector(
         app[STORE], url, engine_config_from(settings),
         connect=lambda: connect(url, server_settings=session),
@@ -252,10 +254,15 @@ async def projector_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
+READ_HORIZON = web.AppKey("read_horizon", ReadHorizon)
+
+
 async def refresh_gauges(app: web.Application) -> None:
-    """Set the projector and incident gauges from the database (shared by every
-    replica, so any of them reports the same lag) and this process's leadership."""
+    """Set the projector, read-horizon and incident gauges from the database (shared by
+    every replica, so any of them reports the same lag) and this process's leadership.
+    A horizon held past ``read_horizon_warning_seconds`` is logged once, as a warning."""
     metrics = app[METRICS]
+    horizon = app[READ_HORIZON]
     if PROJECTOR in app:
         metrics.projector_leader.set(1 if app[PROJECTOR].status.leader else 0)
     async with asyncio.timeout(METRICS_INTERVAL), app[POOL].acquire() as conn:
@@ -273,12 +280,22 @@ async def refresh_gauges(app: web.Application) -> None:
             str(xid), position)
         open_count = await conn.fetchval(
             "SELECT count(*) FROM incidents WHERE status = 'open' AND merged_into IS NULL")
+        held = await horizon.age(conn)
+    metrics.read_horizon_age_seconds.set(held)
+    if horizon.warn_once(held, app[SETTINGS].read_horizon_warning_seconds):
+        log.warning("read_horizon_held", age_seconds=round(held, 1),
+                    horizon_transaction_id=horizon.horizon,
+                    find="SELECT pid, datname, usename, xact_start, state, query "
+                         "FROM pg_stat_activity WHERE backend_xid IS NOT NULL "
+                         "ORDER BY xact_start")
     metrics.projector_lag_events.set(lag["n"])
     metrics.projector_lag_seconds.set(float(lag["age"] or 0.0))
     metrics.open_incidents.set(open_count)
 
 
 async def gauges_ctx(app: web.Application) -> AsyncIterator[None]:
+    app[READ_HORIZON] = ReadHorizon()
+
     async def loop() -> None:
         while True:
             try:

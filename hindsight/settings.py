@@ -256,6 +256,9 @@ class Settings(BaseSettings):
     # Identical bytes from a tool that sends no delivery id are a retry only within this
     # many seconds of a stored copy's receipt; later, the same bytes are a new report.
     dedup_window_seconds: float = Field(600, ge=0)
+    # A transaction running this long anywhere in the cluster holds the readers' horizon:
+    # log a warning (hindsight_read_horizon_age_seconds, docs/operations.md).
+    read_horizon_warning_seconds: float = Field(60, gt=0)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     api: ApiSettings = Field(default_factory=ApiSettings)
     sources: dict[str, SourceSettings] = Field(default_factory=dict)

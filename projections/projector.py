@@ -56,6 +56,49 @@ class Status:
     last_recorded_at: float | None = None
 
 
+@dataclass
+class ReadHorizon:
+    """How long the readers' horizon has been held (``hindsight_read_horizon_age_seconds``).
+
+    Readers read only below ``pg_snapshot_xmin``: the oldest transaction, anywhere in the
+    cluster, that has written (has a transaction id) and not ended. While it runs, every
+    later commit waits unread. The age is the larger of
+
+    - the age of the oldest running transaction that has a transaction id
+      (``pg_stat_activity.backend_xid``, its ``xact_start``), which PostgreSQL shows only
+      for sessions of roles the service may see (grant ``pg_read_all_stats`` to see all);
+    - how long this process has seen the horizon stuck at the same transaction while a
+      transaction runs (from this object's first refresh, so it never overstates).
+
+    0 when no transaction with an id is running (the horizon is the next id)."""
+
+    horizon: int = -1
+    since: float = 0.0
+    warned: int = -1  # the horizon last warned about: one warning per held horizon
+
+    async def age(self, conn: asyncpg.Connection, now: float | None = None) -> float:
+        row = await conn.fetchrow(
+            """SELECT pg_snapshot_xmin(s)::text::bigint AS horizon,
+                      pg_snapshot_xmax(s)::text::bigint AS next,
+                      (SELECT extract(epoch FROM clock_timestamp() - min(xact_start))
+                       FROM pg_stat_activity WHERE backend_xid IS NOT NULL) AS oldest
+               FROM pg_current_snapshot() AS s""")
+        now = time.monotonic() if now is None else now
+        horizon, following = int(row["horizon"]), int(row["next"])
+        if horizon != self.horizon:
+            self.horizon, self.since = horizon, now
+        if horizon >= following:  # nothing with an id is running: nothing is held
+            return 0.0
+        return max(now - self.since, float(row["oldest"] or 0.0))
+
+    def warn_once(self, age: float, threshold: float) -> bool:
+        """True the first time this horizon's hold passes ``threshold``."""
+        if age < threshold or self.warned == self.horizon:
+            return False
+        self.warned = self.horizon
+        return True
+
+
 async def load_checkpoint(conn: asyncpg.Connection) -> tuple[Cursor, int]:
     await conn.execute(
         "INSERT INTO projector_checkpoint (name) VALUES ($1) ON CONFLICT DO NOTHING", CHECKPOINT)
@@ -75,6 +118,47 @@ async def reset_read_models(conn: asyncpg.Connection) -> None:
                ON CONFLICT (name) DO UPDATE SET transaction_id = 0, position = 0, events = 0,
                  snapshot_transaction_id = 0, snapshot_position = 0, updated_at = now()""",
             CHECKPOINT)
+
+
+# The owner's fix for a log restored from another cluster (docs/operations.md, "Backup and
+# restore"): every restored event takes the id of one new transaction, in position order.
+RENUMBER_SQL = """BEGIN;
+ALTER TABLE events DISABLE TRIGGER events_no_update_delete;
+UPDATE events SET transaction_id = pg_current_xact_id();
+ALTER TABLE events ENABLE ALWAYS TRIGGER events_no_update_delete;
+COMMIT;"""
+
+
+class RestoredFromAnotherCluster(RuntimeError):
+    """The log holds transaction ids this cluster has not reached yet: a logical restore
+    from another cluster. Readers only read below the oldest running transaction, so
+    they would never read those events, and new ones would sort before them."""
+
+
+async def ids_ahead(conn: asyncpg.Connection) -> tuple[int, int, int]:
+    """(highest transaction id in the log, the checkpoint's, this cluster's next id).
+    The next id comes from the snapshot (``pg_snapshot_xmax``): reading it assigns none."""
+    row = await conn.fetchrow(
+        """SELECT coalesce((SELECT max(transaction_id) FROM events)::text::bigint, 0) AS log,
+                  coalesce((SELECT transaction_id FROM projector_checkpoint
+                            WHERE name = $1), 0) AS checkpoint,
+                  pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS next""",
+        CHECKPOINT)
+    return int(row["log"]), int(row["checkpoint"]), int(row["next"])
+
+
+async def refuse_a_log_from_another_cluster(conn: asyncpg.Connection) -> None:
+    """Stop the start when the log's transaction ids are ahead of this cluster's. Not
+    repaired here: the service role may not rewrite the log, and ingesting first would
+    order new deliveries before the restored history."""
+    highest, _, following = await ids_ahead(conn)
+    if highest >= following:
+        raise RestoredFromAnotherCluster(
+            f"the event log's transaction ids reach {highest}, but this PostgreSQL cluster "
+            f"has only reached {following}: the log was restored from a logical dump of "
+            "another cluster, and readers would never read it (docs/operations.md, "
+            "'Backup and restore'). As the database owner, run\n"
+            f"{RENUMBER_SQL}\nthen `hindsight rebuild`, then start again.")
 
 
 class OutdatedState(Exception):
@@ -209,6 +293,10 @@ class Projector:
                 raise
             except (LostLeadership, *TRANSIENT, asyncpg.PostgresError) as exc:
                 log.warning("projector_stepped_down", error=repr(exc))
+            except RestoredFromAnotherCluster as exc:
+                log.error("projector_refused", error=str(exc))
+                self.status.leader = False
+                await asyncio.sleep(10.0)
             except Exception:
                 log.exception("projector_failed")
             self.status.leader = False
@@ -233,6 +321,18 @@ class Projector:
 
     async def _project(self, conn: asyncpg.Connection, listener: Listener) -> None:
         cursor, events = await load_checkpoint(conn)
+        await refuse_a_log_from_another_cluster(conn)
+        _, checkpoint, following = await ids_ahead(conn)
+        if checkpoint >= following:
+            # Read models and checkpoint restored from another cluster with a log since
+            # renumbered: every event now sorts below the checkpoint and would never be
+            # read. The read side is a pure function of the log: replay it.
+            log.warning("projector_replaying_from_start",
+                        reason="the checkpoint's transaction id is ahead of this cluster's "
+                               "(restored from another cluster)",
+                        checkpoint=checkpoint, next_transaction_id=following)
+            await reset_read_models(conn)
+            cursor, events = Cursor(), 0
         try:
             projection = await restore(conn, self.store, self.config, cursor)
         except OutdatedState as exc:

@@ -107,3 +107,29 @@ def test_the_systemd_unit_serves_without_root_and_restarts_on_failure() -> None:
     assert service["Restart"] == "on-failure"
     assert service["NoNewPrivileges"] == "yes"
     assert unit["Install"]["WantedBy"] == "multi-user.target"
+
+
+PROMETHEUS_RULES = DEPLOY / "prometheus" / "hindsight-rules.yaml"
+
+
+def test_the_prometheus_rules_alert_on_a_held_read_horizon_with_exported_metrics() -> None:
+    """docs/operations.md, "Metrics": a long transaction holding the readers' horizon
+    pages someone (issue 12, item 4). Prometheus's rule-file format: ``groups`` of named
+    rules, each alert with an ``expr``; every metric an expression reads must be one
+    Hindsight exports, or the alert can never fire."""
+    from hindsight.metrics import Metrics
+
+    exported = {m.name for m in Metrics().registry.collect()}
+    exported |= {f"{name}_total" for name in exported}
+    [rules] = documents(PROMETHEUS_RULES)
+    alerts = {r["alert"]: r for g in rules["groups"] for r in g["rules"] if "alert" in r}
+    assert alerts
+    for name, rule in alerts.items():
+        assert rule["labels"]["severity"], name
+        assert rule["annotations"]["summary"], name
+        used = set(re.findall(r"\bhindsight_[a-z_]+", rule["expr"]))
+        assert used, name
+        assert used <= exported, (name, used - exported)
+    horizon = [r for r in alerts.values() if "hindsight_read_horizon_age_seconds" in r["expr"]]
+    assert horizon, "no alert on hindsight_read_horizon_age_seconds"
+    assert "pg_stat_activity" in horizon[0]["annotations"]["description"]
