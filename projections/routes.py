@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import base64
 import uuid
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
@@ -37,11 +40,12 @@ from ingest.manual import (
 )
 from ingest.store import NewEvent
 from projections import action_items as items
-from projections.codec import incident_from_json, incident_to_json
+from projections.codec import incident_from_json, incident_to_json, stored_to_json
 from projections.draft import build_draft
 from projections.engine import Engine
 from projections.facts import signal_from_json
 from projections.keys import PROJECTOR
+from projections.model import Incident
 
 # The short names clients may use (note, resolve, assign, ...) are the request bodies'
 # ``type`` literals: ingest.manual.EVENT_ALIASES, ingest.action_items.ITEM_ALIASES.
@@ -192,11 +196,101 @@ async def list_incidents(request: web.Request) -> web.Response:
         content_type="application/json")
 
 
-async def load_incident(pool: asyncpg.Pool, incident_id: str) -> dict[str, Any] | None:
-    async with pool.acquire() as conn:
+# Documents served as stored (issue 11, item 5): an incident's stored document is read
+# into the API's shape once per stored version, not through the dataclasses per request;
+# the typed incident a draft needs is decoded once from it, and each rendered draft is
+# kept beside it, keyed on every input of ``build_draft`` besides the incident.
+
+# (action items' stored documents, draft date as asked, [status] public_services, format)
+DraftKey = tuple[tuple[str, ...], date | None, tuple[tuple[str, str], ...], str]
+
+
+class StoredIncident:
+    """One stored version of an incident document (``raw``, the text PostgreSQL gives),
+    and what is derived from it on first use: the API's JSON, the typed incident, and
+    the drafts rendered from it. Everything here is a function of ``raw`` (and, for a
+    draft, of its key), so a cached value is the value a fresh computation gives."""
+
+    __slots__ = ("_body", "_incident", "doc", "drafts", "raw")
+    MAX_DRAFTS = 16
+
+    def __init__(self, raw: str) -> None:
+        self.raw = raw
+        self.doc: dict[str, Any] = stored_to_json(orjson.loads(raw))
+        self._body: bytes | None = None
+        self._incident: Incident | None = None
+        self.drafts: OrderedDict[DraftKey, bytes] = OrderedDict()
+
+    @property
+    def body(self) -> bytes:
+        """GET /v1/incidents/{id}'s answer."""
+        if self._body is None:
+            self._body = orjson.dumps(self.doc)
+        return self._body
+
+    @property
+    def incident(self) -> Incident:
+        if self._incident is None:
+            self._incident = incident_from_json(self.doc)
+        return self._incident
+
+    def draft(self, key: DraftKey, render: Callable[[], bytes]) -> bytes:
+        found = self.drafts.get(key)
+        if found is None:
+            found = self.drafts[key] = render()
+            if len(self.drafts) > self.MAX_DRAFTS:
+                self.drafts.popitem(last=False)
+        else:
+            self.drafts.move_to_end(key)
+        return found
+
+
+class StoredIncidents:
+    """The last documents read, per incident id (least recently used out first). A
+    request still reads the stored text (one indexed row); only when it equals the
+    text last decoded for that id is the decoded version reused, so an answer never
+    lags the read model, whatever rewrote the row (the projector, a rebuild)."""
+
+    MAX_INCIDENTS = 32
+
+    def __init__(self) -> None:
+        self._by_id: OrderedDict[str, StoredIncident] = OrderedDict()
+
+    def get(self, incident_id: str, raw: str) -> StoredIncident:
+        found = self._by_id.get(incident_id)
+        if found is not None and found.raw == raw:
+            self._by_id.move_to_end(incident_id)
+            return found
+        found = self._by_id[incident_id] = StoredIncident(raw)
+        self._by_id.move_to_end(incident_id)
+        if len(self._by_id) > self.MAX_INCIDENTS:
+            self._by_id.popitem(last=False)
+        return found
+
+
+# One per application (each has its own database); the app is frozen once serving, so
+# the caches live beside it rather than under an application key.
+_STORED: weakref.WeakKeyDictionary[web.Application, StoredIncidents] = (
+    weakref.WeakKeyDictionary())
+
+
+def stored_incidents(app: web.Application) -> StoredIncidents:
+    found = _STORED.get(app)
+    if found is None:
+        found = _STORED[app] = StoredIncidents()
+    return found
+
+
+async def stored_incident(request: web.Request, incident_id: str) -> StoredIncident | None:
+    async with request.app[POOL].acquire() as conn:
         raw = await conn.fetchval("SELECT doc::text FROM incidents WHERE id = $1", incident_id)
-    # Through the codec, so the answer has the API's key order (jsonb stores its own).
-    return None if raw is None else incident_to_json(incident_from_json(orjson.loads(raw)))
+    return None if raw is None else stored_incidents(request.app).get(incident_id, raw)
+
+
+async def load_incident(request: web.Request, incident_id: str) -> dict[str, Any] | None:
+    """The incident as the API answers it (read-only: the dict is shared)."""
+    stored = await stored_incident(request, incident_id)
+    return None if stored is None else stored.doc
 
 
 async def incident_as_of(pool: asyncpg.Pool, request: web.Request, incident_id: str,
@@ -230,29 +324,33 @@ async def incident_as_of(pool: asyncpg.Pool, request: web.Request, incident_id: 
 
 async def get_incident(request: web.Request) -> web.Response:
     incident_id = request.match_info["id"]
-    doc = await load_incident(request.app[POOL], incident_id)
-    if doc is None:
+    stored = await stored_incident(request, incident_id)
+    if stored is None:
         return problem(404, f"no incident {incident_id!r}")
     as_of = parse_time_param(request, "as_of")
-    if as_of is not None:
-        doc = await incident_as_of(request.app[POOL], request, incident_id, doc["service"], as_of)
-        if doc is None:
-            when = request.query["as_of"]
-            return problem(404, f"incident {incident_id!r} was not known at {when}")
+    if as_of is None:
+        return web.Response(body=stored.body, content_type="application/json",
+                            headers={"ETag": f'"{stored.doc["version"]}"'})
+    doc = await incident_as_of(request.app[POOL], request, incident_id,
+                               stored.doc["service"], as_of)
+    if doc is None:
+        when = request.query["as_of"]
+        return problem(404, f"incident {incident_id!r} was not known at {when}")
     return json_response(doc, ETag=f'"{doc["version"]}"')
 
 
-async def incident_items(pool: asyncpg.Pool, incident_id: str) -> list[items.ActionItem]:
+async def incident_item_docs(pool: asyncpg.Pool, incident_id: str) -> tuple[str, ...]:
+    """The stored documents of the incident's action items, in the draft's input order."""
     async with pool.acquire() as conn:
         rows = await conn.fetch("SELECT doc::text FROM action_items WHERE incident_id = $1 "
                                 "ORDER BY created_at, id", incident_id)
-    return [items.item_from_json(orjson.loads(r["doc"])) for r in rows]
+    return tuple(r["doc"] for r in rows)
 
 
 async def get_postmortem(request: web.Request) -> web.Response:
     incident_id = request.match_info["id"]
-    doc = await load_incident(request.app[POOL], incident_id)
-    if doc is None:
+    stored = await stored_incident(request, incident_id)
+    if stored is None:
         return problem(404, f"no incident {incident_id!r}")
     draft_date: date | None = None
     if request.query.get("draft_date"):
@@ -260,19 +358,29 @@ async def get_postmortem(request: web.Request) -> web.Response:
             draft_date = date.fromisoformat(request.query["draft_date"])
         except ValueError:
             return problem(400, "draft_date: expected YYYY-MM-DD")
-    incident = incident_from_json(doc)
     from hindsight.app import SETTINGS  # the app imports this module: look it up late
 
     settings = request.app.get(SETTINGS)
     # Whether the status page shows it decides the draft's public-summary duty.
     public_services = {} if settings is None else settings.status.public_services
-    draft = build_draft(incident, await incident_items(request.app[POOL], incident_id),
-                        draft_date, public_services)
+    item_docs = await incident_item_docs(request.app[POOL], incident_id)
     wants_json = (request.query.get("format") == "json"
                   or "application/json" in request.headers.get("Accept", ""))
+
+    def render() -> bytes:
+        draft = build_draft(stored.incident,
+                            [items.item_from_json(orjson.loads(doc)) for doc in item_docs],
+                            draft_date, public_services)
+        return orjson.dumps(draft.to_json()) if wants_json else draft.to_markdown().encode()
+
+    # The draft is a function of the incident, its items, the draft date and the public
+    # services alone (projections/draft.py: pure, no clock): the key holds all of them.
+    key: DraftKey = (item_docs, draft_date, tuple(sorted(public_services.items())),
+                     "json" if wants_json else "markdown")
+    body = stored.draft(key, render)
     if wants_json:
-        return json_response(draft.to_json())
-    return web.Response(text=draft.to_markdown(), content_type="text/markdown", charset="utf-8")
+        return web.Response(body=body, content_type="application/json")
+    return web.Response(body=body, content_type="text/markdown", charset="utf-8")
 
 
 # --- contradictions: what the API checks against the incident's current read model ----
@@ -305,7 +413,7 @@ def _iso(value: datetime) -> str:
 
 
 async def known_incident(request: web.Request, incident_id: str) -> Known | None:
-    doc = await load_incident(request.app[POOL], incident_id)
+    doc = await load_incident(request, incident_id)
     if doc is not None:
         started = _when(doc["started_at"])
         assert started is not None
