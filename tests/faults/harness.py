@@ -72,6 +72,7 @@ class Serve:
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
     starts: int = 0
+    extra: tuple[str, ...] = ()  # more serve options, e.g. ("--workers", "3")
 
     @property
     def base(self) -> str:
@@ -88,7 +89,7 @@ class Serve:
                "HINDSIGHT_DATA_DIR": str(self.workdir / "data")}
         env.pop("HINDSIGHT_CONFIG", None)
         command = [sys.executable, "-m", "hindsight.cli", "--config", str(self.config),
-                   "serve", "--host", "127.0.0.1", "--port", str(self.port)]
+                   "serve", "--host", "127.0.0.1", "--port", str(self.port), *self.extra]
         with self.log.open("ab") as out:
             out.write(f"--- start {self.starts} ---\n".encode())
             out.flush()
@@ -112,6 +113,20 @@ class Serve:
             self.proc.wait(20)
         except subprocess.TimeoutExpired:
             self.kill()
+
+    def children(self) -> dict[str, int]:
+        """The live children of this serve, by name ("projector", "http-0", ...), as its
+        supervisor logged their starts (the latest start of each name)."""
+        if self.proc is None:
+            return {}
+        named: dict[str, int] = {}
+        for line in self.log.read_text(errors="replace").splitlines():
+            if '"child_started"' in line:
+                with contextlib.suppress(orjson.JSONDecodeError):
+                    entry = orjson.loads(line)
+                    named[entry["child"]] = entry["pid"]
+        return {name: pid for name, pid in named.items()
+                if parent_of(pid) == self.proc.pid}
 
     def tail(self) -> str:
         try:
@@ -141,6 +156,24 @@ class Serve:
             if line.startswith(name + " "):
                 return float(line.split()[-1])
         return None
+
+
+def parent_of(pid: int) -> int | None:
+    """The parent pid of a live process; None once it is gone (or a zombie)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    state, ppid = stat.rsplit(")", 1)[1].split()[:2]
+    return None if state == "Z" else int(ppid)
+
+
+def alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def alert_delivery(service: int, episode: int, seq: int) -> bytes:
