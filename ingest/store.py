@@ -311,7 +311,10 @@ class EventStore:
                     # interrupted) is closed, never handed to the next caller in an
                     # unknown protocol state; the pool opens a fresh one.
                     if broken:
-                        conn.terminate()
+                        # A connection the server dropped is already closed, its proxy
+                        # detached by asyncpg: terminating it again would raise.
+                        with contextlib.suppress(asyncpg.InterfaceError):
+                            conn.terminate()
                     with contextlib.suppress(Exception):
                         await self.pool.release(conn)
             if attempt == self.attempts:
