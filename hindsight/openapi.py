@@ -288,7 +288,8 @@ OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {
     "/v1/incidents/{id}/action-items": {
         "post": {
             "summary": "Add an action item to an incident",
-            "description": CONTRADICTION,
+            "description": "An Idempotency-Key header makes a retry answer as the first "
+                           "(the same item). " + CONTRADICTION,
             "parameters": [INCIDENT_ID],
             "requestBody": _body("AddItemBody"),
             "responses": {"201": _json(_ref("ItemEventAnswer"), "added"),
@@ -323,7 +324,8 @@ OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {
         "post": {
             "summary": "Assign, set a due date, link a ticket, complete",
             "description": "``type`` is the short name or the full event type "
-                           f"({', '.join(ITEM_ALIASES.values())}). " + CONTRADICTION,
+                           f"({', '.join(ITEM_ALIASES.values())}). An Idempotency-Key "
+                           "header makes a retry answer as the first. " + CONTRADICTION,
             "parameters": [_path("item_id", "action item id (ai_…)")],
             "requestBody": _body("ItemEventBody"),
             "responses": {"201": _json(_ref("ItemEventAnswer"), "stored"),

@@ -76,6 +76,7 @@ class ItemEventAnswer(BaseModel):
     item: str = Field(description="the action item's id (ai_…)")
     event: int = Field(description="the event's position in the log")
     version: int = Field(description="the item stream's version")
+    duplicate: bool = Field(False, description="true: this Idempotency-Key was already stored")
 
 
 class NotificationView(BaseModel):
@@ -470,8 +471,17 @@ def contradiction(event: ManualEvent, known: Known, now: datetime) -> str | None
     return None
 
 
-async def append_manual(request: web.Request, incident_id: str, event: ManualEvent
-                        ) -> web.Response:
+def client_key(request: web.Request, scope: str) -> str | None:
+    """The client's ``Idempotency-Key``, scoped to what it repeats: the stream it
+    appends to, or the route that creates a new one (a retried declaration or new action
+    item must find the first, whose id the retry did not know). Without one, the store
+    makes a key before its first try (ingest.store.with_key)."""
+    key = request.headers.get("Idempotency-Key")
+    return f"api:{scope}:{key}" if key else None
+
+
+async def append_manual(request: web.Request, incident_id: str, event: ManualEvent,
+                        scope: str | None = None) -> web.Response:
     expected: int | None = None
     if request.headers.get("If-Match"):
         try:
@@ -481,8 +491,7 @@ async def append_manual(request: web.Request, incident_id: str, event: ManualEve
     stream = f"incident-{incident_id}"
     new = NewEvent(stream=stream, type=event.type, received_at=datetime.now(UTC),
                    data=manual_event_to_json(event),
-                   idempotency_key=request.headers.get("Idempotency-Key") and
-                   f"api:{stream}:{request.headers['Idempotency-Key']}")
+                   idempotency_key=client_key(request, scope or stream))
     try:
         [appended] = await request.app[STORE].append(stream, [new], expected_version=expected)
     except WrongExpectedVersion as exc:
@@ -490,8 +499,9 @@ async def append_manual(request: web.Request, incident_id: str, event: ManualEve
                              409)
     except StoreUnavailable:
         return problem(503, "the event store is unavailable; retry later")
-    answer = ManualEventAnswer(incident=incident_id, event=appended.position,
-                               version=appended.stream_version, duplicate=appended.duplicate)
+    answer = ManualEventAnswer(incident=appended.stream.removeprefix("incident-"),
+                               event=appended.position, version=appended.stream_version,
+                               duplicate=appended.duplicate)
     return json_response(answer.model_dump(), 201, ETag=f'"{appended.stream_version}"')
 
 
@@ -504,7 +514,7 @@ async def declare_incident(request: web.Request) -> web.Response:
         return invalid(str(exc))
     if event.started_at is not None and event.started_at > datetime.now(UTC) + FUTURE_SLACK:
         return invalid(f"started_at: {_iso(event.started_at)} is in the future")
-    return await append_manual(request, event.incident_id, event)
+    return await append_manual(request, event.incident_id, event, scope="declare")
 
 
 async def post_incident_event(request: web.Request) -> web.Response:
@@ -546,16 +556,19 @@ def item_contradiction(event: ActionItemEvent, known: Known | None, now: datetim
     return None
 
 
-async def append_item_event(request: web.Request, event: ActionItemEvent) -> web.Response:
+async def append_item_event(request: web.Request, event: ActionItemEvent,
+                            scope: str | None = None) -> web.Response:
     stream = f"action-item-{event.item_id}"
     new = NewEvent(stream=stream, type=event.type, received_at=datetime.now(UTC),
-                   data=event.model_dump(mode="json"))
+                   data=event.model_dump(mode="json"),
+                   idempotency_key=client_key(request, scope or stream))
     try:
         [appended] = await request.app[STORE].append(stream, [new])
     except StoreUnavailable:
         return problem(503, "the event store is unavailable; retry later")
-    answer = ItemEventAnswer(item=event.item_id, event=appended.position,
-                             version=appended.stream_version)
+    answer = ItemEventAnswer(item=appended.stream.removeprefix("action-item-"),
+                             event=appended.position, version=appended.stream_version,
+                             duplicate=appended.duplicate)
     return json_response(answer.model_dump(), 201)
 
 
@@ -573,7 +586,7 @@ async def add_action_item(request: web.Request) -> web.Response:
     why = item_contradiction(event, known, datetime.now(UTC))
     if why is not None:
         return invalid(why)
-    return await append_item_event(request, event)
+    return await append_item_event(request, event, scope=f"incident-{incident_id}:add-item")
 
 
 async def post_item_event(request: web.Request) -> web.Response:

@@ -176,3 +176,59 @@ async def test_hindsight_review_prints_the_weekly_review(
     assert ids["far"] in sections["Due more than 14 days out (1)"][0]
     assert len(sections["Open (3)"]) == 3
     assert ids["done"] not in out
+
+
+# --- no write stored twice (issue 12, item 1) -------------------------------------------
+
+async def test_action_item_requests_retried_with_their_idempotency_key_are_stored_once(
+        make_client: Any) -> None:
+    """Issue 12, item 1; /openapi.json: "An Idempotency-Key header makes a retry answer
+    as the first". Adding an item (whose id the server picks) and an item event, each
+    sent twice with one key, store one event each; the retry names the same item."""
+    from ingest.keys import STORE
+
+    client = await make_client(projector=True, services=SERVICES)
+    incident = await missed_cron_run(client)
+    headers = {**api_headers(), "Idempotency-Key": "add-91c2"}
+    path = f"/v1/incidents/{incident}/action-items"
+    body = {"title": "Alert on a missed reconciliation run", "owner": "payments team"}
+    added = [await (await client.post(path, json=body, headers=headers)).json()
+             for _ in range(2)]
+    assert added[1]["item"] == added[0]["item"]
+    assert added[1]["event"] == added[0]["event"]
+    assert [a["duplicate"] for a in added] == [False, True]
+
+    item = added[0]["item"]
+    headers = {**api_headers(), "Idempotency-Key": "assign-44d0"}
+    for _ in range(2):
+        response = await client.post(f"/v1/action-items/{item}/events",
+                                     json={"type": "assign", "owner": "platform"},
+                                     headers=headers)
+        assert response.status == 201, await response.text()
+    stored = await client.app[STORE].read_stream(f"action-item-{item}")
+    assert [e.type for e in stored] == ["action_item.added", "action_item.assigned"]
+
+
+async def test_an_item_event_whose_commit_answer_is_lost_is_stored_once(
+        make_client: Any) -> None:
+    """Issue 12, item 1: without an Idempotency-Key the server keys the event before the
+    store's first try, so the retry of a commit whose answer was lost finds it."""
+    from ingest.keys import STORE
+    from tests.ingest.test_store import LosingPool
+
+    client = await make_client(projector=True, services=SERVICES)
+    incident = await missed_cron_run(client)
+    item = await add(client, incident, title="Alert on a missed reconciliation run")
+    store = client.app[STORE]
+    lossy = LosingPool(store.pool)
+    store.pool = lossy
+    try:
+        response = await client.post(f"/v1/action-items/{item}/events",
+                                     json={"type": "complete"}, headers=api_headers())
+    finally:
+        store.pool = lossy._pool
+    assert lossy.to_lose == 0, "the commit's answer was lost once"
+    assert response.status == 201, await response.text()
+    assert (await response.json())["version"] == 2
+    stored = await store.read_stream(f"action-item-{item}")
+    assert [e.type for e in stored] == ["action_item.added", "action_item.completed"]

@@ -307,3 +307,52 @@ async def test_action_item_dates_before_the_incident_are_refused(make_client: An
         "type": "complete", "completed_at": t(-3600)})) == "completed_at"
     assert (await client.post(events, headers=api_headers(), json={
         "type": "complete", "completed_at": t(3600)})).status == 201
+
+
+# --- no write stored twice (issue 12, item 1) -------------------------------------------
+
+async def test_a_manual_event_whose_commit_answer_is_lost_is_stored_once_and_not_refused(
+        make_client: Any) -> None:
+    """Issue 12, item 1. The store retries a commit whose answer it lost (the row may
+    have landed); without an Idempotency-Key the server keys the event before the first
+    try, so the retry finds it: one note is stored and the client hears 201 with the
+    version its If-Match led to, not a 409 for its own write."""
+    from ingest.keys import STORE
+    from tests.ingest.test_store import LosingPool
+
+    client = await make_client(projector=True)
+    inc = await outage(client)
+    store = client.app[STORE]
+    version = await store.stream_version(f"incident-{inc['id']}")
+    before = len(await store.read_stream(f"incident-{inc['id']}"))
+    lossy = LosingPool(store.pool)
+    store.pool = lossy
+    try:
+        response = await post_event(client, inc["id"], {
+            "type": "note", "at": t(420), "text": "Rolled back to 9a0be77"}, version=version)
+    finally:
+        store.pool = lossy._pool
+    assert lossy.to_lose == 0, "the commit's answer was lost once"
+    assert response.status == 201, await response.text()
+    answer = await response.json()
+    assert (answer["version"], answer["duplicate"]) == (version + 1, False)
+    notes = (await store.read_stream(f"incident-{inc['id']}"))[before:]
+    assert [e.data.get("text") for e in notes] == ["Rolled back to 9a0be77"]
+
+
+async def test_a_declaration_retried_with_its_idempotency_key_is_one_incident(
+        make_client: Any) -> None:
+    """Issue 12, item 1 (and the Idempotency-Key contract in /openapi.json: "a retry
+    answers as the first"): a declaration names no incident yet, so its key must find
+    the first declaration, not open a second incident."""
+    client = await make_client()
+    headers = {**api_headers(), "Idempotency-Key": "declare-7f3a"}
+    body = {"title": "Checkout errors", "service": "checkout", "started_at": t(0)}
+    first = await client.post("/v1/incidents", json=body, headers=headers)
+    again = await client.post("/v1/incidents", json=body, headers=headers)
+    assert first.status == 201, await first.text()
+    assert again.status == 201, await again.text()
+    one, two = await first.json(), await again.json()
+    assert two["incident"] == one["incident"]
+    assert two["event"] == one["event"]
+    assert (one["duplicate"], two["duplicate"]) == (False, True)

@@ -391,15 +391,38 @@ class _LosingConnection:
 
 
 class LosingPool:
+    """A pool (``await pool.acquire()`` or ``async with pool.acquire()``) whose first
+    ``to_lose`` commits lose their answer; set it as an EventStore's ``pool``."""
+
     def __init__(self, pool: asyncpg.Pool, to_lose: int = 1) -> None:
         self._pool = pool
         self.to_lose = to_lose
 
-    async def acquire(self) -> _LosingConnection:
-        return _LosingConnection(await self._pool.acquire(), self)
+    def acquire(self) -> _Acquiring:
+        return _Acquiring(self)
 
     async def release(self, conn: _LosingConnection) -> None:
         await self._pool.release(conn._conn)
+
+
+class _Acquiring:
+    def __init__(self, pool: LosingPool) -> None:
+        self._pool = pool
+        self._conn: _LosingConnection | None = None
+
+    async def _get(self) -> _LosingConnection:
+        return _LosingConnection(await self._pool._pool.acquire(), self._pool)
+
+    def __await__(self) -> Any:
+        return self._get().__await__()
+
+    async def __aenter__(self) -> _LosingConnection:
+        self._conn = await self._get()
+        return self._conn
+
+    async def __aexit__(self, *_: object) -> None:
+        if self._conn is not None:
+            await self._pool.release(self._conn)
 
 
 @pytest.mark.parametrize("expected_version", [None, 0])
