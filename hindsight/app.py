@@ -50,6 +50,11 @@ OPEN_ROUTES = frozenset({"/v1/webhooks/{source}", "/v1/status"})
 # A client that sent its headers and then sends no byte of its body for this long is cut
 # off (408, connection closed): slow clients must not pin connections and handlers.
 BODY_IDLE_TIMEOUT = 10.0
+# The largest body of the JSON API (manual events, action items): the biggest is a note
+# or a postmortem field, far below this. Webhooks are bounded by max_body_bytes and the
+# import by import_max_bytes; both read their bodies themselves, under those limits.
+API_MAX_BODY = 64 * 1024
+OWN_BODY_LIMIT = frozenset({"/v1/webhooks/{source}", "/v1/deliveries/import"})
 METRICS_INTERVAL = 2.0  # seconds between refreshes of the database-derived gauges
 LEADER_INTERVAL = 0.2  # seconds between reports of this process's projector leadership
 
@@ -120,6 +125,29 @@ async def body_deadline(request: web.Request, handler: Handler) -> web.StreamRes
             if request.transport is not None:
                 request.transport.close()
             return response
+
+
+def body_too_large() -> web.Response:
+    return web.json_response(
+        {"error": f"request body over {API_MAX_BODY} bytes, the API's limit"}, status=413)
+
+
+@web.middleware
+async def body_limit(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every route's body is bounded. Routes in ``OWN_BODY_LIMIT`` enforce their own;
+    every other body is at most ``API_MAX_BODY`` (the application's client_max_size, so
+    ``request.read()`` stops a chunked body there): refused from Content-Length without
+    being read, else as soon as it passes the limit, with a JSON 413."""
+    resource = request.match_info.route.resource
+    if not request.body_exists or (resource is not None
+                                   and resource.canonical in OWN_BODY_LIMIT):
+        return await handler(request)
+    if request.content_length is not None and request.content_length > API_MAX_BODY:
+        return body_too_large()
+    try:
+        return await handler(request)
+    except web.HTTPRequestEntityTooLarge:
+        return body_too_large()
 
 
 @web.middleware
@@ -207,6 +235,7 @@ async def ingest_ctx(app: web.Application) -> AsyncIterator[None]:
         IngestSettings(
             credentials=credentials(settings),
             max_body_bytes=settings.max_body_bytes,
+            import_max_bytes=settings.import_max_bytes,
             tolerance_seconds=settings.signature_tolerance_seconds,
             dedup_window_seconds=settings.dedup_window_seconds,
         ),
@@ -354,8 +383,8 @@ def create_app(settings: Settings, *, database_url: str | None = None,
     HTTP workers (``projector=False``) beside one projector process (``http=False``);
     tests run both in one."""
     app = web.Application(
-        middlewares=[request_context, api_token, body_deadline],
-        client_max_size=256 * 1024 * 1024,  # imports; webhooks enforce max_body_bytes themselves
+        middlewares=[request_context, api_token, body_limit, body_deadline],
+        client_max_size=API_MAX_BODY,  # see body_limit: webhooks and import have their own
     )
     app[SETTINGS] = settings
     app[METRICS] = Metrics()

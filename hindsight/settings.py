@@ -247,6 +247,8 @@ class Settings(BaseSettings):
     port: int = Field(8080, ge=0, le=65535)
     public_url: str | None = None           # how tools reach us, for printed webhook URLs
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
+    # The largest body POST /v1/deliveries/import takes (a JSON Lines file of deliveries).
+    import_max_bytes: int = Field(64 * 1024 * 1024, ge=1024)
     reopen_window_seconds: float = Field(15 * 60, ge=0)
     # How long the projector keeps a resolved incident in memory (data time); older ones
     # move to its compact archive and come back when a late signal or event touches them.

@@ -15,14 +15,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import asyncpg
 import orjson
 import structlog
 from aiohttp import web
 
 from ingest.auth import Credentials, Request, authenticate
 from ingest.delivery import Delivery, keep_headers
-from ingest.errors import StoreUnavailable
+from ingest.errors import StoreError
 from ingest.group_commit import GroupCommitter
 from ingest.signals import Signal, format_time
 from ingest.sources import SOURCES, Understanding, understand
@@ -40,6 +39,7 @@ ANSWER_DEADLINE = 1.8  # seconds: a sender hears 503 within 2 s when the store i
 class IngestSettings:
     credentials: Mapping[str, Credentials]   # enabled sources only
     max_body_bytes: int = 1024 * 1024
+    import_max_bytes: int = 64 * 1024 * 1024   # a whole JSON Lines file of deliveries
     tolerance_seconds: int = 300
     dedup_window_seconds: float = 600
 
@@ -214,18 +214,24 @@ async def post_webhook(request: web.Request) -> web.Response:
     source = request.match_info["source"]
     received_at = datetime.now(UTC)
     structlog.contextvars.bind_contextvars(source=source)
+    # Refusals before the body is read are counted here: Ingestor.receive never sees
+    # them. An unknown name is counted as "unknown", so probes cannot mint label values.
     if source not in ingestor.settings.credentials:
+        ingestor.count("unknown", "unknown_source")
         return _json(Outcome(404, {"error": f"unknown or disabled source {source!r}"}))
     body = await read_body(request, ingestor.settings.max_body_bytes)
     if body is None:
+        ingestor.count(source, "too_large")
         return _json(Outcome(413, {"error": f"body over {ingestor.settings.max_body_bytes} bytes"}))
     try:
         async with asyncio.timeout(ANSWER_DEADLINE):
             outcome = await ingestor.receive(source, body, request.headers, request.query,
                                              received_at)
-    except (StoreUnavailable, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
-        # Not committed, so not acknowledged: the sender must retry. Any database
-        # failure says so, rather than a 500.
+    except (StoreError, TimeoutError):
+        # Not committed, so not acknowledged: the sender must retry. Any failure of the
+        # store (it translates every database error into ingest.errors) says so,
+        # rather than a 500.
+        ingestor.count(source, "unavailable")
         log.warning("store_unavailable", source=source)
         return web.json_response({"error": "the event store is unavailable; retry later"},
                                  status=503, headers={"Retry-After": "5"})
@@ -300,10 +306,15 @@ async def import_lines(ingestor: Ingestor, lines: list[bytes]) -> list[dict[str,
 
 async def post_import(request: web.Request) -> web.Response:
     ingestor = request.app[INGESTOR]
-    body = await request.read()
+    limit = ingestor.settings.import_max_bytes
+    body = await read_body(request, limit)
+    if body is None:
+        return web.json_response(
+            {"error": f"import body over {limit} bytes (import_max_bytes): split the file"},
+            status=413)
     try:
         results = await import_lines(ingestor, body.splitlines())
-    except StoreUnavailable:
+    except StoreError:
         return web.json_response({"error": "the event store is unavailable; retry later"},
                                  status=503, headers={"Retry-After": "5"})
     return web.Response(body=orjson.dumps({"results": results}), content_type="application/json")
