@@ -419,3 +419,27 @@ async def test_a_refused_token_asks_again(make_client: Any, browser: Any) -> Non
     await page.wait_for_selector("#login-error:not([hidden])")
     assert "refused" in await page.inner_text("#login-error")
     assert await page.evaluate("sessionStorage.length") == 0
+
+
+@pytest.mark.parametrize("width", WIDTHS.values(), ids=WIDTHS.keys())
+async def test_the_dashboard_fits_a_phone_and_links_the_incident_pages(
+        make_client: Any, database_url: str, browser: Any, width: int) -> None:
+    """Issue 13: at 390 px the dashboard's header overflowed and its tables left their
+    cards. Nothing may be wider than the window, and every table stays inside its card
+    (a wide one scrolls within it)."""
+    from tests.browser.test_dashboard_page import seed
+
+    await seed(database_url)
+    client = await make_client()
+    tab = await open_tab(browser, client, width)
+    page = await tab.open("/dashboard")
+    await tab.fits()
+    escaped = await page.evaluate("""() => [...document.querySelectorAll('table')].filter((t) => {
+        const card = t.closest('.card').getBoundingClientRect();
+        const shown = t.parentElement.getBoundingClientRect();
+        return shown.left < card.left || shown.right > card.right; }).map((t) => t.id)""")
+    assert escaped == []
+    await tab.shot("dashboard")
+    await page.click("header a[href='/incidents']")
+    await page.wait_for_selector("#incidents")
+    assert tab.errors == []
