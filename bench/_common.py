@@ -226,7 +226,8 @@ def free_port() -> int:
 
 
 def launch_server(tmp: Path, db_url: str, token: str, log_level: str,
-                  projector: bool = True) -> tuple[subprocess.Popen[bytes], str, Path]:
+                  projector: bool = True, extra: Sequence[str] = ()
+                  ) -> tuple[subprocess.Popen[bytes], str, Path]:
     """`hindsight serve` in its own process on a free loopback port, with ``token`` as
     both the API token and the alertmanager token: (process, base URL, log file)."""
     config = tmp / "bench.toml"
@@ -241,6 +242,7 @@ def launch_server(tmp: Path, db_url: str, token: str, log_level: str,
                "--host", "127.0.0.1", "--port", str(port)]
     if not projector:
         command.append("--no-projector")
+    command += extra
     with log.open("wb") as out:
         proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out,  # noqa: S603
                                 stderr=subprocess.STDOUT)

@@ -1,21 +1,31 @@
-"""Webhook deliveries per second through the real server, beside bare single-row INSERTs.
+"""Webhook deliveries per second through the default ``hindsight serve``, beside bare
+single-row INSERT transactions into the same PostgreSQL, and the projector's live lag.
 
-    .venv/bin/python bench/ingest.py [--duration 20] [--rounds 3] [--concurrency 64]
+    .venv/bin/python bench/ingest.py [--duration 20] [--rounds 3] [--connections 64]
 
-Starts ``hindsight serve`` in its own process on a free loopback port, against a fresh
-migrated database, with a config granting an ``alertmanager`` token. Then, per round:
+Needs ``wrk`` and ``pgbench`` (C load generators: a Python client costs 260-400 µs of
+CPU per request on this machine and caps what it measures; ``apt-get install wrk``).
 
-1. HTTP: ``--concurrency`` loops (one aiohttp ClientSession, TCPConnector(limit=64)) post
-   distinct, realistic Alertmanager deliveries for ``--duration`` seconds; only 2xx
-   answers (sent after the delivery's commit) count; p50/p99 latency of those;
-2. bare: single-row INSERT transactions (autocommit) of the same row (body included)
-   into a table of the event table's shape from ``--concurrency`` connections, for the
-   same duration, from this process.
+Starts the default ``hindsight serve`` (the supervisor, its projector process and one
+HTTP worker per core) on a free loopback port against a fresh migrated database, with a
+config granting an ``alertmanager`` token. Then, per round, interleaved:
 
-Rounds alternate the two; medians are printed. The load generator runs in this process
-and shares the machine's CPUs with the server and PostgreSQL: the CPU each used is shown.
-Figures, not assertions. Goals (issue 3): >= 5,000 deliveries/s, p99 < 100 ms,
->= 0.6x the bare INSERT rate. Finally the server's /metrics group-commit batch sizes.
+1. **HTTP**: ``wrk`` posts distinct, realistic Alertmanager deliveries (bench/_common's
+   bodies, varied per request by a Lua script) from ``--connections`` connections for
+   ``--duration`` s; only 2xx answers (sent after the delivery's commit) count;
+2. **bare**: ``pgbench`` runs single-row INSERT transactions (autocommit) of the same
+   row shape (body included) into a table of the event table's shape, from as many
+   connections, for as long;
+3. **live lag**: ``wrk`` paces deliveries at ``--lag-rate`` per second while this
+   process posts a probe delivery every 0.2 s, each opening its own incident, and polls
+   ``GET /v1/incidents/{id}`` until it answers 200: the lag is from the probe's 202
+   (sent after its commit) to that first 200.
+
+Medians of the rounds are printed against issue 11's goals (figures, not assertions):
+durable deliveries/s >= 0.35x bare INSERT transactions, p99 < 100 ms, live lag < 1 s at
+1,000 deliveries/s. CPU is counted per process family: the server (supervisor and its
+children), the load generator, and only this run's PostgreSQL (its postmaster, its
+live backends and the ones it has reaped), never other clusters on the machine.
 """
 
 from __future__ import annotations
@@ -23,17 +33,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import hashlib
 import os
 import re
+import resource
 import secrets
+import shutil
 import signal
 import subprocess
 import tempfile
 import time
-import uuid
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from pathlib import Path
 
 import _common as c
@@ -44,29 +54,40 @@ import orjson
 TICK = os.sysconf("SC_CLK_TCK")
 
 
-def process_cpu(pid: int) -> float:
-    """CPU seconds (user + system) a process has used; 0 when it is gone."""
+def stat_fields(pid: int) -> list[str] | None:
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
+        return None
+
+
+def cpu_of(pid: int, *, reaped: bool = False) -> float:
+    """CPU seconds (user + system) of a process; with ``reaped``, of its waited-for
+    children too (PostgreSQL's backends that have exited)."""
+    f = stat_fields(pid)
+    if f is None:
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / TICK
+    ticks = int(f[11]) + int(f[12]) + ((int(f[13]) + int(f[14])) if reaped else 0)
+    return ticks / TICK
 
 
-def postgres_cpu() -> float:
-    """CPU seconds used by every live process named postgres (the cluster's backends)."""
-    total = 0.0
+def children_of(pid: int) -> list[int]:
+    found = []
     for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        with contextlib.suppress(OSError):
-            if Path(entry.path, "comm").read_text().strip() == "postgres":
-                total += process_cpu(int(entry.name))
-    return total
+        if entry.name.isdigit():
+            f = stat_fields(int(entry.name))
+            if f is not None and int(f[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def family_cpu(pid: int) -> float:
+    """A process and its children: the supervisor with its workers and projector, or
+    a postmaster with its backends (and those it reaped)."""
+    return cpu_of(pid, reaped=True) + sum(cpu_of(child) for child in children_of(pid))
 
 
 def machine_busy() -> tuple[float, float]:
-    """(busy, total) jiffies of the whole machine, from /proc/stat."""
     values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
     idle = values[3] + values[4]
     return sum(values) - idle, sum(values)
@@ -74,253 +95,365 @@ def machine_busy() -> tuple[float, float]:
 
 @dataclass
 class Cpu:
-    """CPU used during a window, in % of one core: server, load generator, postgres."""
+    """CPU used during a window, in % of one core, per process family."""
 
-    server_pid: int | None
-    marks: list[float] = field(default_factory=list)
+    families: dict[str, int]  # name -> pid
+    generator: str = "load generator"
+    marks: dict[str, float] | None = None
 
-    def _read(self) -> list[float]:
+    def _read(self) -> dict[str, float]:
         busy, total = machine_busy()
-        return [time.perf_counter(), process_cpu(self.server_pid) if self.server_pid else 0.0,
-                time.process_time(), postgres_cpu(), busy, total]
+        out = {name: family_cpu(pid) for name, pid in self.families.items()}
+        # wrk and pgbench are this process's children, reaped when they end: their CPU
+        # is in RUSAGE_CHILDREN then (nothing else of ours is reaped meanwhile).
+        reaped = resource.getrusage(resource.RUSAGE_CHILDREN)
+        out[self.generator] = reaped.ru_utime + reaped.ru_stime
+        out.update(_wall=time.perf_counter(), _busy=busy, _total=total)
+        return out
 
     def start(self) -> None:
         self.marks = self._read()
 
     def stop(self) -> str:
+        assert self.marks is not None
         end = self._read()
-        d = [b - a for a, b in zip(self.marks, end, strict=True)]
-        wall = d[0]
-        machine = 100 * d[4] / d[5] if d[5] else float("nan")
-        ours = [100 * d[i] / wall for i in (1, 2, 3)]
-        parts = []
-        if self.server_pid:
-            parts.append(f"server {ours[0]:.0f}%")
-        parts += [f"load generator {ours[1]:.0f}%", f"postgres {ours[2]:.0f}%"]
-        # Everything else on the machine (other users' jobs, the kernel's own threads).
-        others = machine * (os.cpu_count() or 1) - sum(ours)
-        return (f"CPU (% of one core): {', '.join(parts)}, everything else {others:.0f}%; "
-                f"machine busy {machine:.0f}% of {os.cpu_count()} cores")
+        d = {k: end[k] - self.marks[k] for k in end}
+        ours = {k: 100 * d[k] / d["_wall"] for k in [*self.families, self.generator]}
+        machine = 100 * d["_busy"] / d["_total"] if d["_total"] else float("nan")
+        others = machine * (os.cpu_count() or 1) - sum(ours.values())
+        return ("CPU (% of one core): " + ", ".join(f"{k} {v:.0f}%" for k, v in ours.items())
+                + f", everything else {others:.0f}%; machine busy {machine:.0f}% of "
+                  f"{os.cpu_count()} cores")
+
+
+LUA = r"""
+-- Distinct Alertmanager deliveries: bench/_common.Bodies' templates, each request's
+-- fingerprints, instances and startsAt fractions made unique by thread and counter.
+local templates = {%(templates)s}
+local token, tag, rate = "%(token)s", "%(tag)s", %(rate)s
+local headers = {["Content-Type"] = "application/json", ["User-Agent"] = "Alertmanager/0.27.0",
+                 ["Authorization"] = "Bearer " .. token}
+local made = 0
+function setup(thread) thread:set("tid", made); made = made + 1 end
+local counter, interval, next_at = 0, 0, 0
+local ffi = require("ffi")
+ffi.cdef[[ typedef struct { long tv_sec; long tv_nsec; } hs_timespec;
+           int clock_gettime(int, hs_timespec *); ]]
+local ts = ffi.new("hs_timespec")
+local function now_ms()
+  ffi.C.clock_gettime(1, ts)
+  return tonumber(ts.tv_sec) * 1000 + tonumber(ts.tv_nsec) / 1e6
+end
+function init(args)
+  if rate > 0 then interval = 1000 * %(threads)d / rate end
+end
+function delay()  -- paced: the next free slot of this thread's share of the rate
+  if interval == 0 then return 0 end
+  local now = now_ms()
+  next_at = math.max(next_at + interval, now - 100)
+  return math.max(0, math.floor(next_at - now))
+end
+function request()
+  counter = counter + 1
+  local n = counter
+  local body = templates[n %% #templates + 1]
+  body = body:gsub("@FP(%%d)@", tag .. tid .. "x" .. n .. "x%%1")
+  local ip = string.format("%%d.%%d.%%d", tid, math.floor(n / 256) %% 256, n %% 256)
+  body = body:gsub("@IP%%d@", ip)
+  body = body:gsub("@NS%%d@", string.format("%%09d", n %% 1000000000))
+  return wrk.format("POST", "/v1/webhooks/alertmanager", headers, body)
+end
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('WRKJSON {"requests": %%d, "us": %%d, "status": %%d, "connect": %%d, '
+    .. '"read": %%d, "write": %%d, "timeout": %%d, "p50": %%d, "p99": %%d, "max": %%d}\n',
+    summary.requests, summary.duration, e.status, e.connect, e.read, e.write, e.timeout,
+    latency:percentile(50), latency:percentile(99), latency.max))
+end
+"""
+
+
+def lua_script(path: Path, token: str, rate: float, threads: int) -> Path:
+    bodies = c.Bodies()
+    quoted = ", ".join(f"[==[{t}]==]" for t in bodies.templates)
+    path.write_text(LUA % {"templates": quoted, "token": token, "tag": bodies.tag,
+                           "rate": rate, "threads": threads}, encoding="utf-8")
+    return path
 
 
 @dataclass
-class Result:
-    rate: float
+class Round:
+    rate: float          # 2xx (durable) answers per second
     p50_ms: float
     p99_ms: float
-    statuses: dict[str, int]
+    failed: int          # non-2xx answers and socket errors
     cpu: str
 
 
-def summarise(latencies: list[float], count: int, seconds: float,
-              statuses: dict[str, int], cpu: str) -> Result:
-    latencies.sort()
-    return Result(count / seconds, 1000 * c.percentile(latencies, 0.50),
-                  1000 * c.percentile(latencies, 0.99), statuses, cpu)
+async def run_wrk(base: str, script: Path, args: argparse.Namespace, duration: float,
+                  connections: int, cpu: Cpu | None) -> Round:
+    threads = min(args.threads, connections)
+    command = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{duration:g}s",
+               "--timeout", "10s", "-s", str(script), f"{base}/v1/webhooks/alertmanager"]
+    proc = await asyncio.create_subprocess_exec(*command, stdout=subprocess.PIPE,
+                                                stderr=subprocess.STDOUT)
+    if cpu is not None:
+        cpu.generator = "load generator (wrk)"
+        cpu.start()
+    out, _ = await proc.communicate()
+    usage = cpu.stop() if cpu is not None else ""
+    text = out.decode(errors="replace")
+    match = re.search(r"WRKJSON (\{.*\})", text)
+    if match is None:
+        raise SystemExit(f"wrk printed no summary:\n{text}")
+    r = orjson.loads(match.group(1))
+    failed = r["status"] + r["connect"] + r["read"] + r["write"] + r["timeout"]
+    seconds = r["us"] / 1e6
+    return Round((r["requests"] - r["status"]) / seconds, r["p50"] / 1000, r["p99"] / 1000,
+                 failed, usage)
 
 
-async def closed_loop(args: argparse.Namespace, cpu: Cpu,
-                      call: Callable[[], Awaitable[str]]) -> Result:
-    """``args.concurrency`` workers repeating ``call`` (which returns a status) for the
-    warm-up and then ``args.duration``; only calls wholly inside the measured window count,
-    and only 2xx or "ok" ones add a latency."""
-    latencies: list[float] = []
-    statuses: dict[str, int] = {}
-    loop = asyncio.get_running_loop()
-    start = loop.time() + args.warmup
-    end = start + args.duration
-    started = False
+# The row ingest writes (bench/_common.DELIVERY_DATA and DELIVERY_METADATA, a body, a
+# unique stream and key). No colon in the text: pgbench reads ":name" as a variable.
+PGBENCH_SCRIPT = """\
+INSERT INTO plain_events (stream, stream_version, type, data, metadata, body,
+                          idempotency_key, occurred_at, received_at)
+VALUES ('delivery-alertmanager-' || gen_random_uuid(), 1, 'delivery.received',
+        jsonb_build_object('source', 'alertmanager', 'headers', jsonb_build_object(
+            'content-type', 'application/json', 'user-agent', 'Alertmanager/0.27.0')),
+        jsonb_build_object('imported', false), decode('{body}', 'hex'),
+        'alertmanager' || chr(58) || 'sha256' || chr(58)
+            || md5(random()::text || clock_timestamp()::text),
+        NULL, now());
+"""
 
-    async def worker() -> None:
-        nonlocal started
-        while True:
-            t0 = loop.time()
-            if t0 >= end:
-                return
-            if not started and t0 >= start:
-                started = True
-                cpu.start()
-            status = await call()
-            t1 = loop.time()
-            if t0 >= start and t1 <= end:
-                statuses[status] = statuses.get(status, 0) + 1
-                if status.startswith("2") or status == "ok":
-                    latencies.append(t1 - t0)
 
-    await asyncio.gather(*(worker() for _ in range(args.concurrency)))
+async def run_pgbench(db_url: str, tmp: Path, args: argparse.Namespace, cpu: Cpu) -> Round:
+    body = c.Bodies().next()
+    script = tmp / "insert.sql"
+    script.write_text(PGBENCH_SCRIPT.format(body=body.hex()))
+    command = ["pgbench", "-n", "-M", "prepared", "-c", str(args.connections),
+               "-j", str(args.threads), "-T", str(int(args.duration)), "-f", str(script),
+               "--log", "--log-prefix", str(tmp / "pgbench"), db_url]
+    transaction_latencies(tmp, remove=True)
+    proc = await asyncio.create_subprocess_exec(*command, stdout=subprocess.PIPE,
+                                                stderr=subprocess.STDOUT)
+    cpu.generator = "load generator (pgbench)"
+    cpu.start()
+    out, _ = await proc.communicate()
     usage = cpu.stop()
-    return summarise(latencies, len(latencies), args.duration, statuses, usage)
+    text = out.decode(errors="replace")
+    tps = re.search(r"tps = ([\d.]+)", text)
+    if tps is None:
+        raise SystemExit(f"pgbench failed:\n{text}")
+    latencies = transaction_latencies(tmp)
+    failed = re.search(r"number of failed transactions: (\d+)", text)
+    return Round(float(tps.group(1)), c.percentile(latencies, 0.5) / 1000,
+                 c.percentile(latencies, 0.99) / 1000, int(failed.group(1)) if failed else 0,
+                 usage)
 
 
-async def http_round(url: str, token: str, bodies: c.Bodies, args: argparse.Namespace,
-                     cpu: Cpu) -> Result:
-    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json",
-               "User-Agent": "Alertmanager/0.27.0"}
-    connector = aiohttp.TCPConnector(limit=64)
-    async with aiohttp.ClientSession(connector=connector) as session:
+def transaction_latencies(tmp: Path, *, remove: bool = False) -> list[float]:
+    """pgbench's per-transaction log (--log): each line's third field, in µs; sorted."""
+    found: list[float] = []
+    for log in tmp.glob("pgbench.*"):
+        if remove:
+            log.unlink()
+        else:
+            found += [int(ln.split()[2]) for ln in log.read_text().splitlines() if ln.strip()]
+    return sorted(found)
 
-        async def post() -> str:
-            try:
-                async with session.post(url, data=bodies.next(), headers=headers) as resp:
+
+def probe_body(tag: str, n: int, at: float) -> tuple[bytes, str]:
+    """A firing alert opening an incident of its own (its own service); the incident's
+    id as the engine names it (sha256 of service, subject and occurred_at)."""
+    service = f"lagprobe-{tag}-{n}"
+    starts = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at))
+    alert = {"status": "firing",
+             "labels": {"alertname": "LagProbe", "service": service, "severity": "critical"},
+             "annotations": {"summary": "bench probe"}, "startsAt": starts,
+             "endsAt": "0001-01-01T00:00:00Z", "generatorURL": "http://bench.example/",
+             "fingerprint": f"{tag}{n:08x}"}
+    body = orjson.dumps({"version": "4", "groupKey": f"{{}}:{{service={service}}}",
+                         "truncatedAlerts": 0, "status": "firing", "receiver": "bench",
+                         "groupLabels": {"service": service}, "commonLabels": alert["labels"],
+                         "commonAnnotations": {}, "externalURL": "http://bench.example",
+                         "alerts": [alert]})
+    return body, service
+
+
+def incident_id(service: str, signal: dict[str, object]) -> str:
+    text = "\x1f".join((service, str(signal["subject"]), str(signal["occurred_at"])))
+    return "inc_" + hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+async def probe_lag(base: str, token: str, until: float) -> list[float]:
+    """Every 0.2 s a probe delivery; each one's lag from its 202 to the first 200 of
+    GET /v1/incidents/{id} (polled every 10 ms)."""
+    lags: list[float] = []
+    tag = secrets.token_hex(3)
+    auth = {"Authorization": f"Bearer {token}"}
+    async with aiohttp.ClientSession(headers=auth) as session:
+
+        async def one(n: int) -> None:
+            body, service = probe_body(tag, n, time.time() - 5)
+            async with session.post(f"{base}/v1/webhooks/alertmanager", data=body,
+                                    headers={"Content-Type": "application/json"}) as resp:
+                answer = await resp.json()
+                if resp.status != 202:
+                    return
+            committed = time.monotonic()
+            url = f"{base}/v1/incidents/{incident_id(service, answer['signals'][0])}"
+            while time.monotonic() - committed < 60:
+                async with session.get(url) as resp:
                     await resp.read()
-                    return str(resp.status)
-            except (aiohttp.ClientError, OSError) as exc:
-                return type(exc).__name__
+                    if resp.status == 200:
+                        lags.append(time.monotonic() - committed)
+                        return
+                await asyncio.sleep(0.01)
+            lags.append(float("inf"))
 
-        return await closed_loop(args, cpu, post)
+        tasks = []
+        n = 0
+        while time.monotonic() < until:
+            tasks.append(asyncio.create_task(one(n)))
+            n += 1
+            await asyncio.sleep(0.2)
+        await asyncio.gather(*tasks)
+    return lags
 
 
-async def insert_round(db_url: str, bodies: c.Bodies, args: argparse.Namespace) -> Result:
-    n = args.concurrency
-    pool = await asyncpg.create_pool(db_url, min_size=n, max_size=n)
-    data = orjson.dumps(c.DELIVERY_DATA).decode()
-
-    async def insert() -> str:
-        body = bodies.next()
-        # What ingest computes per delivery before writing: dedup hash, JSON text.
-        values = (f"delivery-alertmanager-{uuid.uuid4().hex}", 1, "delivery.received",
-                  data, orjson.dumps(c.DELIVERY_METADATA).decode(), body,
-                  c.dedup_key(body), None, datetime.now(UTC))
-        async with pool.acquire() as conn:
-            await conn.execute(c.PLAIN_INSERT, *values)
-        return "ok"
-
+async def postmaster_pid(db_url: str) -> int:
+    conn = await asyncpg.connect(db_url)
     try:
-        return await closed_loop(args, Cpu(None), insert)
+        f = stat_fields(await conn.fetchval("SELECT pg_backend_pid()"))  # while it lives
     finally:
-        await pool.close()
+        await conn.close()
+    if f is None:
+        raise SystemExit("PostgreSQL is not on this machine: its CPU cannot be counted")
+    return int(f[1])
 
 
-def batch_histogram(metrics: str) -> str | None:
-    """hindsight_group_commit_batch_size as one line: batches, mean and the buckets."""
-    buckets: list[tuple[str, float]] = []
-    total = count = None
-    for line in metrics.splitlines():
-        if line.startswith("hindsight_group_commit_batch_size_bucket"):
-            match = re.search(r'le="([^"]+)"\}\s+(\S+)', line)
-            if match:
-                buckets.append((match.group(1), float(match.group(2))))
-        elif line.startswith("hindsight_group_commit_batch_size_sum"):
-            total = float(line.split()[-1])
-        elif line.startswith("hindsight_group_commit_batch_size_count"):
-            count = float(line.split()[-1])
-    if count is None or total is None:
-        return None
-    if not count:
-        return "hindsight_group_commit_batch_size: no batches observed"
-    previous = 0.0
-    parts = []
-    for le, cumulative in buckets:
-        if cumulative - previous:
-            parts.append(f"<={le}: {100 * (cumulative - previous) / count:.0f}%")
-        previous = cumulative
-    median_le = next((le for le, cum in buckets if cum >= count / 2), "?")
-    return (f"hindsight_group_commit_batch_size: {count:,.0f} batches, "
-            f"{total:,.0f} deliveries, mean {total / count:.1f}, median bucket <= {median_le}; "
-            f"distribution {', '.join(parts)}")
-
-
-def request_histogram(metrics: str) -> str | None:
-    """Server-side latency of 2xx webhook answers, from hindsight_request_seconds."""
-    buckets: list[tuple[str, float]] = []
-    for line in metrics.splitlines():
-        if (line.startswith("hindsight_request_seconds_bucket") and "webhooks" in line
-                and 'status="2xx"' in line):
-            match = re.search(r'le="([^"]+)"\}\s+(\S+)', line)
-            if match:
-                buckets.append((match.group(1), float(match.group(2))))
-    if not buckets or not buckets[-1][1]:
-        return None
-    count = buckets[-1][1]
-    p50 = next(le for le, cum in buckets if cum >= 0.5 * count)
-    p99 = next(le for le, cum in buckets if cum >= 0.99 * count)
-    return (f"hindsight_request_seconds (server side, webhook 2xx): {count:,.0f} requests, "
-            f"p50 <= {p50} s, p99 <= {p99} s (bucket bounds)")
-
-
-def line(name: str, r: Result) -> str:
-    return (f"{name} {r.rate:,.0f}/s  p50 {r.p50_ms:.1f} ms  p99 {r.p99_ms:.1f} ms")
+def line(name: str, r: Round) -> str:
+    return (f"{name} {r.rate:,.0f}/s  p50 {r.p50_ms:.1f} ms  p99 {r.p99_ms:.1f} ms"
+            f"  failed {r.failed}")
 
 
 async def main(args: argparse.Namespace) -> None:
+    for tool in ("wrk", "pgbench"):
+        if shutil.which(tool) is None:
+            raise SystemExit(f"{tool} is needed (apt-get install -y wrk postgresql-client)")
     token = secrets.token_urlsafe(24)
     async with c.databases() as dbs:
         db_url = await dbs.fresh("bench_ingest")
         print(f"# bench/ingest.py: {c.machine()}, aiohttp {aiohttp.__version__}")
         print(f"# {await dbs.describe()}")
-        print(f"# {args.rounds} rounds x {args.duration:g} s (after {args.warmup:g} s warm-up), "
-              f"concurrency {args.concurrency}; HTTP and bare INSERT rounds alternate; medians.")
-        print("# NOTE: the load generator (this process), the server (one process) and "
-              "PostgreSQL share this machine's CPUs; the CPU each used is shown per round.")
-        with tempfile.TemporaryDirectory(prefix="hindsight-bench-") as tmp:
-            proc, base, log = c.launch_server(Path(tmp), db_url, token, args.log_level,
-                                     not args.no_projector)
-            http: list[Result] = []
-            bare: list[Result] = []
-            metrics = ""
+        print(f"# {args.rounds} rounds, interleaved: HTTP (wrk, {args.connections} connections) "
+              f"/ bare INSERT (pgbench, {args.connections} connections) / live lag (wrk "
+              f"paced at {args.lag_rate:g}/s + probes), {args.duration:g} s each; medians.")
+        with tempfile.TemporaryDirectory(prefix="hindsight-bench-") as name:
+            tmp = Path(name)
+            extra = ["--workers", str(args.workers)] if args.workers else []
+            proc, base, log = c.launch_server(tmp, db_url, token, args.log_level, extra=extra)
+            http: list[Round] = []
+            bare: list[Round] = []
+            lag: list[tuple[Round, list[float]]] = []
             try:
                 await c.wait_ready(base, proc, log)
-                what = ("`hindsight serve --no-projector`" if args.no_projector
-                        else "`hindsight serve` (projector included)")
-                print(f"# server: {what}, pid {proc.pid} on {base}, "
-                      f"log_level={args.log_level} (logs to a temp file)")
-                bodies = c.Bodies()
+                pg = await postmaster_pid(db_url)
+                workers = len(children_of(proc.pid))
+                print(f"# server: default `hindsight serve`, supervisor pid {proc.pid} with "
+                      f"{workers} children (1 projector + HTTP workers), {base}; "
+                      f"PostgreSQL postmaster pid {pg} (its CPU alone is counted)")
+                full = lua_script(tmp / "full.lua", token, 0, args.threads)
+                paced = lua_script(tmp / "paced.lua", token, args.lag_rate, args.threads)
+                await run_wrk(base, full, args, args.warmup, args.connections, None)
                 for r in range(1, args.rounds + 1):
-                    h = await http_round(f"{base}/v1/webhooks/alertmanager", token, bodies,
-                                         args, Cpu(proc.pid))
+                    families = {"server": proc.pid, "postgres": pg}
+                    h = await run_wrk(base, full, args, args.duration, args.connections,
+                                      Cpu(dict(families)))
                     http.append(h)
-                    print(f"round {r}: {line('HTTP deliveries', h)}  answers {h.statuses}",
+                    print(f"round {r}: {line('HTTP deliveries (2xx)', h)}\n         {h.cpu}",
                           flush=True)
-                    print(f"         {h.cpu}", flush=True)
-                    b = await insert_round(db_url, bodies, args)
+                    b = await run_pgbench(db_url, tmp, args, Cpu({"postgres": pg}))
                     bare.append(b)
-                    print(f"round {r}: {line('bare INSERT txns', b)}", flush=True)
-                    print(f"         {b.cpu}", flush=True)
-                async with aiohttp.ClientSession() as session, \
-                        session.get(f"{base}/metrics") as resp:
-                    metrics = await resp.text()
+                    print(f"round {r}: {line('bare INSERT txns', b)}\n         {b.cpu}",
+                          flush=True)
+                    # Let the projector catch up with the full-speed round first.
+                    await wait_caught_up(db_url, 120)
+                    until = time.monotonic() + args.duration
+                    probes = asyncio.create_task(probe_lag(base, token, until))
+                    p = await run_wrk(base, paced, args, args.duration, args.lag_connections,
+                                      Cpu(dict(families)))
+                    lags = sorted(await probes)
+                    lag.append((p, lags))
+                    print(f"round {r}: {line('paced deliveries', p)}; live lag of "
+                          f"{len(lags)} probes: median {c.percentile(lags, 0.5):.3f} s, "
+                          f"p99 {c.percentile(lags, 0.99):.3f} s, max {lags[-1]:.3f} s"
+                          f"\n         {p.cpu}", flush=True)
             finally:
                 if proc.poll() is None:
-                    proc.send_signal(signal.SIGINT)
+                    proc.send_signal(signal.SIGTERM)
                     try:
-                        await asyncio.to_thread(proc.wait, 20)
+                        await asyncio.to_thread(proc.wait, 30)
                     except subprocess.TimeoutExpired:
                         proc.kill()
                         await asyncio.to_thread(proc.wait)
 
-    rate = c.median([h.rate for h in http])
-    p50 = c.median([h.p50_ms for h in http])
-    p99 = c.median([h.p99_ms for h in http])
+    rate, p99 = c.median([h.rate for h in http]), c.median([h.p99_ms for h in http])
     bare_rate = c.median([b.rate for b in bare])
     ratio = rate / bare_rate
+    paced_rate = c.median([p.rate for p, _ in lag])
+    lag_p99 = c.median([c.percentile(ls, 0.99) for _, ls in lag])
+    lag_median = c.median([c.percentile(ls, 0.5) for _, ls in lag])
     print()
-    print(f"HTTP deliveries (2xx, committed): {rate:,.0f}/s (goal >= 5,000: "
-          f"{c.goal(rate >= 5000)})  p50 {p50:.1f} ms  p99 {p99:.1f} ms (goal < 100 ms: "
-          f"{c.goal(p99 < 100)})")
-    print(f"bare single-row INSERT txns, {args.concurrency} connections: {bare_rate:,.0f}/s  "
-          f"p50 {c.median([b.p50_ms for b in bare]):.1f} ms  "
-          f"p99 {c.median([b.p99_ms for b in bare]):.1f} ms")
-    print(f"ratio HTTP / bare INSERT: {ratio:.2f} (goal >= 0.6: {c.goal(ratio >= 0.6)})")
-    for summary in (batch_histogram(metrics), request_histogram(metrics)):
-        if summary:
-            print(summary)
+    print(f"HTTP deliveries (2xx, durable): {rate:,.0f}/s  p50 "
+          f"{c.median([h.p50_ms for h in http]):.1f} ms  p99 {p99:.1f} ms "
+          f"(goal < 100 ms: {c.goal(p99 < 100)})")
+    print(f"bare single-row INSERT txns (pgbench): {bare_rate:,.0f}/s  p50 "
+          f"{c.median([b.p50_ms for b in bare]):.1f} ms  p99 "
+          f"{c.median([b.p99_ms for b in bare]):.1f} ms")
+    print(f"ratio HTTP / bare INSERT: {ratio:.2f} (goal >= 0.35: {c.goal(ratio >= 0.35)})")
+    print(f"live lag at {paced_rate:,.0f} deliveries/s (paced at {args.lag_rate:g}/s): "
+          f"median {lag_median:.3f} s, p99 {lag_p99:.3f} s (goal < 1 s: "
+          f"{c.goal(lag_p99 < 1)})")
+
+
+async def wait_caught_up(db_url: str, within: float) -> None:
+    conn = await asyncpg.connect(db_url)
+    try:
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            behind = await conn.fetchval(
+                """SELECT (SELECT count(*) FROM events)
+                          - (SELECT coalesce(max(events), 0) FROM projector_checkpoint)""")
+            if not behind:
+                return
+            await asyncio.sleep(0.5)
+    finally:
+        await conn.close()
 
 
 def parse() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--duration", type=float, default=20.0, help="measured seconds per round")
-    p.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds first")
+    p.add_argument("--duration", type=float, default=20.0, help="measured seconds per phase")
+    p.add_argument("--warmup", type=float, default=3.0, help="unmeasured seconds first")
     p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--concurrency", type=int, default=64)
+    p.add_argument("--connections", type=int, default=64,
+                   help="wrk's and pgbench's connections at full speed")
+    p.add_argument("--threads", type=int, default=2, help="wrk's and pgbench's threads")
+    p.add_argument("--lag-rate", type=float, default=1000.0,
+                   help="deliveries per second during the live-lag phase")
+    p.add_argument("--lag-connections", type=int, default=16)
+    p.add_argument("--workers", type=int, default=0,
+                   help="serve --workers (default: serve's own, the number of cores)")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
                    help="the server's log level (default: serve's default, info)")
-    p.add_argument("--no-projector", action="store_true",
-                   help="serve without the projector (create_app(projector=False)) to measure "
-                        "the ingest path alone; default: the real `hindsight serve`")
     return p.parse_args()
 
 
 if __name__ == "__main__":
     started = time.perf_counter()
-    asyncio.run(main(parse()))
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(main(parse()))
     print(f"# done in {time.perf_counter() - started:.0f} s")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import itertools
 import os
 import time
 import uuid
@@ -69,10 +70,29 @@ def credentials(settings: Settings) -> dict[str, Credentials]:
     return out
 
 
+class RequestIds:
+    """Request ids unique across processes and restarts without a uuid4 per request
+    (issue 11 measured ~160 µs of per-request glue; uuid4 was its dearest part after
+    the contextvars): a random prefix per process, then a counter."""
+
+    def __init__(self) -> None:
+        self.pid = 0
+        self.prefix = ""
+        self.counter = itertools.count()
+
+    def __call__(self) -> str:
+        if self.pid != os.getpid():  # first use, or a forked worker: a prefix of its own
+            self.pid, self.prefix = os.getpid(), uuid.uuid4().hex[:16]
+        return f"{self.prefix}{next(self.counter):016x}"
+
+
+next_request_id = RequestIds()
+
+
 @web.middleware
 async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
     structlog.contextvars.clear_contextvars()
-    request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex
+    request_id = request.headers.get("X-Request-Id") or next_request_id()
     structlog.contextvars.bind_contextvars(request_id=request_id)
     started = time.perf_counter()
     status = 500
