@@ -50,3 +50,27 @@ async def test_every_documented_metric_is_exported_and_fed(make_client: Any) -> 
     assert sample(text, "hindsight_projector_lag_events") == 0.0
     assert sample(text, "hindsight_projector_lag_seconds") == 0.0
     assert sample(text, "hindsight_open_incidents") == 1.0
+
+
+def deliveries(text: str, source: str, outcome: str) -> float:
+    match = re.search(rf'^hindsight_deliveries_total\{{outcome="{re.escape(outcome)}",'
+                      rf'source="{re.escape(source)}"\}} (\S+)$', text, re.MULTILINE)
+    return float(match.group(1)) if match else 0.0
+
+
+async def test_refusals_before_the_body_is_read_are_counted(make_client: Any) -> None:
+    """docs/operations.md and the metric's help: hindsight_deliveries_total counts
+    too_large (413) and unknown_source (404) deliveries too. Unknown names are counted
+    under source "unknown": a prober must not mint a label value per name it tries."""
+    client = await make_client(max_body_bytes=2048)
+    for name in ("nosuchtool", "probe-7b1e"):
+        response = await client.post(f"/v1/webhooks/{name}", data=b"{}")
+        assert response.status == 404
+    response = await client.post("/v1/webhooks/alertmanager", data=b"x" * 4096,
+                                  headers=signed_headers("alertmanager", b"x" * 4096))
+    assert response.status == 413
+    text = await (await client.get("/metrics")).text()
+    assert deliveries(text, "unknown", "unknown_source") == 2.0
+    assert deliveries(text, "alertmanager", "too_large") == 1.0
+    assert "nosuchtool" not in text
+    assert "probe-7b1e" not in text

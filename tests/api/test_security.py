@@ -463,3 +463,75 @@ async def test_the_service_runs_with_a_login_that_has_only_the_service_role(
             await conn.execute("DELETE FROM events")
     finally:
         await conn.close()
+
+
+# --- every route's body is bounded (issue 12, item 12) --------------------------------
+
+async def head_only(client: Any, path: str, length: int, wait: float = 5.0) -> bytes:
+    """Send a POST's headers declaring ``length`` bytes and none of the body; return
+    the answer's bytes (a server that waits for the body times out here)."""
+    head = (f"POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {API_TOKEN}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {length}\r\n\r\n")
+    reader, writer = await asyncio.open_connection(client.host, client.port)
+    try:
+        writer.write(head.encode())
+        await writer.drain()
+        return await asyncio.wait_for(reader.read(65536), wait)
+    finally:
+        writer.close()
+
+
+async def test_an_api_body_over_the_api_limit_is_refused_from_its_content_length(
+        client: Any) -> None:
+    """docs/security.md row 10: the JSON API takes bodies up to API_MAX_BODY (64 KiB);
+    one declaring 50 MiB is refused at once with a JSON 413, its body never read."""
+    answer = await head_only(client, "/v1/incidents", 50 * 1024 * 1024)
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+    assert b"65536 bytes" in answer
+
+
+async def test_a_chunked_api_body_is_refused_once_it_passes_the_api_limit(
+        client: Any) -> None:
+    """docs/security.md row 10: a body without Content-Length is read only up to the
+    API's limit, then refused (JSON 413); one under the limit reaches the handler."""
+    note = {"type": "note", "at": "2025-03-14T10:00:00Z", "text": "x" * 60_000}
+
+    async def chunks(body: bytes) -> AsyncIterator[bytes]:
+        for start in range(0, len(body), 8192):
+            yield body[start:start + 8192]
+
+    big = orjson.dumps({**note, "text": "x" * 70_000})
+    response = await client.post("/v1/incidents/inc_none/events", data=chunks(big),
+                                 headers={**api_headers(), "Content-Type": "application/json"})
+    assert response.status == 413
+    assert "65536 bytes" in (await response.json())["error"]
+    small = orjson.dumps(note)
+    response = await client.post("/v1/incidents/inc_none/events", data=chunks(small),
+                                 headers={**api_headers(), "Content-Type": "application/json"})
+    assert response.status != 413, await response.text()
+
+
+async def test_the_import_is_bounded_by_its_own_setting(make_client: Any) -> None:
+    """docs/security.md row 10 and docs/operations.md: POST /v1/deliveries/import takes
+    up to import_max_bytes (a whole JSON Lines file, past the API's 64 KiB); over it,
+    a JSON 413 naming the setting, from Content-Length or as a chunked body passes it."""
+    client = await make_client(import_max_bytes=128 * 1024)
+    answer = await head_only(client, "/v1/deliveries/import", 50 * 1024 * 1024)
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+    assert b"import_max_bytes" in answer
+
+    async def chunks(body: bytes) -> AsyncIterator[bytes]:
+        for start in range(0, len(body), 8192):
+            yield body[start:start + 8192]
+
+    line = b"not a recorded delivery " + b"x" * 40_000 + b"\n"
+    response = await client.post("/v1/deliveries/import", data=chunks(line * 4),
+                                 headers=api_headers())
+    assert response.status == 413
+    assert "import_max_bytes" in (await response.json())["error"]
+    # Two such lines (80 KB, over the API's limit, under the import's) are read and
+    # answered line by line.
+    response = await client.post("/v1/deliveries/import", data=chunks(line * 2),
+                                 headers=api_headers())
+    assert response.status == 200, await response.text()
+    assert [r["status"] for r in (await response.json())["results"]] == [400, 400]
