@@ -32,7 +32,7 @@ from ingest.webhooks import INGESTOR, Ingestor, IngestSettings
 from ingest.webhooks import routes as ingest_routes
 from projections import incident_pages, latency, status_page
 from projections.engine import EngineConfig
-from projections.keys import PROJECTOR
+from projections.keys import ENGINE_CONFIG, PROJECTOR
 from projections.notifier import notifier_ctx
 from projections.projection import engine_config
 from projections.projector import Projector, ReadHorizon, refuse_a_log_from_another_cluster
@@ -408,6 +408,7 @@ def create_app(settings: Settings, *, database_url: str | None = None,
     )
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
+    app[ENGINE_CONFIG] = engine_config_from(settings)
     if database_url is not None:
         app[DATABASE_URL] = database_url
     app.cleanup_ctx.append(database_ctx)

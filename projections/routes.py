@@ -44,7 +44,7 @@ from projections.codec import incident_from_json, incident_to_json, stored_to_js
 from projections.draft import build_draft
 from projections.engine import Engine
 from projections.facts import signal_from_json
-from projections.keys import PROJECTOR
+from projections.keys import ENGINE_CONFIG
 from projections.model import Incident
 
 # The short names clients may use (note, resolve, assign, ...) are the request bodies'
@@ -307,7 +307,7 @@ async def incident_as_of(pool: asyncpg.Pool, request: web.Request, incident_id: 
                       data::text, recorded_at FROM events
                WHERE stream LIKE 'incident-%' AND type LIKE 'incident.%' AND recorded_at <= $1""",
             as_of)
-    engine = Engine(request.app[PROJECTOR].config)
+    engine = Engine(request.app[ENGINE_CONFIG])
     log = sorted([(r["transaction_id"], r["position"], "d", r) for r in deliveries]
                  + [(r["transaction_id"], r["position"], "m", r) for r in manual],
                  key=lambda t: (t[0], t[1]))

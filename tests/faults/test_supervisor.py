@@ -10,13 +10,21 @@ import os
 import signal
 import time
 from collections import Counter
+from datetime import UTC, datetime
 
 import aiohttp
 import pytest
 
 from tests.faults.conftest import ServeFactory
-from tests.faults.harness import Serve, alert_delivery, alive, stored_bodies
-from tests.helpers import TOKENS
+from tests.faults.harness import (
+    Serve,
+    alert_delivery,
+    alive,
+    incidents,
+    stored_bodies,
+    wait_projected,
+)
+from tests.helpers import API_TOKEN, TOKENS
 
 pytestmark = pytest.mark.slow
 
@@ -67,6 +75,14 @@ async def test_workers_share_one_port_beside_one_projector_and_all_answer(
     for _ in range(3):
         assert await understood(serve) == len(bodies)
     assert await serve.metric("hindsight_projector_leader") == 1.0
+    # Reads that replay the log (as_of) work in workers that run no projector.
+    await wait_projected(database_url)
+    [first, *_] = await incidents(serve.base)
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {API_TOKEN}"}) as s:
+        url = f"{serve.base}/v1/incidents/{first['id']}"
+        async with s.get(url, params={"as_of": datetime.now(UTC).isoformat()}) as resp:
+            assert resp.status == 200, await resp.text()
+            assert (await resp.json())["id"] == first["id"]
 
 
 async def test_a_dead_projector_or_worker_is_restarted(
