@@ -24,7 +24,7 @@ from ingest.delivery import Delivery, keep_headers
 from ingest.errors import StoreError
 from ingest.group_commit import GroupCommitter
 from ingest.signals import Signal, format_time
-from ingest.sources import SOURCES, Understanding, understand
+from ingest.sources import SOURCES, Understanding, stored_understanding, understand
 from ingest.store import Appended, DedupWindow, NewEvent, RecordedEvent
 
 log = structlog.get_logger("hindsight.ingest")
@@ -135,7 +135,7 @@ class Ingestor:
             stream=f"delivery-{source}-{uuid.uuid4().hex}",
             type=DELIVERY_EVENT,
             received_at=received_at,
-            data={"source": source, "headers": delivery.headers},
+            data=delivery_data(delivery, understood),
             metadata={"imported": imported},
             body=body,
             # A windowed key names its receipt, so reports of the same bytes a window
@@ -155,6 +155,14 @@ class Ingestor:
                     await self.committer.append(copy_event(first, delivery, key, imported))
         self.count(source, "duplicate" if appended.duplicate else understood.outcome)
         return answer(understood, appended)
+
+
+def delivery_data(delivery: Delivery, understood: Understanding) -> dict[str, Any]:
+    """A ``delivery.received`` event's data: the source, the kept headers, and what the
+    adapter made of the delivery (parse once: the projector folds these signals and
+    re-runs the adapter only when its ``ADAPTER_VERSION`` moved, ingest/sources)."""
+    return {"source": delivery.source, "headers": delivery.headers,
+            "parsed": stored_understanding(delivery.source, understood)}
 
 
 def copy_event(first: RecordedEvent, copy: Delivery, key: str, imported: bool) -> NewEvent:

@@ -89,15 +89,19 @@ def signal_to_json(signal: Signal) -> dict[str, Any]:
 
 
 def signal_from_json(data: dict[str, Any]) -> Signal:
-    """The inverse of ``Signal.to_json``: ``signal_from_json(s.to_json()) == s``."""
+    """The inverse of ``Signal.to_json``: ``signal_from_json(s.to_json()) == s``; and of
+    the compact form stored with a delivery (``ingest.sources.signal_data``), which
+    leaves out keys holding their default (``notified_at`` equal to ``occurred_at``)."""
     started = data.get("started_at")
+    occurred_at = parse_time(data["occurred_at"])
+    notified = data.get("notified_at")
     return Signal(
         source=str(data["source"]),
         kind=cast(Kind, data["kind"]),
         subject=str(data["subject"]),
         state=cast(State, data["state"]),
-        occurred_at=parse_time(data["occurred_at"]),
-        notified_at=parse_time(data["notified_at"]),
+        occurred_at=occurred_at,
+        notified_at=occurred_at if notified is None else parse_time(notified),
         service=data.get("service"),
         severity=cast("Severity | None", data.get("severity")),
         summary=str(data.get("summary", "")),

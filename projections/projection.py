@@ -14,12 +14,13 @@ import orjson
 from ingest.action_items import ACTION_ITEM_EVENT_TYPES, parse_action_item_event
 from ingest.delivery import Delivery
 from ingest.manual import MANUAL_TYPES, manual_event_from_json
-from ingest.signals import Severity
-from ingest.sources import understand
+from ingest.signals import Severity, Signal
+from ingest.sources import is_current, signal_data, understand
 from ingest.store import RecordedEvent, read_positions
 from projections import action_items as items
 from projections.codec import incident_summary, incident_to_json
 from projections.engine import Changes, Engine, EngineConfig
+from projections.facts import signal_from_json
 from projections.model import Incident
 
 DELIVERY = "delivery.received"
@@ -88,16 +89,36 @@ class Projection:
                 pending.items[item_id] = after
 
     def _delivery(self, event: RecordedEvent, pending: Pending) -> None:
-        delivery = Delivery(source=event.data["source"], body=event.body or b"",
-                            received_at=event.received_at, headers=event.data.get("headers", {}))
-        understood = understand(delivery)
-        self.engine.apply_delivery(event.position, event.received_at, understood.signals)
-        services = sorted({self.engine.service_of(s) for s in understood.signals})
+        source = event.data["source"]
+        outcome, error, signals, encoded = self._understanding(event, event)
+        self.engine.apply_delivery(event.position, event.received_at, signals)
+        services = sorted({self.engine.service_of(s) for s in signals})
         pending.deliveries.append((
-            event.position, event.transaction_id, delivery.source, event.received_at,
-            understood.outcome, understood.error, len(understood.signals), services,
-            orjson.dumps([s.to_json() for s in understood.signals]).decode(), None,
+            event.position, event.transaction_id, source, event.received_at,
+            outcome, error, len(signals), services, encoded, None,
         ))
+
+    def _understanding(self, first: RecordedEvent, receipt: RecordedEvent
+                       ) -> tuple[str, str | None, Sequence[Signal], str]:
+        """What the adapter makes of the stored delivery ``first`` as ``receipt`` (itself,
+        or a copy) received it: outcome, error, signals and the signals' stored JSON.
+
+        Parse once: the signals ingest stored with ``first`` when its adapter version is
+        the current one (``ingest.sources.is_current``), else the adapter run again on the
+        stored body (a delivery stored before parse-once, or one an older adapter read:
+        fixing an adapter and rebuilding corrects history)."""
+        source = first.data["source"]
+        stored = first.data.get("parsed")
+        if receipt is first and is_current(stored, source):
+            return (stored["outcome"], stored.get("error"),
+                    [signal_from_json(s) for s in stored["signals"]],
+                    orjson.dumps(stored["signals"]).decode())
+        delivery = Delivery(source=source, body=first.body or b"",
+                            received_at=receipt.received_at,
+                            headers=receipt.data.get("headers", {}))
+        understood = understand(delivery)
+        return (understood.outcome, understood.error, understood.signals,
+                orjson.dumps([signal_data(s) for s in understood.signals]).decode())
 
     def _copy(self, event: RecordedEvent, first: RecordedEvent, pending: Pending) -> None:
         """Another receipt of the stored delivery ``first`` (TIMELINE.md rule 11: a
@@ -109,18 +130,29 @@ class Projection:
         a delivery's. The engine keeps the earlier notification (and, for a source timed
         by receipt, the earlier time) and counts the later one as a repeat. A copy
         received later folds nothing. Either way the delivery log lists it, pointing at
-        ``first``, with the signals it folded (what an "as of" replay folds again)."""
-        delivery = Delivery(source=first.data["source"], body=first.body or b"",
-                            received_at=event.received_at, headers=event.data.get("headers", {}))
-        understood = understand(delivery)
-        folded = understood.signals if event.received_at < first.received_at else []
+        ``first``, with the signals it folded (what an "as of" replay folds again).
+
+        Parse once: a later copy with the same headers needs only what ``first``'s
+        stored signals say apart from times (outcome, error, count, services; the seam
+        promises those never depend on the receipt, ingest/sources/__init__.py), so it
+        is not re-parsed. An earlier copy is: its receipt reaches times, summaries and
+        attributes in adapter-specific ways (a receipt-timed state, an estimated expiry,
+        a deadline in words) that only the adapter can recompute."""
+        source = first.data["source"]
+        headers = event.data.get("headers", {})
+        earlier = event.received_at < first.received_at
+        if earlier or headers != first.data.get("headers", {}):
+            outcome, error, signals, _ = self._understanding(first, event)
+        else:
+            outcome, error, signals, _ = self._understanding(first, first)
+        folded = signals if earlier else []
         if folded:
             self.engine.apply_delivery(event.position, event.received_at, folded)
-        services = sorted({self.engine.service_of(s) for s in understood.signals})
+        services = sorted({self.engine.service_of(s) for s in signals})
         pending.deliveries.append((
-            event.position, event.transaction_id, delivery.source, event.received_at,
-            understood.outcome, understood.error, len(understood.signals), services,
-            orjson.dumps([s.to_json() for s in folded]).decode(), first.position,
+            event.position, event.transaction_id, source, event.received_at,
+            outcome, error, len(signals), services,
+            orjson.dumps([signal_data(s) for s in folded]).decode(), first.position,
         ))
 
 

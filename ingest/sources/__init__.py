@@ -3,6 +3,24 @@
 An adapter is pure (no I/O, no clock). It raises ``BodyError`` when the body is not
 JSON/form data and ``MappingError`` when it parsed but cannot be mapped; a tool's
 set-up or test message maps to no signals.
+
+Parse once. Ingest runs the adapter to answer, and stores what it made of the delivery
+with the delivery (``stored_understanding``: outcome, error, signals in a compact JSON
+form, and the adapter's version). The projector and ``hindsight rebuild`` fold those
+stored signals and re-run the adapter only for a delivery whose stored version differs
+from the module's ``ADAPTER_VERSION`` (or that has none: stored before parse-once).
+
+Every adapter module declares ``ADAPTER_VERSION``. **Bump it in the same commit as any
+change to what ``parse`` returns** for some delivery (a signal added, dropped or read
+differently, a new error): that is what makes the next rebuild re-parse the old
+deliveries of that source, so a fixed adapter still corrects history. A change that
+leaves every output equal (a refactor, a faster parse) needs no bump. Forgetting the
+bump leaves history as the old adapter read it.
+
+A copy (another receipt of a stored delivery, folded with its own receipt time) relies
+on one more rule of the seam: an adapter's outcome, error, number of signals and each
+signal's source, subject and service hint depend on the body and headers only, never on
+``received_at`` (times, summaries and attributes may).
 """
 
 from __future__ import annotations
@@ -11,10 +29,11 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import import_module
-from typing import Literal
+from types import ModuleType
+from typing import Any, Literal, TypeGuard
 
 from ingest.delivery import BodyError, Delivery, MappingError
-from ingest.signals import Signal
+from ingest.signals import Signal, format_time
 
 Adapter = Callable[[Delivery], list[Signal]]
 
@@ -36,11 +55,28 @@ SOURCE_MODULES: dict[str, str] = {
 SOURCES: tuple[str, ...] = tuple(SOURCE_MODULES)
 
 
+_MODULES: dict[str, ModuleType] = {}
+
+
+def _module(source: str) -> ModuleType:
+    module = _MODULES.get(source)
+    if module is None:
+        module = _MODULES[source] = import_module(f"ingest.sources.{SOURCE_MODULES[source]}")
+    return module
+
+
 def adapter_for(source: str) -> Adapter:
     """The ``parse`` function of a known source; KeyError for an unknown one."""
-    module = import_module(f"ingest.sources.{SOURCE_MODULES[source]}")
-    parse: Adapter = module.parse
+    parse: Adapter = _module(source).parse
     return parse
+
+
+def adapter_version(source: str) -> int | None:
+    """The current ``ADAPTER_VERSION`` of a source's adapter; None for an unknown one."""
+    if source not in SOURCE_MODULES:
+        return None
+    version: int = _module(source).ADAPTER_VERSION
+    return version
 
 
 def parse(delivery: Delivery) -> list[Signal]:
@@ -89,3 +125,59 @@ def understand(delivery: Delivery) -> Understanding:
             f"the {delivery.source} adapter could not read this payload ({type(exc).__name__})",
             (),
         )
+
+
+def signal_data(signal: Signal) -> dict[str, Any]:
+    """A signal as stored with its delivery: ``Signal.to_json`` without the keys that
+    hold their default, labels and attributes as ``[key, value]`` pairs
+    (``projections.facts.signal_from_json`` reads both forms)."""
+    data: dict[str, Any] = {
+        "source": signal.source,
+        "kind": signal.kind,
+        "subject": signal.subject,
+        "state": signal.state,
+        "occurred_at": format_time(signal.occurred_at),
+        "notified_at": (format_time(signal.notified_at)
+                        if signal.notified_at != signal.occurred_at else None),
+    }
+    if data["notified_at"] is None:
+        del data["notified_at"]
+    if signal.service is not None:
+        data["service"] = signal.service
+    if signal.severity is not None:
+        data["severity"] = signal.severity
+    if signal.summary:
+        data["summary"] = signal.summary
+    if signal.time_source != "source":
+        data["time_source"] = signal.time_source
+    if signal.started_at is not None:
+        data["started_at"] = format_time(signal.started_at)
+    if signal.action is not None:
+        data["action"] = signal.action
+    if signal.links:
+        data["links"] = [{"url": link.url, "title": link.title} for link in signal.links]
+    # Pairs, not objects: the event log's jsonb reorders an object's keys, and the
+    # order of labels and attributes is the adapter's (signal_from_json reads both).
+    if signal.labels:
+        data["labels"] = signal.labels
+    if signal.attributes:
+        data["attributes"] = signal.attributes
+    return data
+
+
+def stored_understanding(source: str, understood: Understanding) -> dict[str, Any]:
+    """What ingest stores with a delivery (the ``parsed`` key of its event data):
+    ``{"version": ADAPTER_VERSION, "outcome": ..., "error": ... (only when one),
+    "signals": [signal_data...]}``."""
+    stored: dict[str, Any] = {"version": adapter_version(source), "outcome": understood.outcome,
+                              "signals": [signal_data(s) for s in understood.signals]}
+    if understood.error is not None:
+        stored["error"] = understood.error
+    return stored
+
+
+def is_current(stored: Any, source: str) -> TypeGuard[dict[str, Any]]:
+    """Whether ``stored`` (a delivery's ``parsed`` data, or None) is what the source's
+    current adapter would make of it: written by the same ``ADAPTER_VERSION``."""
+    return (isinstance(stored, dict) and stored.get("version") is not None
+            and stored.get("version") == adapter_version(source))

@@ -54,6 +54,10 @@ from ingest.sources._common import (
     severity_from_labels,
 )
 
+# What ``parse`` makes of a delivery is stored with it; bump this whenever its output
+# changes, so a rebuild re-parses what older versions stored (sources/__init__.py).
+ADAPTER_VERSION = 1
+
 SOURCE = "alertmanager"
 
 # Alert fields holding a URL worth a link, in the order the timeline shows them.

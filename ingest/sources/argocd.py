@@ -90,6 +90,10 @@ from ingest.sources._common import (
     short_sha,
 )
 
+# What ``parse`` makes of a delivery is stored with it; bump this whenever its output
+# changes, so a rebuild re-parses what older versions stored (sources/__init__.py).
+ADAPTER_VERSION = 1
+
 _FULL_SHA = re.compile(r"[0-9a-f]{40}")
 
 

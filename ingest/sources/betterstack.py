@@ -40,6 +40,10 @@ from ingest.delivery import Delivery, MappingError
 from ingest.signals import Kind, Link, Signal, State, TimeSource, format_time
 from ingest.sources._common import clip, host_of, http_url, no_people, optional, parse_time, require
 
+# What ``parse`` makes of a delivery is stored with it; bump this whenever its output
+# changes, so a rebuild re-parses what older versions stored (sources/__init__.py).
+ADAPTER_VERSION = 1
+
 SOURCE = "betterstack"
 ACTIONS = {"started": "triggered", "acknowledged": "acknowledged", "resolved": "resolved"}
 

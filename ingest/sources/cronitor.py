@@ -27,6 +27,10 @@ from ingest.delivery import Delivery, MappingError
 from ingest.signals import Kind, Link, Signal, State
 from ingest.sources._common import clip, optional, require
 
+# What ``parse`` makes of a delivery is stored with it; bump this whenever its output
+# changes, so a rebuild re-parses what older versions stored (sources/__init__.py).
+ADAPTER_VERSION = 1
+
 _TYPES: dict[str, State] = {"alert": "failing", "recovery": "ok"}
 _CHECK_RULE_PREFIXES = ("request", "response", "ssl", "assertion")
 

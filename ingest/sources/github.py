@@ -53,6 +53,10 @@ from ingest.sources._common import (
     short_sha,
 )
 
+# What ``parse`` makes of a delivery is stored with it; bump this whenever its output
+# changes, so a rebuild re-parses what older versions stored (sources/__init__.py).
+ADAPTER_VERSION = 1
+
 _STATUS_ACTIONS: dict[str, DeployAction | None] = {
     "success": "succeeded",
     "failure": "failed",

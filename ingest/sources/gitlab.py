@@ -43,6 +43,10 @@ from ingest.sources._common import (
     short_sha,
 )
 
+# What ``parse`` makes of a delivery is stored with it; bump this whenever its output
+# changes, so a rebuild re-parses what older versions stored (sources/__init__.py).
+ADAPTER_VERSION = 1
+
 _DEPLOYMENT_ACTIONS: dict[str, DeployAction | None] = {
     "running": "started",
     "success": "succeeded",

@@ -35,6 +35,10 @@ from ingest.signals import Signal
 from ingest.sources._common import clip, from_epoch
 from ingest.sources.alertmanager import signals_from_group
 
+# What ``parse`` makes of a delivery is stored with it; bump this whenever its output
+# changes, so a rebuild re-parses what older versions stored (sources/__init__.py).
+ADAPTER_VERSION = 1
+
 SOURCE = "grafana"
 # "TestAlert" is what the Test button sends; "Test notification" is the legacy test's
 # rule name, matched too in case a template copies it into alertname.

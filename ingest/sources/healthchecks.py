@@ -74,6 +74,10 @@ from ingest.sources._common import (
     tag_pairs,
 )
 
+# What ``parse`` makes of a delivery is stored with it; bump this whenever its output
+# changes, so a rebuild re-parses what older versions stored (sources/__init__.py).
+ADAPTER_VERSION = 1
+
 SOURCE = "healthchecks"
 STATES: dict[str, State] = {"down": "failing", "up": "ok"}
 CHECK_KEYS = ("last_ping", "next_ping", "n_pings")

@@ -49,6 +49,10 @@ from ingest.delivery import Delivery, MappingError
 from ingest.signals import KINDS, SEVERITIES, STATES, Kind, Link, Severity, Signal, State
 from ingest.sources._common import from_epoch, parse_time, severity_from
 
+# What ``parse`` makes of a delivery is stored with it; bump this whenever its output
+# changes, so a rebuild re-parses what older versions stored (sources/__init__.py).
+ADAPTER_VERSION = 1
+
 MAX_SIGNALS = 1000
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]

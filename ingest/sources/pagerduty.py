@@ -32,6 +32,10 @@ from ingest.delivery import Delivery, MappingError
 from ingest.signals import Link, Signal, State
 from ingest.sources._common import clip, optional, parse_time, require, severity_from
 
+# What ``parse`` makes of a delivery is stored with it; bump this whenever its output
+# changes, so a rebuild re-parses what older versions stored (sources/__init__.py).
+ADAPTER_VERSION = 1
+
 _EVENTS: dict[str, tuple[State, str]] = {
     "incident.triggered": ("failing", "triggered"),
     "incident.reopened": ("failing", "triggered"),

@@ -55,6 +55,10 @@ from ingest.sources._common import (
     severity_from_labels,
 )
 
+# What ``parse`` makes of a delivery is stored with it; bump this whenever its output
+# changes, so a rebuild re-parses what older versions stored (sources/__init__.py).
+ADAPTER_VERSION = 1
+
 SOURCE = "uptime-kuma"
 DOWN, UP, PENDING, MAINTENANCE = 0, 1, 2, 3
 STATES: dict[int, State] = {DOWN: "failing", UP: "ok"}

@@ -33,6 +33,10 @@ from ingest.delivery import Delivery, MappingError
 from ingest.signals import Link, Signal, State, TimeSource, format_time
 from ingest.sources._common import clip, from_epoch, host_of, http_url, no_people, parse_time
 
+# What ``parse`` makes of a delivery is stored with it; bump this whenever its output
+# changes, so a rebuild re-parses what older versions stored (sources/__init__.py).
+ADAPTER_VERSION = 1
+
 SOURCE = "uptimerobot"
 DOWN, UP, SSL_EXPIRY = 1, 2, 3
 
