@@ -207,16 +207,16 @@ DraftKey = tuple[tuple[str, ...], date | None, tuple[tuple[str, str], ...], str]
 
 
 class StoredIncident:
-    """One stored version of an incident document (``raw``, the text PostgreSQL gives),
-    and what is derived from it on first use: the API's JSON, the typed incident, and
-    the drafts rendered from it. Everything here is a function of ``raw`` (and, for a
-    draft, of its key), so a cached value is the value a fresh computation gives."""
+    """One stored version of an incident document, and what is derived from it on first
+    use: the API's JSON, the typed incident, and the drafts rendered from it. Each is a
+    function of the stored document (and, for a draft, of its key), so a kept value is
+    the value a fresh computation gives."""
 
-    __slots__ = ("_body", "_incident", "doc", "drafts", "raw")
+    __slots__ = ("_body", "_incident", "doc", "drafts", "version")
     MAX_DRAFTS = 16
 
-    def __init__(self, raw: str) -> None:
-        self.raw = raw
+    def __init__(self, raw: str, version: tuple[str, int]) -> None:
+        self.version = version  # (xmin, jsonb_hash_extended(doc, 0)) of the row read
         self.doc: dict[str, Any] = stored_to_json(orjson.loads(raw))
         self._body: bytes | None = None
         self._incident: Incident | None = None
@@ -246,23 +246,42 @@ class StoredIncident:
         return found
 
 
+# The stored version is named by the row version's xmin (the transaction that wrote it;
+# PostgreSQL keeps it when it freezes the row) and the 64-bit hash of the stored jsonb:
+# both read without turning the document into text, and only a document whose two
+# differ from the kept ones is sent. Both would have to repeat for a stale answer (a
+# cluster restored to an earlier point and rewritten by the same transaction id, with
+# a colliding hash).
+_READ_STORED = """
+    SELECT v.xmin, v.hash, CASE WHEN v.xmin = $2 AND v.hash = $3 THEN NULL
+                                ELSE i.doc::text END AS doc
+    FROM incidents i, LATERAL (SELECT i.xmin::text AS xmin,
+                                      jsonb_hash_extended(i.doc, 0) AS hash) v
+    WHERE i.id = $1"""
+
+
 class StoredIncidents:
-    """The last documents read, per incident id (least recently used out first). A
-    request still reads the stored text (one indexed row); only when it equals the
-    text last decoded for that id is the decoded version reused, so an answer never
-    lags the read model, whatever rewrote the row (the projector, a rebuild)."""
+    """The last documents read, per incident id (least recently used out first). Each
+    request asks PostgreSQL for the row's version; the document is read and decoded
+    again only when that differs, so an answer never lags the read model, whatever
+    rewrote the row (the projector, a rebuild)."""
 
     MAX_INCIDENTS = 32
 
     def __init__(self) -> None:
         self._by_id: OrderedDict[str, StoredIncident] = OrderedDict()
 
-    def get(self, incident_id: str, raw: str) -> StoredIncident:
-        found = self._by_id.get(incident_id)
-        if found is not None and found.raw == raw:
+    async def read(self, conn: asyncpg.Connection, incident_id: str) -> StoredIncident | None:
+        kept = self._by_id.get(incident_id)
+        xmin, hash_ = (None, None) if kept is None else kept.version
+        row = await conn.fetchrow(_READ_STORED, incident_id, xmin, hash_)
+        if row is None:
+            self._by_id.pop(incident_id, None)
+            return None
+        if row["doc"] is None and kept is not None:
             self._by_id.move_to_end(incident_id)
-            return found
-        found = self._by_id[incident_id] = StoredIncident(raw)
+            return kept
+        found = self._by_id[incident_id] = StoredIncident(row["doc"], (row["xmin"], row["hash"]))
         self._by_id.move_to_end(incident_id)
         if len(self._by_id) > self.MAX_INCIDENTS:
             self._by_id.popitem(last=False)
@@ -284,8 +303,7 @@ def stored_incidents(app: web.Application) -> StoredIncidents:
 
 async def stored_incident(request: web.Request, incident_id: str) -> StoredIncident | None:
     async with request.app[POOL].acquire() as conn:
-        raw = await conn.fetchval("SELECT doc::text FROM incidents WHERE id = $1", incident_id)
-    return None if raw is None else stored_incidents(request.app).get(incident_id, raw)
+        return await stored_incidents(request.app).read(conn, incident_id)
 
 
 async def load_incident(request: web.Request, incident_id: str) -> dict[str, Any] | None:
@@ -340,17 +358,18 @@ async def get_incident(request: web.Request) -> web.Response:
     return json_response(doc, ETag=f'"{doc["version"]}"')
 
 
-async def incident_item_docs(pool: asyncpg.Pool, incident_id: str) -> tuple[str, ...]:
+async def incident_item_docs(conn: asyncpg.Connection, incident_id: str) -> tuple[str, ...]:
     """The stored documents of the incident's action items, in the draft's input order."""
-    async with pool.acquire() as conn:
-        rows = await conn.fetch("SELECT doc::text FROM action_items WHERE incident_id = $1 "
-                                "ORDER BY created_at, id", incident_id)
+    rows = await conn.fetch("SELECT doc::text FROM action_items WHERE incident_id = $1 "
+                            "ORDER BY created_at, id", incident_id)
     return tuple(r["doc"] for r in rows)
 
 
 async def get_postmortem(request: web.Request) -> web.Response:
     incident_id = request.match_info["id"]
-    stored = await stored_incident(request, incident_id)
+    async with request.app[POOL].acquire() as conn:
+        stored = await stored_incidents(request.app).read(conn, incident_id)
+        item_docs = () if stored is None else await incident_item_docs(conn, incident_id)
     if stored is None:
         return problem(404, f"no incident {incident_id!r}")
     draft_date: date | None = None
@@ -364,7 +383,6 @@ async def get_postmortem(request: web.Request) -> web.Response:
     settings = request.app.get(SETTINGS)
     # Whether the status page shows it decides the draft's public-summary duty.
     public_services = {} if settings is None else settings.status.public_services
-    item_docs = await incident_item_docs(request.app[POOL], incident_id)
     wants_json = (request.query.get("format") == "json"
                   or "application/json" in request.headers.get("Accept", ""))
 
