@@ -127,8 +127,10 @@ class Cpu:
 
 
 LUA = r"""
--- Distinct Alertmanager deliveries: bench/_common.Bodies' templates, each request's
--- fingerprints, instances and startsAt fractions made unique by thread and counter.
+-- Distinct Alertmanager deliveries: bench/_common.Bodies' templates; the startsAt
+-- fraction makes each body (so each idempotency key) new, while fingerprints and
+-- instances cycle through %(subjects)d per thread: alerts that repeat, resolve and come
+-- back, as a real fleet's do, not a new incident per delivery.
 local templates = {%(templates)s}
 local token, tag, rate = "%(token)s", "%(tag)s", %(rate)s
 local headers = {["Content-Type"] = "application/json", ["User-Agent"] = "Alertmanager/0.27.0",
@@ -157,8 +159,9 @@ function request()
   counter = counter + 1
   local n = counter
   local body = templates[n %% #templates + 1]
-  body = body:gsub("@FP(%%d)@", tag .. tid .. "x" .. n .. "x%%1")
-  local ip = string.format("%%d.%%d.%%d", tid, math.floor(n / 256) %% 256, n %% 256)
+  local s = n %% %(subjects)d
+  body = body:gsub("@FP(%%d)@", tag .. tid .. "x" .. s .. "x%%1")
+  local ip = string.format("%%d.%%d.%%d", tid, math.floor(s / 256) %% 256, s %% 256)
   body = body:gsub("@IP%%d@", ip)
   body = body:gsub("@NS%%d@", string.format("%%09d", n %% 1000000000))
   return wrk.format("POST", "/v1/webhooks/alertmanager", headers, body)
@@ -173,11 +176,15 @@ end
 """
 
 
+SUBJECTS = 500  # distinct alerts per wrk thread
+
+
 def lua_script(path: Path, token: str, rate: float, threads: int) -> Path:
     bodies = c.Bodies()
     quoted = ", ".join(f"[==[{t}]==]" for t in bodies.templates)
     path.write_text(LUA % {"templates": quoted, "token": token, "tag": bodies.tag,
-                           "rate": rate, "threads": threads}, encoding="utf-8")
+                           "rate": rate, "threads": threads, "subjects": SUBJECTS},
+                    encoding="utf-8")
     return path
 
 
@@ -287,9 +294,10 @@ def incident_id(service: str, signal: dict[str, object]) -> str:
     return "inc_" + hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-async def probe_lag(base: str, token: str, until: float) -> list[float]:
+async def probe_lag(base: str, token: str, until: float, gauge: list[float]) -> list[float]:
     """Every 0.2 s a probe delivery; each one's lag from its 202 to the first 200 of
-    GET /v1/incidents/{id} (polled every 10 ms)."""
+    GET /v1/incidents/{id} (polled every 10 ms). ``gauge`` gets the server's own view
+    meanwhile: hindsight_projector_lag_seconds (the oldest unprojected event's age)."""
     lags: list[float] = []
     tag = secrets.token_hex(3)
     auth = {"Authorization": f"Bearer {token}"}
@@ -319,6 +327,12 @@ async def probe_lag(base: str, token: str, until: float) -> list[float]:
             tasks.append(asyncio.create_task(one(n)))
             n += 1
             await asyncio.sleep(0.2)
+            with contextlib.suppress(aiohttp.ClientError, ValueError):
+                async with session.get(f"{base}/metrics") as resp:
+                    found = re.search(r"^hindsight_projector_lag_seconds (\S+)$",
+                                      await resp.text(), re.M)
+                    if found:
+                        gauge.append(float(found.group(1)))
         await asyncio.gather(*tasks)
     return lags
 
@@ -382,14 +396,16 @@ async def main(args: argparse.Namespace) -> None:
                     # Let the projector catch up with the full-speed round first.
                     await wait_caught_up(db_url, 120)
                     until = time.monotonic() + args.duration
-                    probes = asyncio.create_task(probe_lag(base, token, until))
+                    gauge: list[float] = []
+                    probes = asyncio.create_task(probe_lag(base, token, until, gauge))
                     p = await run_wrk(base, paced, args, args.duration, args.lag_connections,
                                       Cpu(dict(families)))
                     lags = sorted(await probes)
                     lag.append((p, lags))
                     print(f"round {r}: {line('paced deliveries', p)}; live lag of "
                           f"{len(lags)} probes: median {c.percentile(lags, 0.5):.3f} s, "
-                          f"p99 {c.percentile(lags, 0.99):.3f} s, max {lags[-1]:.3f} s"
+                          f"p99 {c.percentile(lags, 0.99):.3f} s, max {lags[-1]:.3f} s; "
+                          f"server's lag gauge max {max(gauge, default=float('nan')):.3f} s"
                           f"\n         {p.cpu}", flush=True)
             finally:
                 if proc.poll() is None:
