@@ -5,27 +5,41 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Sequence
 from typing import Any
 
-from hindsight.app import PROJECTOR
 from ingest.keys import POOL
+from projections.keys import PROJECTOR
 from tests.helpers import api_headers
 from tests.scenarios.payloads import Recorded
 
 
-def shuffled(deliveries: list[Recorded], seed: int) -> list[Recorded]:
+def shuffled(deliveries: Sequence[Recorded], seed: int) -> list[Recorded]:
     """A random arrival order, except that a retry still follows the attempt it repeats
-    (a tool only retries a request it has sent)."""
+    (a tool only retries a request it has sent), a retry of a retry included.
+
+    Linear: a retry met before its attempt waits under the attempt's key and is placed
+    right after it (then its own waiting retries, and so on). Every delivery is placed;
+    a retry whose attempt is not in the list is the caller's mistake, and says so."""
     order = list(deliveries)
     random.Random(seed).shuffle(order)
     placed: list[Recorded] = []
+    keys: set[str] = set()
     waiting: dict[str, list[Recorded]] = {}
     for delivery in order:
-        if delivery.retry_of is not None and delivery.retry_of not in {p.key for p in placed}:
+        if delivery.retry_of is not None and delivery.retry_of not in keys:
             waiting.setdefault(delivery.retry_of, []).append(delivery)
             continue
-        placed.append(delivery)
-        placed += waiting.pop(delivery.key, [])
+        ready = [delivery]
+        while ready:
+            # Depth first, in the shuffled order: a retry right after what it repeats.
+            current = ready.pop()
+            placed.append(current)
+            keys.add(current.key)
+            ready.extend(reversed(waiting.pop(current.key, [])))
+    if waiting:
+        missing = sorted(waiting)[:3]
+        raise ValueError(f"retries of attempts that are not in the list: {missing}")
     return placed
 
 

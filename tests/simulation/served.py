@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tests.helpers import api_headers
-from tests.scenarios.harness import settle
+from tests.scenarios.harness import settle, shuffled
 from tests.scenarios.payloads import Recorded
 from tests.simulation.inprocess import HARNESS_FAULTS
 from tests.simulation.oracle import Moments, check
@@ -38,31 +38,6 @@ def services_of(worlds: Sequence[World]) -> dict[str, list[str]]:
 
 def in_time_order(worlds: Sequence[World]) -> list[Recorded]:
     return sorted((d for w in worlds for d in w.deliveries), key=lambda d: d.received_at)
-
-
-def shuffled(deliveries: Sequence[Recorded], seed: int) -> list[Recorded]:
-    """A random arrival order, except that a retry still follows the attempt it repeats
-    (as ``tests.scenarios.harness.shuffled``, in linear time, and releasing a retry of a
-    retry too)."""
-    order = list(deliveries)
-    random.Random(seed).shuffle(order)
-    placed: list[Recorded] = []
-    keys: set[str] = set()
-    waiting: dict[str, list[Recorded]] = {}
-
-    def place(delivery: Recorded) -> None:
-        placed.append(delivery)
-        keys.add(delivery.key)
-        for retry in waiting.pop(delivery.key, []):
-            place(retry)
-
-    for delivery in order:
-        if delivery.retry_of is not None and delivery.retry_of not in keys:
-            waiting.setdefault(delivery.retry_of, []).append(delivery)
-        else:
-            place(delivery)
-    assert len(placed) == len(order), "a retry whose attempt is missing"
-    return placed
 
 
 def in_random_order(worlds: Sequence[World], seed: int) -> list[Recorded]:
