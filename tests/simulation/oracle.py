@@ -1,8 +1,13 @@
 """The oracle: from the world's ground truth and what each monitor's payloads state, the
 incidents Hindsight must show, and the check of an answer against them.
 
-Per service, one incident per outage that at least one monitor reported (outages are
-``OUTAGE_GAP`` apart, far beyond the reopen window: TIMELINE.md rules 1 and 2), with:
+Per service, the reports' failing periods (``started`` to ``resolved``, open when not
+resolved) grouped by TIMELINE.md rules 1 and 2: a period that starts while an incident is
+open, or less than the reopen window after it resolved, joins it; otherwise it opens a
+new one. Outages are ``OUTAGE_GAP`` apart, so each reported outage is one incident
+unless one of its monitors tells of it only after the others have been recovered for
+longer than the reopen window (a receipt-dated cron alert, say): then the rules make two
+incidents, and so does the oracle. Each incident has:
 
 - ``started_at``: the earliest ``started`` of its reports (the four moments, "started_at:
   the earliest occurred_at of the incident's failing signals");
@@ -19,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from ingest.signals import format_time
@@ -27,6 +32,7 @@ from tests.scenarios.payloads import Recorded
 from tests.simulation.world import Report
 
 MOMENTS = ("started_at", "detected_at", "acknowledged_at", "resolved_at")
+REOPEN_WINDOW = timedelta(minutes=15)  # the servers' and the in-process fold's default
 
 
 @dataclass(frozen=True)
@@ -70,15 +76,32 @@ def expected_incident(reports: Sequence[Report]) -> Moments:
     )
 
 
-def expected(reports: Iterable[Report]) -> dict[str, list[Moments]]:
+def expected(reports: Iterable[Report],
+             reopen_window: timedelta = REOPEN_WINDOW) -> dict[str, list[Moments]]:
     """Per service, its incidents in ``started_at`` order."""
-    by_outage: dict[tuple[str, int], list[Report]] = {}
+    by_service: dict[str, list[Report]] = {}
     for report in reports:
-        by_outage.setdefault(report.outage.key, []).append(report)
-    out: dict[str, list[Moments]] = {}
-    for (service, _), of_outage in sorted(by_outage.items()):
-        out.setdefault(service, []).append(expected_incident(of_outage))
-    return {service: in_order(incidents) for service, incidents in out.items()}
+        by_service.setdefault(report.outage.service, []).append(report)
+    return {service: [expected_incident(group)
+                      for group in incidents_of(of_service, reopen_window)]
+            for service, of_service in sorted(by_service.items())}
+
+
+def incidents_of(reports: Sequence[Report], reopen_window: timedelta) -> list[list[Report]]:
+    """Rules 1 and 2 over one service's failing periods: in start order, a period joins
+    the current incident while that one is open or resolved less than ``reopen_window``
+    before the period starts."""
+    groups: list[list[Report]] = []
+    until: datetime | None = None  # the current incident's resolution; None while open
+    for report in sorted(reports, key=lambda r: (r.started, r.detected)):
+        if groups and (until is None or report.started < until + reopen_window):
+            groups[-1].append(report)
+            until = None if until is None or report.resolved is None \
+                else max(until, report.resolved)
+        else:
+            groups.append([report])
+            until = report.resolved
+    return groups
 
 
 def in_order(incidents: Iterable[Moments]) -> list[Moments]:
