@@ -1,6 +1,13 @@
-"""Draft time through the server (issue 5): GET /v1/incidents/{id}/postmortem for one
+"""Draft time through the server (issues 5 and 11): GET /v1/incidents/{id}/postmortem for one
 incident with 10,000 signals and 200 timeline entries, p50 and p99 over 200 requests,
-beside GET /v1/incidents/{id} for the same incident as the baseline. Goal: p99 < 50 ms.
+beside GET /v1/incidents/{id} for the same incident as the baseline. Goal (issue 11):
+p99 < 25 ms, Markdown and JSON.
+
+The server keeps each stored version of an incident decoded, and the drafts rendered
+from it (projections/routes.py, StoredIncidents): the rows above are that steady state.
+The "new version" rows rewrite the incident's row (the same document, a new row version)
+before each request, untimed, so the server reads, decodes and renders it afresh: what
+the first request after the projector changed the incident costs.
 
 The incident is built from real deliveries, imported through POST /v1/deliveries/import:
 Alertmanager notifications of one group of 100 alerts (the firing fixture's alert with
@@ -25,6 +32,7 @@ from typing import Any
 
 import _common
 import aiohttp
+import asyncpg
 import orjson
 from aiohttp import web
 
@@ -46,7 +54,7 @@ def deliveries(subjects: int, repeats: int) -> list[bytes]:
                "Authorization": f"Bearer {SOURCE_TOKEN}"}
 
     def group(status: str, note: str) -> dict[str, Any]:
-        body = copy.deepcopy(fixture)
+        body: dict[str, Any] = copy.deepcopy(fixture)
         body["status"] = status
         alerts = []
         for n in range(subjects):
@@ -113,23 +121,35 @@ async def run(args: argparse.Namespace) -> None:
                 async with http.get(f"{root}/v1/incidents/{incident}") as answer:
                     doc = await answer.json()
 
-                paths = {
+                steady = {
                     "GET /v1/incidents/{id} (baseline)": f"/v1/incidents/{incident}",
                     "GET .../postmortem (Markdown)": f"/v1/incidents/{incident}/postmortem",
                     "GET .../postmortem?format=json": (
                         f"/v1/incidents/{incident}/postmortem?format=json"),
                 }
-                samples: dict[str, list[float]] = {name: [] for name in paths}
+                fresh = {
+                    "new version: GET /v1/incidents/{id}": f"/v1/incidents/{incident}",
+                    "new version: .../postmortem": f"/v1/incidents/{incident}/postmortem",
+                    "new version: ...?format=json": (
+                        f"/v1/incidents/{incident}/postmortem?format=json"),
+                }
+                samples: dict[str, list[float]] = {name: [] for name in {**steady, **fresh}}
                 sizes: dict[str, int] = {}
-                for round_ in range(args.warmup + args.requests):
-                    for name, path in paths.items():  # interleaved: same conditions
-                        started = time.perf_counter()
-                        async with http.get(root + path) as answer:
-                            body = await answer.read()
-                            assert answer.status == 200, body[:200]
-                        if round_ >= args.warmup:
-                            samples[name].append((time.perf_counter() - started) * 1000)
-                            sizes[name] = len(body)
+                rewriter = await asyncpg.connect(url)
+                for paths in (steady, fresh):  # the second phase rewrites before each
+                    for round_ in range(args.warmup + args.requests):
+                        for name, path in paths.items():  # interleaved: same conditions
+                            if paths is fresh:
+                                await rewriter.execute(
+                                    "UPDATE incidents SET doc = doc WHERE id = $1", incident)
+                            started = time.perf_counter()
+                            async with http.get(root + path) as answer:
+                                body = await answer.read()
+                                assert answer.status == 200, body[:200]
+                            if round_ >= args.warmup:
+                                samples[name].append((time.perf_counter() - started) * 1000)
+                                sizes[name] = len(body)
+                await rewriter.close()
         finally:
             await runner.cleanup()
 
@@ -147,8 +167,11 @@ async def run(args: argparse.Namespace) -> None:
             print(f"{name:<38} {p50:>8.2f} {p99:>8.2f} {top:>8.2f} {sizes[name]:>9}")
         base_p50 = percentiles(samples["GET /v1/incidents/{id} (baseline)"])[0]
         md_p50, md_p99, _ = percentiles(samples["GET .../postmortem (Markdown)"])
+        json_p99 = percentiles(samples["GET .../postmortem?format=json"])[1]
+        worst = max(md_p99, json_p99)
         print(f"draft / baseline (p50): {md_p50 / base_p50:.2f}x; "
-              f"goal p99 < 50 ms: {'met' if md_p99 < 50 else 'NOT met'} ({md_p99:.2f} ms)")
+              f"goal p99 < 25 ms (Markdown and JSON): {'met' if worst < 25 else 'NOT met'} "
+              f"({md_p99:.2f} ms, {json_p99:.2f} ms)")
 
 
 def main() -> None:
