@@ -403,6 +403,23 @@ OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {
                               "403": {"description": "outside the asset folder"},
                               "404": {"description": "no such file"}}},
     },
+    **{path: {"get": {"summary": summary + " (a page; its API calls need a token)",
+                      "security": OPEN,
+                      **({"parameters": [_path("id", "incident id")]} if "{id}" in path else {}),
+                      "responses": {"200": _text("text/html", "HTML")}}}
+       for path, summary in (
+           ("/incidents", "Incidents, filtered by status, service, severity and period"),
+           ("/incidents/new", "Declare an incident"),
+           ("/incidents/{id}", "An incident: its four moments, timeline and forms"),
+           ("/incidents/{id}/draft", "An incident's postmortem draft as HTML"),
+           ("/action-items", "Action items and the weekly review"))},
+    "/assets/incidents/{filename}": {
+        "get": {"summary": "The incident pages' scripts and styles", "security": OPEN,
+                "parameters": [_path("filename", "asset file name")],
+                "responses": {"200": {"description": "the file"},
+                              "403": {"description": "outside the asset folder"},
+                              "404": {"description": "no such file"}}},
+    },
     "/healthz": {
         "get": {"summary": "Liveness: the process answers", "security": OPEN,
                 "responses": {"200": _json({"type": "object", "required": ["status"],
