@@ -90,8 +90,6 @@ def test_every_json_delivery_is_authentic_and_understood(name: str) -> None:
     assert seen > 30
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10, item 10: the GitHub adapter does not read "
-                   "form-encoded bodies yet; remove this mark when it does")
 def test_github_form_encoded_deliveries_are_understood() -> None:
     """docs.github.com/en/webhooks/using-webhooks/creating-webhooks ("Content type"): a
     webhook set to application/x-www-form-urlencoded sends ``payload=<JSON>``, signed over
