@@ -76,8 +76,9 @@ __all__ = [
 
 @dataclass(frozen=True)
 class EngineConfig:
-    """- ``services``: service -> case-insensitive globs on subjects (``ServiceMap`` says
-      which wins when several match: an exact name, then sorted service names).
+    """- ``services``: service -> case-insensitive globs on subjects, and on how an alert
+      is shown (``ServiceMap`` says which wins when several match: an exact name, then
+      sorted service names; the subject before the shown names).
     - ``default_severity``: per source, when a signal carries none; else P3.
     - ``reopen_window``: a failure this soon after a resolution reopens it (flapping).
     - ``deploy_lookback``: deploys this long before ``started_at`` are on the timeline.
@@ -248,6 +249,8 @@ class Engine:
     # --- Public interface -----------------------------------------------------------
 
     def service_of(self, signal: Signal) -> str:
+        """TIMELINE.md "service": ``[services]`` on the subject, then on an alert's shown
+        names; else the payload's hint; else the subject as shown (``ServiceMap``)."""
         return self._map.service_of(signal)
 
     def apply_delivery(

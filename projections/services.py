@@ -7,19 +7,50 @@ from collections.abc import Mapping, Sequence
 from fnmatch import translate
 
 from ingest.signals import Signal
+from ingest.sources.alertmanager import alert_subject
+from projections.texts import alert_name
 
 _GLOB_CHARS = frozenset("*?[")
 
 
-class ServiceMap:
-    """The configured ``[services]`` mapping: case-insensitive globs on subjects.
+def names_of(signal: Signal) -> tuple[str, ...]:
+    """The names ``[services]`` patterns are matched against, in order: the subject;
+    then, for an alert with an ``alertname`` (Alertmanager, Grafana: the subject is its
+    fingerprint, a hash nobody writes a pattern for), how it is shown (TIMELINE.md: "shown
+    as alertname and its distinguishing labels"): its title name
+    (``HighErrorRate on 10.42.3.17:8080``, ``projections.texts.alert_name``), then its
+    labels (``HighErrorRate{instance="10.42.3.17:8080", job="checkout-api"}``,
+    ``ingest.sources.alertmanager.alert_subject``: the subject before fingerprints, so
+    patterns written against it still match). Person labels are never in either."""
+    if signal.kind != "alert" or not signal.label_map.get("alertname", "").strip():
+        return (signal.subject,)
+    names = [signal.subject]
+    for name in (alert_name(signal), alert_subject(signal.label_map)):
+        if name not in names:
+            names.append(name)
+    return tuple(names)
 
-    When several services match one subject:
+
+def fallback_name(signal: Signal) -> str:
+    """The service when neither ``[services]`` nor the payload names one: the subject as
+    it is shown (TIMELINE.md "else the subject"; an alert's subject is "shown as alertname
+    and its distinguishing labels", so an alert's service is its title name, not its
+    fingerprint); anything else, the subject itself."""
+    return alert_name(signal)
+
+
+class ServiceMap:
+    """The configured ``[services]`` mapping: case-insensitive globs on a signal's names
+    (:func:`names_of`: its subject, then, for an alert, how it is shown).
+
+    When several patterns match:
 
     1. an exact pattern (no ``*``, ``?`` or ``[``) beats any glob: naming a subject
-       outright is the most specific thing a configuration can say;
-    2. otherwise the first matching service in sorted-name order wins, so the answer
-       never depends on the order a configuration file or dict happened to have.
+       outright is the most specific thing a configuration can say. Exact patterns are
+       tried on every name (subject first) before any glob is;
+    2. then globs, name by name in the same order (subject first): on one name, the first
+       matching service in sorted-name order wins, so the answer never depends on the
+       order a configuration file or dict happened to have.
     """
 
     def __init__(self, services: Mapping[str, Sequence[str]]) -> None:
@@ -41,24 +72,26 @@ class ServiceMap:
         self._combined = re.compile("|".join(
             f"(?P<g{i}>{translate(pattern)})" for i, (pattern, _) in enumerate(globs)
         )) if globs else None
-        # Subjects recur (every alert of a subject, every check run): the answer is a pure
-        # function of the subject, so it is worked out once. Bounded: a flood of distinct
-        # subjects cannot grow it without limit.
-        self._known: dict[str, str | None] = {}
+        # Names recur (every alert of a subject, every check run): the answer is a pure
+        # function of the names, so it is worked out once. Bounded: a flood of distinct
+        # names cannot grow it without limit.
+        self._known: dict[tuple[str, ...], str | None] = {}
 
-    def configured(self, subject: str) -> str | None:
-        if subject in self._known:
-            return self._known[subject]
-        found = self._match(subject.lower())
+    def configured(self, *names: str) -> str | None:
+        """The configured service of the first name an exact pattern matches, else of the
+        first name a glob matches (the class's order); None when nothing matches."""
+        if names in self._known:
+            return self._known[names]
+        lows = [name.lower() for name in names]
+        found = next((s for s in map(self._exact.get, lows) if s is not None), None)
+        if found is None:
+            found = next((s for s in map(self._glob, lows) if s is not None), None)
         if len(self._known) >= 100_000:
             self._known.clear()
-        self._known[subject] = found
+        self._known[names] = found
         return found
 
-    def _match(self, low: str) -> str | None:
-        found = self._exact.get(low)
-        if found is not None:
-            return found
+    def _glob(self, low: str) -> str | None:
         if self._combined is None:
             return None
         match = self._combined.fullmatch(low)
@@ -67,10 +100,11 @@ class ServiceMap:
         return self._globs[int(match.lastgroup[1:])][1]
 
     def service_of(self, signal: Signal) -> str:
-        """The configured mapping wins, else the payload's own hint, else the subject."""
-        configured = self.configured(signal.subject)
+        """The configured mapping wins (on :func:`names_of`), else the payload's own hint,
+        else the subject as it is shown (:func:`fallback_name`)."""
+        configured = self.configured(*names_of(signal))
         if configured is not None:
             return configured
         if signal.service is not None and signal.service.strip():
             return signal.service.strip()
-        return signal.subject
+        return fallback_name(signal)
