@@ -24,7 +24,13 @@ from ingest.delivery import Delivery, keep_headers
 from ingest.errors import StoreError
 from ingest.group_commit import GroupCommitter
 from ingest.signals import Signal, format_time
-from ingest.sources import SOURCES, Understanding, stored_understanding, understand
+from ingest.sources import (
+    SOURCES,
+    Understanding,
+    signal_json,
+    stored_understanding,
+    understand,
+)
 from ingest.store import Appended, DedupWindow, NewEvent, RecordedEvent
 
 log = structlog.get_logger("hindsight.ingest")
@@ -154,7 +160,11 @@ class Ingestor:
                 if first.received_at != received_at:
                     await self.committer.append(copy_event(first, delivery, key, imported))
         self.count(source, "duplicate" if appended.duplicate else understood.outcome)
-        return answer(understood, appended)
+        if appended.duplicate:
+            return answer(understood, appended)
+        # The answer's signals from the stored ones: their times are formatted once.
+        return answer(understood, appended,
+                      [signal_json(s) for s in event.data["parsed"]["signals"]])
 
 
 def delivery_data(delivery: Delivery, understood: Understanding) -> dict[str, Any]:
@@ -185,12 +195,14 @@ def stored_delivery(event: RecordedEvent) -> Delivery:
                     received_at=event.received_at, headers=event.data.get("headers", {}))
 
 
-def answer(understood: Understanding, appended: Appended) -> Outcome:
+def answer(understood: Understanding, appended: Appended,
+           signals_json: list[dict[str, Any]] | None = None) -> Outcome:
     body: dict[str, Any] = {"delivery": appended.position, "duplicate": appended.duplicate}
     if understood.error is not None:
         body["error"] = understood.error
         return Outcome(understood.status, body)
-    body["signals"] = [s.to_json() for s in understood.signals]
+    body["signals"] = (signals_json if signals_json is not None
+                       else [s.to_json() for s in understood.signals])
     return Outcome(200 if appended.duplicate else 202, body, list(understood.signals))
 
 

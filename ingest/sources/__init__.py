@@ -28,6 +28,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from importlib import import_module
 from types import ModuleType
 from typing import Any, Literal, TypeGuard
@@ -127,21 +128,23 @@ def understand(delivery: Delivery) -> Understanding:
         )
 
 
-def signal_data(signal: Signal) -> dict[str, Any]:
+def signal_data(signal: Signal, times: dict[datetime, str] | None = None) -> dict[str, Any]:
     """A signal as stored with its delivery: ``Signal.to_json`` without the keys that
     hold their default, labels and attributes as ``[key, value]`` pairs
-    (``projections.facts.signal_from_json`` reads both forms)."""
-    data: dict[str, Any] = {
-        "source": signal.source,
-        "kind": signal.kind,
-        "subject": signal.subject,
-        "state": signal.state,
-        "occurred_at": format_time(signal.occurred_at),
-        "notified_at": (format_time(signal.notified_at)
-                        if signal.notified_at != signal.occurred_at else None),
-    }
-    if data["notified_at"] is None:
-        del data["notified_at"]
+    (``projections.facts.signal_from_json`` reads both forms). ``times`` memoizes
+    ``format_time`` across the signals of one delivery (they share their receipt)."""
+    memo = {} if times is None else times
+    occurred = memo.get(signal.occurred_at)
+    if occurred is None:
+        occurred = memo[signal.occurred_at] = format_time(signal.occurred_at)
+    data: dict[str, Any] = {"source": signal.source, "kind": signal.kind,
+                            "subject": signal.subject, "state": signal.state,
+                            "occurred_at": occurred}
+    if signal.notified_at != signal.occurred_at:
+        notified = memo.get(signal.notified_at)
+        if notified is None:
+            notified = memo[signal.notified_at] = format_time(signal.notified_at)
+        data["notified_at"] = notified
     if signal.service is not None:
         data["service"] = signal.service
     if signal.severity is not None:
@@ -165,12 +168,29 @@ def signal_data(signal: Signal) -> dict[str, Any]:
     return data
 
 
+def signal_json(data: dict[str, Any]) -> dict[str, Any]:
+    """``Signal.to_json`` of a stored signal (``signal_data``), without reading its
+    times again: what ingest answers, built from what it stores."""
+    occurred = data["occurred_at"]
+    return {
+        "source": data["source"], "kind": data["kind"], "subject": data["subject"],
+        "state": data["state"], "occurred_at": occurred,
+        "notified_at": data.get("notified_at", occurred), "service": data.get("service"),
+        "severity": data.get("severity"), "summary": data.get("summary", ""),
+        "time_source": data.get("time_source", "source"),
+        "started_at": data.get("started_at"), "action": data.get("action"),
+        "links": data.get("links", []), "labels": dict(data.get("labels", ())),
+        "attributes": dict(data.get("attributes", ())),
+    }
+
+
 def stored_understanding(source: str, understood: Understanding) -> dict[str, Any]:
     """What ingest stores with a delivery (the ``parsed`` key of its event data):
     ``{"version": ADAPTER_VERSION, "outcome": ..., "error": ... (only when one),
     "signals": [signal_data...]}``."""
+    times: dict[datetime, str] = {}
     stored: dict[str, Any] = {"version": adapter_version(source), "outcome": understood.outcome,
-                              "signals": [signal_data(s) for s in understood.signals]}
+                              "signals": [signal_data(s, times) for s in understood.signals]}
     if understood.error is not None:
         stored["error"] = understood.error
     return stored

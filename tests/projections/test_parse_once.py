@@ -21,7 +21,7 @@ import pytest
 from hindsight.app import engine_config_from
 from ingest.delivery import Delivery
 from ingest.signals import Signal
-from ingest.sources import SOURCES, adapter_for, adapter_version, understand
+from ingest.sources import SOURCES, adapter_for, adapter_version, signal_json, understand
 from ingest.sources import alertmanager as alertmanager_adapter
 from ingest.store import EventStore, RecordedEvent
 from ingest.webhooks import delivery_data, stored_delivery
@@ -79,6 +79,8 @@ def test_stored_signals_read_back_as_the_adapter_made_them(fixture: Fixture) -> 
     assert parsed["outcome"] == understood.outcome
     assert parsed.get("error") == understood.error
     assert tuple(signal_from_json(s) for s in parsed["signals"]) == understood.signals
+    # API.md: ingest answers each signal as Signal.to_json; it builds them from the stored.
+    assert [signal_json(s) for s in parsed["signals"]] == [s.to_json() for s in understood.signals]
 
 
 @pytest.mark.parametrize("fixture", FIXTURE_LIST, ids=ids)
