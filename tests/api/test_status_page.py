@@ -274,7 +274,8 @@ async def test_an_open_public_incident_shows_as_a_disruption(make_client: Any) -
     assert incident["status"] == "open"
     assert incident["resolved_at"] is None
     # Ongoing: in the present perfect, "... has been unavailable since <start>".
-    assert " has been " in incident["summary"] and " since " in incident["summary"]
+    assert " has been " in incident["summary"]
+    assert " since " in incident["summary"]
     page = await (await client.get("/status")).text()
     assert "Some services are disrupted." in page
 
