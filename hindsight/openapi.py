@@ -392,6 +392,10 @@ OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {
         "get": {"summary": "The public status as an Atom feed", "security": OPEN,
                 "responses": {"200": _text("application/atom+xml", "Atom")}},
     },
+    "/status/style.css": {
+        "get": {"summary": "The public status page's style sheet", "security": OPEN,
+                "responses": {"200": _text("text/css", "CSS")}},
+    },
     "/dashboard": {
         "get": {"summary": "The detection-latency dashboard (its API calls need a token)",
                 "security": OPEN, "responses": {"200": _text("text/html", "HTML")}},

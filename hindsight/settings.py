@@ -215,8 +215,18 @@ class StatusSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    # The page's title (and heading), e.g. "Acme status".
+    title: str = "Status"
     # The service as incidents name it -> the name the public reads.
     public_services: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("title")
+    @classmethod
+    def _title(cls, value: str) -> str:
+        title = " ".join(value.split())
+        if not 1 <= len(title) <= MAX_DISPLAY_NAME:
+            raise ValueError(f"the status page title must be 1-{MAX_DISPLAY_NAME} characters")
+        return title
 
     @field_validator("public_services")
     @classmethod

@@ -14,6 +14,11 @@ what ``projections.public`` allows: a generic title, the public summary and the 
 Nothing else of the incident (title, subjects, timeline, labels, links) is ever read into
 a page, so nothing internal can leak through one; the three answers are built from one
 list of ``PublicIncident`` values so they cannot drift.
+
+The HTML page is titled by ``[status] title``, shows the state of each listed service
+(by its display name: disrupted while one of its published incidents is open), then the
+ongoing incidents and the resolved ones, newest first. It is styled by one small CSS file
+(``/status/style.css``, ``static/status/``), nothing fetched from elsewhere, no script.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -33,12 +39,16 @@ from feedgen.feed import FeedGenerator
 from ingest.keys import POOL
 from ingest.signals import format_time
 from projections.codec import incident_from_json
+from projections.dashboard import SECURITY_HEADERS
 from projections.model import Incident
 from projections.public import display_name, public_summary, public_title
 
 # How many incidents the page and the feed show: users read the recent past.
 LIMIT = 50
 PAGE_TITLE = "Service status"
+# The page's title when ``[status] title`` is not set (hindsight/settings.py).
+DEFAULT_TITLE = "Status"
+STYLE = Path(__file__).resolve().parent / "static" / "status" / "style.css"
 # The feed's ``updated`` when no incident was ever public: a fixed instant, never the
 # clock, so the same log always gives the same feed.
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -64,6 +74,9 @@ class PublicIncident:
     started_at: datetime
     resolved_at: datetime | None
     summary: str
+    # The listed service's display name (already public), None for any other service.
+    # Only the page's per-service state reads it; the JSON and the feed do not carry it.
+    service: str | None = None
 
     @property
     def updated_at(self) -> datetime:
@@ -101,7 +114,17 @@ def public_incident(incident: Incident, public_services: Mapping[str, str]) -> P
         started_at=incident.started_at,
         resolved_at=incident.resolved_at,
         summary=public_summary(incident, name),
+        service=_listed_name(incident.service, public_services),
     )
+
+
+def _listed_name(service: str, public_services: Mapping[str, str]) -> str | None:
+    """The display name ``[status.public_services]`` gives ``service`` (its keys are
+    matched case-insensitively, as the query does), else None."""
+    for key, display in public_services.items():
+        if key.lower() == service.lower():
+            return display
+    return None
 
 
 def _public_services(request: web.Request) -> Mapping[str, str]:
@@ -109,6 +132,13 @@ def _public_services(request: web.Request) -> Mapping[str, str]:
 
     settings = request.app.get(SETTINGS)
     return {} if settings is None else settings.status.public_services
+
+
+def _page_title(request: web.Request) -> str:
+    from hindsight.app import SETTINGS  # the app imports this module: look it up late
+
+    settings = request.app.get(SETTINGS)
+    return DEFAULT_TITLE if settings is None else settings.status.title
 
 
 async def public_incidents(request: web.Request) -> list[PublicIncident]:
@@ -145,40 +175,82 @@ def _when(incident: PublicIncident) -> str:
     return f"{start} to {end}"
 
 
-def status_html(incidents: Sequence[PublicIncident]) -> str:
+def service_states(incidents: Sequence[PublicIncident],
+                   public_services: Mapping[str, str]) -> list[tuple[str, str]]:
+    """Each listed service's display name (once, in the configured order) with its state:
+    ``disrupted`` while one of its published incidents is open, else ``operational``."""
+    disrupted = {i.service for i in incidents if i.status == "open" and i.service}
+    names = list(dict.fromkeys(public_services.values()))
+    return [(name, "disrupted" if name in disrupted else "operational") for name in names]
+
+
+def page_order(incidents: Sequence[PublicIncident]) -> list[PublicIncident]:
+    """The ongoing incidents first (latest start first), then the resolved ones, the
+    latest resolved first: what is happening now is what a reader came for."""
+    ongoing = sorted((i for i in incidents if i.resolved_at is None),
+                     key=lambda i: (i.started_at, i.id), reverse=True)
+    resolved = sorted((i for i in incidents if i.resolved_at is not None),
+                      key=lambda i: (i.resolved_at or i.started_at, i.started_at, i.id),
+                      reverse=True)
+    return ongoing + resolved
+
+
+def _incident_item(incident: PublicIncident) -> str:
+    ongoing = incident.resolved_at is None
+    label = "Ongoing" if ongoing else "Resolved"
+    started = html.escape(format_time(incident.started_at))
+    return (
+        f'<li class="incident {"ongoing" if ongoing else "resolved"}" '
+        f'id="{html.escape(incident.id)}">\n'
+        f"<h3>{html.escape(incident.title)}</h3>\n"
+        f'<p class="when"><strong class="tag">{label}</strong> '
+        f'<time datetime="{started}">{html.escape(_when(incident))}</time></p>\n'
+        f"<p>{html.escape(incident.summary)}</p>\n"
+        "</li>"
+    )
+
+
+def status_html(incidents: Sequence[PublicIncident], title: str = DEFAULT_TITLE,
+                public_services: Mapping[str, str] | None = None) -> str:
     """A small page that reads without CSS or scripts; every value escaped."""
     state = overall(incidents)
     banner = ("Some services are disrupted." if state == "disrupted"
               else "All services are operating normally.")
-    items = []
-    for incident in incidents:
-        label = "Ongoing" if incident.status == "open" else "Resolved"
-        started = html.escape(format_time(incident.started_at))
-        items.append(
-            f'<li class="incident {html.escape(incident.status)}" '
-            f'id="{html.escape(incident.id)}">\n'
-            f"<h3>{html.escape(incident.title)}</h3>\n"
-            f'<p class="when"><strong>{label}</strong>: '
-            f'<time datetime="{started}">{html.escape(_when(incident))}</time></p>\n'
-            f"<p>{html.escape(incident.summary)}</p>\n"
-            "</li>"
-        )
-    listing = ("<ul>\n" + "\n".join(items) + "\n</ul>") if items else (
-        "<p>No incidents to report.</p>")
+    heading = html.escape(title)
+    states = service_states(incidents, public_services or {})
+    services = ""
+    if states:
+        rows = "\n".join(
+            f'<li class="service {s}"><span class="name">{html.escape(name)}</span> '
+            f'<span class="state">{"Disrupted" if s == "disrupted" else "Operational"}'
+            "</span></li>" for name, s in states)
+        services = f'<h2>Services</h2>\n<ul class="services">\n{rows}\n</ul>\n'
+    ordered = page_order(incidents)
+    ongoing = [_incident_item(i) for i in ordered if i.resolved_at is None]
+    resolved = [_incident_item(i) for i in ordered if i.resolved_at is not None]
+    listing = ""
+    if ongoing:
+        listing += ('<h2>Ongoing incidents</h2>\n<ul class="incidents">\n'
+                    + "\n".join(ongoing) + "\n</ul>\n")
+    listing += "<h2>Recent incidents</h2>\n" + (
+        ('<ul class="incidents">\n' + "\n".join(resolved) + "\n</ul>\n") if resolved
+        else "<p>No incidents to report.</p>\n")
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        f"<title>{PAGE_TITLE}</title>\n"
+        f"<title>{heading}</title>\n"
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        '<link rel="icon" href="/dashboard/assets/favicon.svg" type="image/svg+xml">\n'
+        '<link rel="stylesheet" href="/status/style.css">\n'
         '<link rel="alternate" type="application/atom+xml" title="Incidents" '
         'href="/status/feed.atom">\n'
-        "</head>\n<body>\n"
-        f"<h1>{PAGE_TITLE}</h1>\n"
+        "</head>\n<body>\n<main>\n"
+        f"<h1>{heading}</h1>\n"
         f'<p class="overall {state}">{banner}</p>\n'
-        "<h2>Recent incidents</h2>\n"
-        f"{listing}\n"
-        '<p><a href="/status/feed.atom">Subscribe (Atom)</a></p>\n'
-        "</body>\n</html>\n"
+        f"{services}"
+        f"{listing}"
+        '<p class="feed"><a href="/status/feed.atom">Subscribe (Atom)</a></p>\n'
+        "</main>\n</body>\n</html>\n"
     )
 
 
@@ -213,7 +285,13 @@ async def get_status_json(request: web.Request) -> web.Response:
 
 async def get_status_page(request: web.Request) -> web.Response:
     incidents = await public_incidents(request)
-    return web.Response(text=status_html(incidents), content_type="text/html", charset="utf-8")
+    page = status_html(incidents, _page_title(request), _public_services(request))
+    return web.Response(text=page, content_type="text/html", charset="utf-8",
+                        headers=SECURITY_HEADERS)
+
+
+async def get_status_style(_: web.Request) -> web.StreamResponse:
+    return web.FileResponse(STYLE, headers=SECURITY_HEADERS)
 
 
 async def get_status_feed(request: web.Request) -> web.Response:
@@ -227,4 +305,5 @@ def routes() -> list[web.RouteDef]:
         web.get("/status", get_status_page),
         web.get("/v1/status", get_status_json),
         web.get("/status/feed.atom", get_status_feed),
+        web.get("/status/style.css", get_status_style),
     ]
