@@ -30,7 +30,7 @@ from ingest.keys import POOL, STORE
 from ingest.store import Appended, EventStore, NewEvent
 from ingest.webhooks import INGESTOR, Ingestor, IngestSettings
 from ingest.webhooks import routes as ingest_routes
-from projections import incident_pages, latency, status_page
+from projections import incident_pages, latency, setup_page, status_page
 from projections.engine import EngineConfig
 from projections.keys import ENGINE_CONFIG, PROJECTOR
 from projections.notifier import notifier_ctx
@@ -427,6 +427,7 @@ def create_app(settings: Settings, *, database_url: str | None = None,
     app.add_routes(status_page.routes())  # /status, /v1/status, /status/feed.atom
     app.add_routes(latency.routes())      # /v1/detection-latency, /dashboard
     app.add_routes(incident_pages.routes())  # /incidents, /incidents/{id}[/draft], /action-items
+    app.add_routes(setup_page.routes())   # /setup, /setup/guides/{source}.md, /v1/sources
     app.add_routes([
         web.get("/healthz", healthz),
         web.get("/readyz", readyz),

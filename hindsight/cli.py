@@ -14,8 +14,6 @@ import os
 import socket
 import sys
 from collections.abc import Callable, Coroutine, Mapping
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from hindsight.settings import (
@@ -27,6 +25,7 @@ from hindsight.settings import (
     has_credentials,
     load_settings,
 )
+from hindsight.sources_info import SourceDeliveries, delivery_counts_on, guide_path
 from ingest.signals import format_time
 from ingest.sources import SOURCES
 
@@ -38,13 +37,6 @@ MAX_HEADERS = 100
 KEEPALIVE_TIMEOUT = 75.0  # an idle keep-alive connection is closed after this
 
 
-GUIDES = "docs/sources"  # one setup guide per source: docs/sources/<source>.md
-
-
-def guide_path(source: str) -> str:
-    return f"{GUIDES}/{source}.md"
-
-
 # What each enabled source's credential is, as the operator handles it. PagerDuty's is the
 # other way round from the rest: PagerDuty generates the signing secret and the operator
 # pastes it into Hindsight (settings.SECRET_FROM_TOOL).
@@ -52,20 +44,10 @@ _SECRET_WORDS = {"pagerduty": "signing secret (PagerDuty's)",
                  "native": "secret (sign with it)"}
 
 
-@dataclass(frozen=True)
-class SourceDeliveries:
-    """What the delivery log holds for one source: authentic deliveries only (refused
-    ones are never stored; ``hindsight_deliveries_total`` counts those)."""
-
-    last_received_at: datetime
-    outcomes: dict[str, int]  # understood, invalid, unmapped, unsupported, duplicate
-
-
 def _describe_deliveries(found: SourceDeliveries | None) -> str:
     if found is None:
         return "none yet"
-    order = ("understood", "duplicate", "unmapped", "invalid", "unsupported")
-    names = sorted(found.outcomes, key=lambda o: (order.index(o) if o in order else 99, o))
+    names = found.ordered_outcomes()
     counts = ", ".join(f"{found.outcomes[o]} {o}" for o in names)
     return f"last {format_time(found.last_received_at)}; {counts}"
 
@@ -136,24 +118,9 @@ async def delivery_counts(url: str) -> dict[str, SourceDeliveries]:
 
     conn = await connect(url)
     try:
-        has_copies = await conn.fetchval(
-            "SELECT EXISTS (SELECT FROM information_schema.columns "
-            "WHERE table_name = 'delivery_log' AND column_name = 'duplicate_of')")
-        outcome = ("CASE WHEN duplicate_of IS NULL THEN outcome ELSE 'duplicate' END"
-                   if has_copies else "outcome")
-        rows = await conn.fetch(
-            f"SELECT source, {outcome} AS outcome, count(*) AS n, max(received_at) AS last "
-            "FROM delivery_log GROUP BY 1, 2")
+        return await delivery_counts_on(conn)
     finally:
         await conn.close()
-    found: dict[str, SourceDeliveries] = {}
-    for row in rows:
-        before = found.get(row["source"])
-        outcomes = dict(before.outcomes) if before else {}
-        outcomes[row["outcome"]] = int(row["n"])
-        last = max(row["last"], before.last_received_at) if before else row["last"]
-        found[row["source"]] = SourceDeliveries(last, outcomes)
-    return found
 
 
 def read_delivery_counts(settings: Settings) -> tuple[dict[str, SourceDeliveries] | None, str]:

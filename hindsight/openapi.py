@@ -424,6 +424,46 @@ OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {
                               "403": {"description": "outside the asset folder"},
                               "404": {"description": "no such file"}}},
     },
+    "/setup": {
+        "get": {"summary": "Each enabled source's setup (a page; its API calls need a token)",
+                "security": OPEN, "responses": {"200": _text("text/html", "HTML")}},
+    },
+    "/setup/guides/{source}.md": {
+        "get": {"summary": "A source's setup guide (docs/sources/<source>.md), read-only",
+                "security": OPEN,
+                "parameters": [_path("source", "source name",
+                                     {"type": "string", "pattern": "^[a-z0-9_-]+$"})],
+                "responses": {"200": _text("text/markdown", "Markdown"),
+                              "404": {"description": "no such source or guide"}}},
+    },
+    "/assets/setup/{filename}": {
+        "get": {"summary": "The setup page's script", "security": OPEN,
+                "parameters": [_path("filename", "asset file name")],
+                "responses": {"200": {"description": "the file"},
+                              "403": {"description": "outside the asset folder"},
+                              "404": {"description": "no such file"}}},
+    },
+    "/v1/sources": {
+        "get": {"summary": "Each enabled source: webhook URL, authentication (never a "
+                           "secret), guide, last delivery and counts by outcome",
+                "security": API_SECURITY,
+                "responses": {
+                    "200": _json({"type": "object", "required": ["sources"], "properties": {
+                        "sources": {"type": "array", "items": {
+                            "type": "object",
+                            "required": ["source", "webhook_url", "authentication",
+                                         "guide", "last_delivery_at", "deliveries"],
+                            "properties": {
+                                "source": {"type": "string"},
+                                "webhook_url": {"type": "string"},
+                                "authentication": {"type": "string"},
+                                "guide": {"type": "string"},
+                                "last_delivery_at": {"type": ["string", "null"]},
+                                "deliveries": {"type": "object", "additionalProperties": {
+                                    "type": "integer", "minimum": 1}}}}}}},
+                        "the enabled sources"),
+                    "401": UNAUTHORIZED}},
+    },
     "/healthz": {
         "get": {"summary": "Liveness: the process answers", "security": OPEN,
                 "responses": {"200": _json({"type": "object", "required": ["status"],
