@@ -17,7 +17,6 @@ period (the last 12 weeks) shows them. Expected figures are computed by hand
 from __future__ import annotations
 
 import shutil
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -72,18 +71,6 @@ async def seed(database_url: str) -> None:
                 started + timedelta(seconds=latency), latency, by, source, doc)
     finally:
         await conn.close()
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Any]:
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as pw:
-        launched = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            yield launched
-        finally:
-            await launched.close()
 
 
 async def open_page(browser: Any, url: str) -> tuple[Any, list[str]]:

@@ -12,7 +12,6 @@ page at both widths go to artifacts/ (kept by CI).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,7 @@ from tests.api.test_postmortem import (
     import_deliveries,
     missed_cron_run,
 )
-from tests.browser.test_dashboard_page import ARGS, CHROMIUM, ROOT
+from tests.browser.test_dashboard_page import CHROMIUM, ROOT
 from tests.helpers import API_TOKEN, api_headers
 
 SHOTS = ROOT / "artifacts" / "incident-pages"
@@ -37,18 +36,6 @@ WIDTHS = {"phone": 390, "desktop": 1280}
 
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install chromium)")
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Any]:
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as pw:
-        launched = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            yield launched
-        finally:
-            await launched.close()
 
 
 class Tab:

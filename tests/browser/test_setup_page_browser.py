@@ -11,7 +11,6 @@ import pytest
 
 from tests.browser.test_dashboard_page import CHROMIUM, ROOT
 from tests.browser.test_status_page_browser import WIDTHS
-from tests.browser.test_status_page_browser import browser as browser  # the fixture
 from tests.helpers import API_TOKEN, settings_for_tests
 
 SHOTS = ROOT / "artifacts" / "setup-page"

@@ -5,32 +5,19 @@ would log one). Screenshots go to artifacts/status-page/ (kept by CI)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from tests.api.test_postmortem import SERVICES, fixtures, import_deliveries
 from tests.api.test_status_page import PUBLIC_SERVICES, USED
-from tests.browser.test_dashboard_page import ARGS, CHROMIUM, ROOT
+from tests.browser.test_dashboard_page import CHROMIUM, ROOT
 
 SHOTS = ROOT / "artifacts" / "status-page"
 WIDTHS = {"phone": 390, "desktop": 1280}
 
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install chromium)")
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Any]:
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as pw:
-        launched = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            yield launched
-        finally:
-            await launched.close()
 
 
 @pytest.mark.parametrize("width", WIDTHS.values(), ids=WIDTHS.keys())
