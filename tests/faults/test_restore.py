@@ -66,37 +66,7 @@ async def test_a_logical_restore_into_a_new_cluster_is_readable_after_renumberin
     (the hazard docs/operations.md warns about)."""
     pg = dedicated_postgres
     await append(database_url, [event(n) for n in range(1, 21)])
-    source = await asyncpg.connect(database_url)
-    try:
-        highest = int(await source.fetchval("SELECT max(transaction_id)::text::bigint FROM events"))
-    finally:
-        await source.close()
-    target = await asyncpg.connect(pg.url())
-    try:
-        await target.execute("CREATE DATABASE restored")
-        fresh = int(await target.fetchval("SELECT pg_current_xact_id()::text::bigint"))
-    finally:
-        await target.close()
-    if highest <= fresh:
-        pytest.skip("the source cluster's transaction ids are not ahead of a fresh cluster's")
-
-    dump = pg.root / "hindsight.dump"
-    await run(str(pg.bin / "pg_dump"), "--format=custom", f"--file={dump}", database_url)
-    restored_url = pg.url("restored")
-    conn = await asyncpg.connect(restored_url)
-    try:
-        await migrate(conn)  # creates hindsight_service in the new cluster, as step 1 says
-        await conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
-    finally:
-        await conn.close()
-    await run(str(pg.bin / "pg_restore"), "--no-owner", f"--dbname={restored_url}", str(dump))
-    conn = await asyncpg.connect(restored_url)
-    try:
-        await conn.execute("GRANT USAGE ON SCHEMA public TO hindsight_service; "
-                           "GRANT SELECT, INSERT ON events TO hindsight_service; "
-                           "GRANT SELECT ON schema_migrations TO hindsight_service")
-    finally:
-        await conn.close()
+    restored_url = await restore_into_a_fresh_cluster(database_url, pg)
 
     assert await read_all(restored_url) == []  # the hazard: ids from "the future"
 
