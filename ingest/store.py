@@ -7,9 +7,11 @@ therefore records its writer's transaction id (``xid8``); readers order by
 ``(transaction_id, position)`` and only read rows whose transaction id is below
 ``pg_snapshot_xmin(pg_current_snapshot())``, the oldest transaction still running. Every
 transaction below that horizon has ended, so nothing can appear behind the cursor later.
-Writers never wait for each other; a long transaction only delays readers (bounded by
-``idle_in_transaction_session_timeout`` and visible as projector lag). There is no gap
-timeout: skipping after N seconds is how other stores lost events.
+Writers never wait for each other; a long transaction anywhere in the cluster only
+delays readers: ``idle_in_transaction_session_timeout`` ends idle ones, nothing bounds an
+active one, so the delay is exported as ``hindsight_read_horizon_age_seconds`` and
+alerted on. There is no gap timeout: skipping after N seconds is how other stores lost
+events.
 """
 
 from __future__ import annotations
