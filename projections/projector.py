@@ -27,6 +27,7 @@ import orjson
 import structlog
 
 from ingest.action_items import ACTION_ITEM_EVENT_TYPES
+from ingest.errors import StoreError
 from ingest.store import TRANSIENT, Cursor, EventStore, Listener, RecordedEvent
 from projections.engine import EngineConfig
 from projections.projection import Pending, Projection, save_state, stored_firsts, write
@@ -291,7 +292,7 @@ class Projector:
                 await self._lead_once()
             except asyncio.CancelledError:
                 raise
-            except (LostLeadership, *TRANSIENT, asyncpg.PostgresError) as exc:
+            except (LostLeadership, StoreError, *TRANSIENT, asyncpg.PostgresError) as exc:
                 log.warning("projector_stepped_down", error=repr(exc))
             except RestoredFromAnotherCluster as exc:
                 log.error("projector_refused", error=str(exc))
