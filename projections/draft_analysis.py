@@ -113,6 +113,14 @@ def _claims(incident: Incident, entries: list[TimelineEntry]) -> dict[int, Marke
     return claims
 
 
+def subject_shown(incident: Incident, subject: str) -> str:
+    """A subject as the timeline shows it: an alert by its alertname and distinguishing
+    labels, never by its fingerprint (TIMELINE.md: the subject is the fingerprint,
+    "shown as alertname and its distinguishing labels")."""
+    return next((e.name for e in incident.timeline if e.subject == subject and e.name),
+                subject)
+
+
 def _moment_text(name: Marker, incident: Incident) -> str:
     if name == "started":
         return "Impact started"
@@ -120,7 +128,8 @@ def _moment_text(name: Marker, incident: Incident) -> str:
         if incident.detected_by == "human":
             return "Detected: declared by an engineer"
         if incident.first_detector:
-            return f"Detected: first notification received, from {incident.first_detector}"
+            return ("Detected: first notification received, from "
+                    f"{subject_shown(incident, incident.first_detector)}")
         return "Detected: first notification received"
     if name == "acknowledged":
         return "Acknowledged"
@@ -290,7 +299,8 @@ def _detection_factors(incident: Incident, rows: tuple[TimelineRow, ...]) -> lis
         entry = first[late]
         delay = human_duration((entry.received_at - entry.at).total_seconds())
         statement = (
-            f"The {kind_noun(entry.kind)} {late} failed at {prose_time(entry.at)} but its "
+            f"The {kind_noun(entry.kind)} {subject_shown(incident, late)} failed at "
+            f"{prose_time(entry.at)} but its "
             f"first report arrived {delay} later, at {prose_time(entry.received_at)}."
         )
         slow = _SLOW_BECAUSE.get(entry.kind, "its notification settings")
@@ -312,7 +322,7 @@ def _detection_factors(incident: Incident, rows: tuple[TimelineRow, ...]) -> lis
         return [Factor("no_monitor", statement, why, detected.number, detected.at)]
     if incident.detection_verdict != "ok":
         detector = incident.first_detector
-        source = f" from {detector}" if detector else ""
+        source = f" from {subject_shown(incident, detector)}" if detector else ""
         took = human_duration(latency.total_seconds())
         statement = f"The first notification{source} arrived {took} after impact began."
         kind = first[detector].kind if detector in first else ""
@@ -369,11 +379,12 @@ def _detector_text(incident: Incident, entry: TimelineEntry) -> str:
 
 def _would_catch_sooner(incident: Incident) -> str:
     if incident.late_detector:
-        return f"{incident.late_detector}, which failed first but notified last"
+        late = subject_shown(incident, incident.late_detector)
+        return f"{late}, which failed first but notified last"
     if not {e.kind for e in incident.timeline if e.state == "failing"} & {"uptime", "cron", "ssl"}:
         return f"an uptime check for {incident.service}, which does not exist yet"
     if incident.first_detector:
-        return f"{incident.first_detector}, if it notified sooner"
+        return f"{subject_shown(incident, incident.first_detector)}, if it notified sooner"
     return "a check that does not exist yet"
 
 
@@ -408,7 +419,7 @@ def detection_analysis(incident: Incident) -> DetectionAnalysis:
     elif incident.first_detector and incident.first_detector in first:
         first_text = _detector_text(incident, first[incident.first_detector])
     elif incident.first_detector:
-        first_text = incident.first_detector
+        first_text = subject_shown(incident, incident.first_detector)
     else:
         first_text = "Not recorded."
 
@@ -468,7 +479,8 @@ def suggested_items(incident: Incident, draft_date: date) -> tuple[DraftActionIt
     if late and late in first:
         entry = first[late]
         found.append((
-            f"Alert on {late} sooner: {_SOONER_BY.get(entry.kind, 'shorten its delay')}",
+            f"Alert on {subject_shown(incident, late)} sooner: "
+            f"{_SOONER_BY.get(entry.kind, 'shorten its delay')}",
             f"It failed first but its first report arrived "
             f"{human_duration((entry.received_at - entry.at).total_seconds())} after it failed.",
         ))
@@ -477,7 +489,8 @@ def suggested_items(incident: Incident, draft_date: date) -> tuple[DraftActionIt
         if detector and detector in first:
             kind = first[detector].kind
             found.append((
-                f"Alert on {detector} sooner: {_SOONER_BY.get(kind, 'shorten its delay')}",
+                f"Alert on {subject_shown(incident, detector)} sooner: "
+                f"{_SOONER_BY.get(kind, 'shorten its delay')}",
                 f"The first notification came {latency_words()} after impact began.",
             ))
         # Only for what users reach through an endpoint: a late cron or certificate
