@@ -13,7 +13,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -292,6 +292,22 @@ async def fetch(database_url: str, sql: str, *args: Any) -> list[asyncpg.Record]
         return list(await conn.fetch(sql, *args))
     finally:
         await conn.close()
+
+
+async def count(database_url: str, sql: str) -> int:
+    """The one integer a ``SELECT count(*) …`` answers."""
+    [row] = await fetch(database_url, sql)
+    return int(row[0])
+
+
+async def until(check: Callable[[], Awaitable[bool]], seconds: float) -> bool:
+    """Whether ``check`` came true within ``seconds`` (polled every 50 ms)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if await check():
+            return True
+        await asyncio.sleep(0.05)
+    return False
 
 
 async def wait_projected(database_url: str, within: float = 180.0) -> int:

@@ -20,6 +20,7 @@ from structlog.testing import capture_logs
 
 from hindsight.app import create_app
 from tests.faults.conftest import DedicatedPostgres
+from tests.faults.harness import count, until
 from tests.fixtures import load_fixture
 from tests.helpers import api_headers, settings_for_tests, signed_headers
 
@@ -38,20 +39,7 @@ async def gauge(client: Any, name: str) -> float:
 
 
 async def projected(database_url: str) -> int:
-    conn = await asyncpg.connect(database_url)
-    try:
-        return int(await conn.fetchval("SELECT count(*) FROM delivery_log"))
-    finally:
-        await conn.close()
-
-
-async def until(check: Any, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if await check():
-            return True
-        await asyncio.sleep(0.05)
-    return False
+    return await count(database_url, "SELECT count(*) FROM delivery_log")
 
 
 async def test_a_long_transaction_holds_the_horizon_and_the_projector_catches_up_when_it_ends(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,6 +17,7 @@ from hindsight.migrations import migrate
 from ingest.store import Cursor, EventStore, NewEvent
 from projections.projector import RestoredFromAnotherCluster
 from tests.faults.conftest import DedicatedPostgres
+from tests.faults.harness import count, until
 from tests.helpers import settings_for_tests
 
 pytestmark = pytest.mark.slow
@@ -115,23 +115,6 @@ async def restore_into_a_fresh_cluster(database_url: str, pg: DedicatedPostgres)
     finally:
         await conn.close()
     return restored_url
-
-
-async def count(url: str, query: str) -> int:
-    conn = await asyncpg.connect(url)
-    try:
-        return int(await conn.fetchval(query))
-    finally:
-        await conn.close()
-
-
-async def until(check: Any, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if await check():
-            return True
-        await asyncio.sleep(0.1)
-    return False
 
 
 async def test_serve_refuses_a_log_restored_from_another_cluster_naming_the_fix(
