@@ -54,6 +54,10 @@ SIGNED_SOURCES = frozenset({"github", "gitlab", "pagerduty", "native"})
 # Secret": "When a webhook subscription is created, a strong unique secret is generated
 # and provided in the response"). First start leaves these disabled.
 SECRET_FROM_TOOL = frozenset({"pagerduty"})
+# Sources whose alerts come from Prometheus rules, with a ``prometheus_url`` to ask for
+# their pending period. Grafana is not one: its rules API needs a service-account token
+# (docs/sources/alertmanager.md, "The pending period").
+PENDING_SOURCES = frozenset({"alertmanager"})
 
 
 # The environment a load_settings call reads: os.environ, or a mapping a test passes.
@@ -117,6 +121,11 @@ class SourceSettings(BaseModel):
     # Several secrets may be valid at once while a tool's secret is rotated.
     previous_secrets: list[SecretStr] = Field(default_factory=list)
     default_severity: Severity = "P3"
+    # Alertmanager only: the Prometheus whose alerts it routes, asked at receipt when an
+    # alert fired (its activeAt, else its rule's ``for``) so the failure starts when the
+    # rule's condition began to hold (TIMELINE.md rule 8; ingest/prometheus_pending.py).
+    # A secret: a URL may carry basic-auth credentials; the log records it without them.
+    prometheus_url: SecretStr | None = None
 
     @field_validator("token", "secret")
     @classmethod
@@ -127,6 +136,11 @@ class SourceSettings(BaseModel):
     @classmethod
     def _strong_previous(cls, value: list[SecretStr]) -> list[SecretStr]:
         return [strong_secret(v) for v in value]
+
+    @field_validator("prometheus_url")
+    @classmethod
+    def _prometheus_url(cls, value: SecretStr | None) -> SecretStr | None:
+        return None if value is None else _http_url(value)
 
 
 class ApiSettings(BaseModel):
@@ -287,6 +301,12 @@ class Settings(BaseSettings):
         unknown = sorted(set(value) - set(SOURCES))
         if unknown:
             raise ValueError(f"unknown source {unknown[0]!r}; known: {', '.join(SOURCES)}")
+        asking = sorted(name for name, conf in value.items()
+                        if conf.prometheus_url is not None and name not in PENDING_SOURCES)
+        if asking:
+            raise ValueError(f"sources.{asking[0]}.prometheus_url: only "
+                             f"{', '.join(sorted(PENDING_SOURCES))} can ask Prometheus for "
+                             "an alert's pending period")
         native = value.get("native")
         if native is not None:
             for secret in [native.secret, *native.previous_secrets]:

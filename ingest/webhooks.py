@@ -10,7 +10,7 @@ import base64
 import binascii
 import hashlib
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -96,6 +96,9 @@ def delivery_id(source: str, headers: Mapping[str, str], body: bytes) -> tuple[s
     return f"{source}:sha256:{hashlib.sha256(body).hexdigest()}", True
 
 
+AfterStore = Callable[[str, int, datetime, bytes, Sequence[Signal]], None]
+
+
 class Ingestor:
     def __init__(
         self,
@@ -106,6 +109,10 @@ class Ingestor:
         self.committer = committer
         self.settings = settings
         self.count = count  # (source, outcome) -> None: feeds hindsight_deliveries_total
+        # (source, position, received_at, body, signals) of each live delivery newly
+        # stored, before it is answered: it must only queue work, never wait
+        # (ingest/prometheus_pending.py asks Prometheus for an alert's pending period).
+        self.after_store: AfterStore | None = None
 
     async def receive(
         self,
@@ -162,6 +169,8 @@ class Ingestor:
         self.count(source, "duplicate" if appended.duplicate else understood.outcome)
         if appended.duplicate:
             return answer(understood, appended)
+        if self.after_store is not None and not imported:
+            self.after_store(source, appended.position, received_at, body, understood.signals)
         # The answer's signals from the stored ones: their times are formatted once.
         return answer(understood, appended,
                       [signal_json(s) for s in event.data["parsed"]["signals"]])
