@@ -41,7 +41,8 @@ KEEPALIVE_TIMEOUT = 75.0  # an idle keep-alive connection is closed after this
 # other way round from the rest: PagerDuty generates the signing secret and the operator
 # pastes it into Hindsight (settings.SECRET_FROM_TOOL).
 _SECRET_WORDS = {"pagerduty": "signing secret (PagerDuty's)",
-                 "native": "secret (sign with it)"}
+                 "native": "secret (sign with it)",
+                 "sentry": "client secret (Sentry's)"}
 
 
 def _describe_deliveries(found: SourceDeliveries | None) -> str:

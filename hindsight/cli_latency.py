@@ -146,6 +146,9 @@ def credential_headers(settings: Settings, source: str, body: bytes,
         return {"X-Gitlab-Token": secret}
     if source == "pagerduty" and secret:
         return {"X-PagerDuty-Signature": "v1=" + _hmac_hex(secret, body)}
+    if source == "sentry" and secret:  # its send time, in Unix seconds
+        return {"Sentry-Hook-Signature": _hmac_hex(secret, body),
+                "Sentry-Hook-Timestamp": str(int(received_at.timestamp()))}
     if source == "native" and secret:
         # Standard Webhooks: the timestamp is the recorded send time, so the signature
         # window is measured from the recorded received_at, as for a live delivery.

@@ -48,12 +48,16 @@ Severity = Literal["P1", "P2", "P3", "P4"]
 
 # Sources that authenticate by a shared secret (signature or header), the others by token.
 SIGNED_SOURCES = frozenset({"github", "gitlab", "pagerduty", "native"})
+SIGNED_SOURCES |= {"sentry"}  # Sentry-Hook-Signature with the integration's client secret
 # Sources whose secret the tool generates and the operator pastes into Hindsight, never
 # the reverse: PagerDuty creates a V3 webhook subscription's signing secret itself and
 # shows it once (PagerDuty developer-docs, docs/webhooks/04-Signatures.md, "Obtaining the
 # Secret": "When a webhook subscription is created, a strong unique secret is generated
 # and provided in the response"). First start leaves these disabled.
 SECRET_FROM_TOOL = frozenset({"pagerduty"})
+# Sentry generates an integration's client secret and shows it on the integration's page
+# (docs.sentry.io, integration-platform/webhooks "Sentry-Hook-Signature").
+SECRET_FROM_TOOL |= {"sentry"}
 # Sources whose alerts come from Prometheus rules, with a ``prometheus_url`` to ask for
 # their pending period. Grafana is not one: its rules API needs a service-account token
 # (docs/sources/alertmanager.md, "The pending period").

@@ -22,6 +22,9 @@ TOKEN_SOURCES = frozenset(
     {"alertmanager", "uptime-kuma", "uptimerobot", "betterstack", "healthchecks", "cronitor",
      "argocd"}
 )
+# Datadog webhooks and Opsgenie's Webhook integration send custom headers the user sets
+# (Authorization: Bearer), and Datadog also Basic auth from the URL's userinfo.
+TOKEN_SOURCES |= {"datadog", "opsgenie"}
 # Grafana lets the user name the timestamp header; these are the names its docs use.
 GRAFANA_TIMESTAMP_HEADERS = (
     "x-grafana-alerting-timestamp",
@@ -165,6 +168,28 @@ def check_standard_webhooks(request: Request, creds: Credentials, tolerance: int
     return "webhook-signature does not match"
 
 
+def check_sentry(request: Request, creds: Credentials, tolerance: int) -> str | None:
+    """Sentry's integration-platform webhooks: ``Sentry-Hook-Signature`` is the hex
+    HMAC-SHA256 of the body with the integration's client secret, and
+    ``Sentry-Hook-Timestamp`` the send time in Unix seconds (docs.sentry.io
+    integration-platform/webhooks; sentry ``app_platform_event.py``). The signature does
+    not cover the timestamp: the window refuses a captured delivery replayed as it was
+    sent, not one replayed with a rewritten timestamp."""
+    signature = request.headers.get("sentry-hook-signature", "").strip().lower()
+    if not signature:
+        return "missing Sentry-Hook-Signature"
+    timestamp = request.headers.get("sentry-hook-timestamp")
+    if not timestamp:
+        return "missing Sentry-Hook-Timestamp"
+    problem = _within(timestamp, request.received_at, tolerance)
+    if problem:
+        return problem
+    for secret in creds.secrets:
+        if _equal(signature, _hmac_hex(secret, request.body)):
+            return None
+    return "Sentry-Hook-Signature does not match"
+
+
 def _within(timestamp: str, received_at: datetime, tolerance: int) -> str | None:
     try:
         sent = int(timestamp.strip())
@@ -192,4 +217,6 @@ def authenticate(source: str, request: Request, creds: Credentials, tolerance: i
             return check_pagerduty(request, creds)
         case "native":
             return check_standard_webhooks(request, creds, tolerance)
+        case "sentry":
+            return check_sentry(request, creds, tolerance)
     return f"unknown source {source!r}"

@@ -29,6 +29,11 @@ KEPT_HEADERS = frozenset(
         "x-grafana-alerting-timestamp",
         "x-grafana-alerting-signature-timestamp",
         "x-pagerduty-event-id",
+        # Sentry: the resource an event is about (the adapter reads it), the send time
+        # (notified_at) and the request's id.
+        "sentry-hook-resource",
+        "sentry-hook-timestamp",
+        "request-id",
         "webhook-id",
         "webhook-timestamp",
         "x-request-id",

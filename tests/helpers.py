@@ -15,13 +15,14 @@ from ingest.auth import standard_webhooks_signature
 API_TOKEN = "test-api-token-0123456789"
 TOKENS = {s: f"token-for-{s}-0123" for s in (
     "alertmanager", "grafana", "uptime-kuma", "uptimerobot", "betterstack", "healthchecks",
-    "cronitor", "argocd")}
+    "cronitor", "argocd", "datadog", "opsgenie")}
 SECRETS = {
     "github": "github-webhook-secret",
     "gitlab": "gitlab-webhook-secret",
     "pagerduty": "pagerduty-secret",
     "native": "whsec_" + base64.b64encode(b"native-secret-key-bytes-0123").decode(),
     "grafana": "grafana-hmac-secret",
+    "sentry": "sentry-client-secret-0123456789abcdef",
 }
 
 
@@ -64,6 +65,14 @@ def signed_headers(source: str, body: bytes, headers: dict[str, str] | None = No
                                                                timestamp, body)
         for stale in ("Webhook-Id", "Webhook-Timestamp"):
             out.pop(stale, None)
+    elif source == "sentry":
+        # docs.sentry.io integration-platform/webhooks: hex HMAC-SHA256 of the body with
+        # the client secret; Sentry-Hook-Timestamp is the send time in Unix seconds.
+        digest = hmac.new(SECRETS["sentry"].encode(), body, hashlib.sha256).hexdigest()
+        for stale in [k for k in out if k.lower() == "sentry-hook-timestamp"]:
+            out.pop(stale)
+        out["Sentry-Hook-Signature"] = digest
+        out["Sentry-Hook-Timestamp"] = str(int((at or datetime.now().astimezone()).timestamp()))
     else:
         out["Authorization"] = f"Bearer {TOKENS[source]}"
     return out

@@ -52,6 +52,9 @@ SOURCE_MODULES: dict[str, str] = {
     "argocd": "argocd",
     "pagerduty": "pagerduty",
     "native": "native",
+    "datadog": "datadog",
+    "sentry": "sentry",
+    "opsgenie": "opsgenie",
 }
 SOURCES: tuple[str, ...] = tuple(SOURCE_MODULES)
 
