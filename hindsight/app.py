@@ -27,6 +27,7 @@ from hindsight.settings import Settings
 from ingest.auth import Credentials, presented_token
 from ingest.group_commit import GroupCommitter
 from ingest.keys import POOL, STORE
+from ingest.prometheus_pending import PENDING_LOOKUP, PendingLookup
 from ingest.store import Appended, EventStore, NewEvent
 from ingest.webhooks import INGESTOR, Ingestor, IngestSettings
 from ingest.webhooks import routes as ingest_routes
@@ -267,6 +268,31 @@ async def ingest_ctx(app: web.Application) -> AsyncIterator[None]:
         await committer.close()
 
 
+async def pending_ctx(app: web.Application) -> AsyncIterator[None]:
+    """TIMELINE.md rule 8: with ``[sources.alertmanager] prometheus_url``, each firing
+    alert newly stored is looked up in Prometheus in the background (its pending period),
+    never delaying the answer; what is learned is appended as its own event."""
+    conf = app[SETTINGS].source("alertmanager")
+    if conf is None or conf.prometheus_url is None:
+        yield
+        return
+    ingestor = app[INGESTOR]
+    lookup = PendingLookup(ingestor.committer.append, conf.prometheus_url.get_secret_value())
+    await lookup.start()
+    app[PENDING_LOOKUP] = lookup
+
+    def offer(source: str, *stored: Any) -> None:
+        if source == "alertmanager":
+            lookup.offer(source, *stored)
+
+    ingestor.after_store = offer
+    try:
+        yield
+    finally:
+        ingestor.after_store = None
+        await lookup.close()
+
+
 @contextlib.asynccontextmanager
 async def running(work: Coroutine[Any, Any, None], name: str) -> AsyncIterator[None]:
     """A background task for the block's lifetime, cancelled and awaited at its end."""
@@ -414,6 +440,7 @@ def create_app(settings: Settings, *, database_url: str | None = None,
     app.cleanup_ctx.append(database_ctx)
     if http:
         app.cleanup_ctx.append(ingest_ctx)
+        app.cleanup_ctx.append(pending_ctx)  # asks Prometheus; needs the ingestor
     if projector:
         app.cleanup_ctx.append(projector_ctx)
     if http:
