@@ -42,7 +42,8 @@ KEEPALIVE_TIMEOUT = 75.0  # an idle keep-alive connection is closed after this
 # pastes it into Hindsight (settings.SECRET_FROM_TOOL).
 _SECRET_WORDS = {"pagerduty": "signing secret (PagerDuty's)",
                  "native": "secret (sign with it)",
-                 "sentry": "client secret (Sentry's)"}
+                 "sentry": "client secret (Sentry's)",
+                 "checkly": "webhook secret (paste into Checkly)"}
 
 
 def _describe_deliveries(found: SourceDeliveries | None) -> str:

@@ -146,6 +146,9 @@ def credential_headers(settings: Settings, source: str, body: bytes,
         return {"X-Gitlab-Token": secret}
     if source == "pagerduty" and secret:
         return {"X-PagerDuty-Signature": "v1=" + _hmac_hex(secret, body)}
+    if source == "checkly" and secret:  # its send time, measured like native's
+        return {"x-checkly-signature": _hmac_hex(secret, body),
+                "x-checkly-timestamp": str(int(received_at.timestamp() * 1000))}
     if source == "sentry" and secret:  # its send time, in Unix seconds
         return {"Sentry-Hook-Signature": _hmac_hex(secret, body),
                 "Sentry-Hook-Timestamp": str(int(received_at.timestamp()))}

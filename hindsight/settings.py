@@ -47,7 +47,7 @@ GENERATED_NAME = "hindsight.toml"
 Severity = Literal["P1", "P2", "P3", "P4"]
 
 # Sources that authenticate by a shared secret (signature or header), the others by token.
-SIGNED_SOURCES = frozenset({"github", "gitlab", "pagerduty", "native"})
+SIGNED_SOURCES = frozenset({"github", "gitlab", "pagerduty", "native", "checkly"})
 SIGNED_SOURCES |= {"sentry"}  # Sentry-Hook-Signature with the integration's client secret
 # Sources whose secret the tool generates and the operator pastes into Hindsight, never
 # the reverse: PagerDuty creates a V3 webhook subscription's signing secret itself and

@@ -80,6 +80,9 @@ def authentication(name: str, conf: SourceSettings) -> str:
                     "into Hindsight's settings")
         if name == "native":
             return "signed (Standard Webhooks) with the configured whsec_ secret"
+        if name == "checkly":
+            return ("signed (HMAC, x-checkly-signature) with the configured secret, set as "
+                    "the webhook secret in Checkly")
         return "signed (HMAC) with the configured secret"
     words = "bearer token: Authorization: Bearer <token>, or ?token=<token>"
     if conf.secret:

@@ -22,6 +22,9 @@ TOKEN_SOURCES = frozenset(
     {"alertmanager", "uptime-kuma", "uptimerobot", "betterstack", "healthchecks", "cronitor",
      "argocd"}
 )
+# Pingdom's webhook integration is a URL only (``?token=``); Gatus' custom provider
+# sends the headers it is configured with (Authorization: Bearer).
+TOKEN_SOURCES |= {"pingdom", "gatus"}
 # Datadog webhooks and Opsgenie's Webhook integration send custom headers the user sets
 # (Authorization: Bearer), and Datadog also Basic auth from the URL's userinfo.
 TOKEN_SOURCES |= {"datadog", "opsgenie"}
@@ -190,6 +193,49 @@ def check_sentry(request: Request, creds: Credentials, tolerance: int) -> str | 
     return "Sentry-Hook-Signature does not match"
 
 
+def check_checkly(request: Request, creds: Credentials, tolerance: int) -> str | None:
+    """Checkly's webhook secret: ``x-checkly-signature`` is the hex HMAC-SHA256 of the
+    body (checklyhq.com/docs/integrations/alerts/webhooks, "Webhook Secrets"), and every
+    webhook carries its send time in ``x-checkly-timestamp`` ("Webhook Retries"). The
+    signature does not cover the timestamp, so the window refuses a captured delivery
+    replayed as it was sent, not one replayed with a new timestamp."""
+    signature = request.headers.get("x-checkly-signature", "").strip().lower()
+    if not signature:
+        return "missing x-checkly-signature"
+    sent = request.headers.get("x-checkly-timestamp")
+    if not sent:
+        return "missing x-checkly-timestamp"
+    problem = _within_instant(sent, request.received_at, tolerance)
+    if problem:
+        return problem
+    for secret in creds.secrets:
+        if _equal(signature, _hmac_hex(secret, request.body)):
+            return None
+    return "x-checkly-signature does not match"
+
+
+def _within_instant(value: str, received_at: datetime, tolerance: int) -> str | None:
+    """A send time as Unix seconds, Unix milliseconds or ISO 8601 (Checkly documents the
+    header, not its form), within ``tolerance`` seconds of receipt."""
+    text = value.strip()
+    try:
+        number = float(text)
+    except ValueError:
+        try:
+            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            return "signature timestamp is not a time"
+        if parsed.tzinfo is None:
+            return "signature timestamp has no time zone"
+        number = parsed.timestamp()
+    else:
+        if number > 1e11:  # milliseconds
+            number /= 1000.0
+    if abs(received_at.timestamp() - number) > tolerance:
+        return "signature timestamp outside the tolerance (replayed or clock skew)"
+    return None
+
+
 def _within(timestamp: str, received_at: datetime, tolerance: int) -> str | None:
     try:
         sent = int(timestamp.strip())
@@ -215,6 +261,8 @@ def authenticate(source: str, request: Request, creds: Credentials, tolerance: i
             return check_grafana(request, creds, tolerance)
         case "pagerduty":
             return check_pagerduty(request, creds)
+        case "checkly":
+            return check_checkly(request, creds, tolerance)
         case "native":
             return check_standard_webhooks(request, creds, tolerance)
         case "sentry":

@@ -15,13 +15,14 @@ from ingest.auth import standard_webhooks_signature
 API_TOKEN = "test-api-token-0123456789"
 TOKENS = {s: f"token-for-{s}-0123" for s in (
     "alertmanager", "grafana", "uptime-kuma", "uptimerobot", "betterstack", "healthchecks",
-    "cronitor", "argocd", "datadog", "opsgenie")}
+    "cronitor", "argocd", "datadog", "opsgenie", "pingdom", "gatus")}
 SECRETS = {
     "github": "github-webhook-secret",
     "gitlab": "gitlab-webhook-secret",
     "pagerduty": "pagerduty-secret",
     "native": "whsec_" + base64.b64encode(b"native-secret-key-bytes-0123").decode(),
     "grafana": "grafana-hmac-secret",
+    "checkly": "checkly-webhook-secret",
     "sentry": "sentry-client-secret-0123456789abcdef",
 }
 
@@ -73,6 +74,13 @@ def signed_headers(source: str, body: bytes, headers: dict[str, str] | None = No
             out.pop(stale)
         out["Sentry-Hook-Signature"] = digest
         out["Sentry-Hook-Timestamp"] = str(int((at or datetime.now().astimezone()).timestamp()))
+    elif source == "checkly":
+        # checklyhq.com/docs/integrations/alerts/webhooks: hex HMAC-SHA256 of the body;
+        # every webhook carries its send time in x-checkly-timestamp.
+        digest = hmac.new(SECRETS["checkly"].encode(), body, hashlib.sha256).hexdigest()
+        out["x-checkly-signature"] = digest
+        out["x-checkly-timestamp"] = str(int((at or datetime.now().astimezone()).timestamp()
+                                             * 1000))
     else:
         out["Authorization"] = f"Bearer {TOKENS[source]}"
     return out

@@ -313,3 +313,15 @@ def deploy_signal(
         links=tuple(links),
         attributes=tuple(sorted((k, v) for k, v in attributes.items() if v)),
     )
+
+
+def scalar_text(body: Mapping[str, Any], key: str) -> str:
+    """A template-rendered field as stripped text: a string or a number (a template may
+    render a variable with or without quotes), "" when missing or null; MappingError
+    naming the field for anything else (Checkly, Pingdom, Gatus)."""
+    value = body.get(key)
+    if value is None:
+        return ""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise MappingError(f"{key}: expected a string or a number")
+    return str(value).strip()
