@@ -18,6 +18,7 @@ from typing import Any
 
 from hindsight.settings import (
     SECRET_FROM_TOOL,
+    SECRET_SHOWN_BY,
     SIGNED_SOURCES,
     Settings,
     SettingsError,
@@ -42,8 +43,9 @@ KEEPALIVE_TIMEOUT = 75.0  # an idle keep-alive connection is closed after this
 # pastes it into Hindsight (settings.SECRET_FROM_TOOL).
 _SECRET_WORDS = {"pagerduty": "signing secret (PagerDuty's)",
                  "native": "secret (sign with it)",
-                 "sentry": "client secret (Sentry's)",
-                 "checkly": "webhook secret (paste into Checkly)"}
+                 "vercel": "signing secret (Vercel's)",
+                 "checkly": "webhook secret (paste into Checkly)",
+                 "sentry": "client secret (Sentry's)"}
 
 
 def _describe_deliveries(found: SourceDeliveries | None) -> str:
@@ -88,10 +90,12 @@ def _print_webhooks(settings: Settings, out: Any = None, *, reveal: bool = True,
               file=out)
         for name in disabled:
             if name in SECRET_FROM_TOOL:
-                # PagerDuty generates the signing secret: Hindsight must not invent one.
-                print(f"  {name:<13} paste PagerDuty's signing secret (shown when you add "
-                      f"the webhook) as HINDSIGHT_SOURCES__PAGERDUTY__SECRET\n{pad}or "
-                      f"[sources.pagerduty] secret; guide: {guide_path(name)}", file=out)
+                # The tool generates the signing secret: Hindsight must not invent one.
+                tool = SECRET_SHOWN_BY.get(name, name)
+                variable = f"HINDSIGHT_SOURCES__{name.upper().replace('-', '_')}__SECRET"
+                print(f"  {name:<13} paste {tool}'s signing secret (shown when you add "
+                      f"the webhook) as {variable}\n{pad}or "
+                      f"[sources.{name}] secret; guide: {guide_path(name)}", file=out)
             else:
                 print(f"  {name:<13} guide: {guide_path(name)}", file=out)
     if settings.api.tokens:

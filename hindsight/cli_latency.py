@@ -35,7 +35,7 @@ import orjson
 
 from hindsight.cli_output import Column, add_format_option, emit, render_table
 from hindsight.settings import Settings
-from projections.formats import duration
+from projections.drafts.formats import duration
 
 DEMO_FILE = Path(__file__).resolve().parent / "demo_data" / "week.jsonl"
 RECORDED_LAST_DAY = date(2025, 3, 16)  # the Sunday that ends the recorded week
@@ -70,7 +70,7 @@ def _latency_cells(row: Any, name: str | None = None) -> list[str]:
 
 
 def format_table(group_by: str, rows: list[Any], total: Any | None) -> str:
-    """The figures as a table, durations as everywhere (``projections.formats``)."""
+    """The figures as a table, durations as everywhere (``projections.drafts.formats``)."""
     columns = (Column(group_by, keep=True), *(Column(n, keep=True, right=True)
                                                for n in LATENCY_COLUMNS))
     cells = [_latency_cells(r) for r in rows]
@@ -84,7 +84,7 @@ def cmd_latency(args: argparse.Namespace, settings: Settings) -> int:
     import asyncpg
 
     from hindsight.cli import _with_admin_connection
-    from projections.latency import latency_rows
+    from projections.web.latency import latency_rows
 
     async def work(conn: Any) -> int:
         try:
@@ -146,6 +146,8 @@ def credential_headers(settings: Settings, source: str, body: bytes,
         return {"X-Gitlab-Token": secret}
     if source == "pagerduty" and secret:
         return {"X-PagerDuty-Signature": "v1=" + _hmac_hex(secret, body)}
+    if source == "vercel" and secret:
+        return {"x-vercel-signature": hmac.new(secret.encode(), body, hashlib.sha1).hexdigest()}
     if source == "checkly" and secret:  # its send time, measured like native's
         return {"x-checkly-signature": _hmac_hex(secret, body),
                 "x-checkly-timestamp": str(int(received_at.timestamp() * 1000))}
@@ -290,7 +292,7 @@ async def _demo(args: argparse.Namespace, settings: Settings) -> int:
             await asyncio.sleep(1.0)
     print()
     print("Detection latency by source (the monitor that told us first):")
-    from projections.latency import LatencyRow
+    from projections.web.latency import LatencyRow
 
     rows = [LatencyRow(**r) for r in figures]
     print(format_table("source", rows, None) if rows else "  (nothing projected yet)")

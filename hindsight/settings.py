@@ -47,21 +47,27 @@ GENERATED_NAME = "hindsight.toml"
 Severity = Literal["P1", "P2", "P3", "P4"]
 
 # Sources that authenticate by a shared secret (signature or header), the others by token.
-SIGNED_SOURCES = frozenset({"github", "gitlab", "pagerduty", "native", "checkly"})
+SIGNED_SOURCES = frozenset({"github", "gitlab", "pagerduty", "native", "checkly", "vercel"})
 SIGNED_SOURCES |= {"sentry"}  # Sentry-Hook-Signature with the integration's client secret
 # Sources whose secret the tool generates and the operator pastes into Hindsight, never
 # the reverse: PagerDuty creates a V3 webhook subscription's signing secret itself and
 # shows it once (PagerDuty developer-docs, docs/webhooks/04-Signatures.md, "Obtaining the
 # Secret": "When a webhook subscription is created, a strong unique secret is generated
-# and provided in the response"). First start leaves these disabled.
-SECRET_FROM_TOOL = frozenset({"pagerduty"})
+# and provided in the response"). Vercel shows a webhook's secret once, in the "Webhook
+# Created" dialog (vercel.com/docs/webhooks), or signs with the integration's client
+# secret. First start leaves these disabled.
+SECRET_FROM_TOOL = frozenset({"pagerduty", "vercel"})
 # Sentry generates an integration's client secret and shows it on the integration's page
 # (docs.sentry.io, integration-platform/webhooks "Sentry-Hook-Signature").
 SECRET_FROM_TOOL |= {"sentry"}
+# The tool's name as the setup texts say whose secret to paste (default: the source).
+SECRET_SHOWN_BY = {"pagerduty": "PagerDuty", "vercel": "Vercel", "sentry": "Sentry"}
 # Sources whose alerts come from Prometheus rules, with a ``prometheus_url`` to ask for
 # their pending period. Grafana is not one: its rules API needs a service-account token
 # (docs/sources/alertmanager.md, "The pending period").
 PENDING_SOURCES = frozenset({"alertmanager"})
+# Sources delivered by Amazon SNS: signed messages, topics, certificates (ingest/sns.py).
+SNS_SOURCES = frozenset({"cloudwatch"})
 
 
 # The environment a load_settings call reads: os.environ, or a mapping a test passes.
@@ -130,6 +136,11 @@ class SourceSettings(BaseModel):
     # rule's condition began to hold (TIMELINE.md rule 8; ingest/prometheus_pending.py).
     # A secret: a URL may carry basic-auth credentials; the log records it without them.
     prometheus_url: SecretStr | None = None
+    # Amazon SNS sources (cloudwatch) only: the topics whose messages are accepted (empty:
+    # any topic, then a token is required), and where SNS signing certificates are
+    # cached (default <data_dir>/sns-certificates; pre-seed it on a host without egress).
+    topic_arns: list[str] = Field(default_factory=list)
+    certificate_dir: Path | None = None
 
     @field_validator("token", "secret")
     @classmethod
@@ -140,6 +151,16 @@ class SourceSettings(BaseModel):
     @classmethod
     def _strong_previous(cls, value: list[SecretStr]) -> list[SecretStr]:
         return [strong_secret(v) for v in value]
+
+    @field_validator("topic_arns")
+    @classmethod
+    def _topic_arns(cls, value: list[str]) -> list[str]:
+        for arn in value:
+            parts = arn.split(":")
+            if len(parts) != 6 or parts[0] != "arn" or parts[2] != "sns":
+                raise ValueError(f"{arn[:80]!r} is not an SNS topic ARN "
+                                 "(arn:aws:sns:<region>:<account>:<topic>)")
+        return value
 
     @field_validator("prometheus_url")
     @classmethod
@@ -311,6 +332,10 @@ class Settings(BaseSettings):
             raise ValueError(f"sources.{asking[0]}.prometheus_url: only "
                              f"{', '.join(sorted(PENDING_SOURCES))} can ask Prometheus for "
                              "an alert's pending period")
+        for name, conf in value.items():
+            if name not in SNS_SOURCES and (conf.topic_arns or conf.certificate_dir):
+                raise ValueError(f"sources.{name}: topic_arns and certificate_dir are for "
+                                 f"Amazon SNS sources ({', '.join(sorted(SNS_SOURCES))})")
         native = value.get("native")
         if native is not None:
             for secret in [native.secret, *native.previous_secrets]:
@@ -441,8 +466,8 @@ def generate_credentials(settings: Settings) -> tuple[Settings, Path]:
             # Nothing to invent: the tool makes the secret. The source stays disabled
             # (404) until the operator pastes it; the commented table says where.
             lines += [f"# [sources.{_toml_key(source)}]  (see docs/sources/{source}.md)",
-                      "# secret = \"<the signing secret PagerDuty shows when you add the "
-                      "webhook>\"", ""]
+                      f"# secret = \"<the signing secret {SECRET_SHOWN_BY.get(source, source)}"
+                      " shows when you add the webhook>\"", ""]
             continue
         key = "secret" if source in SIGNED_SOURCES else "token"
         value = _standard_webhooks_secret() if source == "native" else secrets.token_urlsafe(24)

@@ -14,7 +14,14 @@ from typing import Any
 
 import asyncpg
 
-from hindsight.settings import SECRET_FROM_TOOL, SIGNED_SOURCES, Settings, SourceSettings
+from hindsight.settings import (
+    SECRET_FROM_TOOL,
+    SECRET_SHOWN_BY,
+    SIGNED_SOURCES,
+    SNS_SOURCES,
+    Settings,
+    SourceSettings,
+)
 from ingest.signals import format_time
 from ingest.sources import SOURCES
 
@@ -74,10 +81,19 @@ async def delivery_counts_on(conn: asyncpg.Connection) -> dict[str, SourceDelive
 
 def authentication(name: str, conf: SourceSettings) -> str:
     """How ``name`` proves a delivery is authentic, in words, naming no secret."""
+    if name in SNS_SOURCES:  # ingest/auth.py check_sns
+        words = ("Amazon SNS message signature (certificate from "
+                 "https://sns.<region>.amazonaws.com only)")
+        if conf.topic_arns:
+            words += "; topics: " + ", ".join(conf.topic_arns)
+        if conf.token:
+            words += "; and ?token=<token> in the subscription's endpoint URL"
+        return words
     if name in SIGNED_SOURCES or (conf.secret and not conf.token):
         if name in SECRET_FROM_TOOL:
-            return ("signed (HMAC) with the signing secret PagerDuty generates, pasted "
-                    "into Hindsight's settings")
+            return (f"signed (HMAC) with the signing secret "
+                    f"{SECRET_SHOWN_BY.get(name, name)} generates, pasted into Hindsight's "
+                    "settings")
         if name == "native":
             return "signed (Standard Webhooks) with the configured whsec_ secret"
         if name == "checkly":

@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from ingest import sns
+
 # Source -> how it authenticates. Token sources accept ``Authorization: Bearer``, Basic
 # auth with the token as password, or ``?token=`` for tools that cannot set headers.
 TOKEN_SOURCES = frozenset(
@@ -25,6 +27,10 @@ TOKEN_SOURCES = frozenset(
 # Pingdom's webhook integration is a URL only (``?token=``); Gatus' custom provider
 # sends the headers it is configured with (Authorization: Bearer).
 TOKEN_SOURCES |= {"pingdom", "gatus"}
+# Azure Monitor action groups and Google Cloud Monitoring webhook channels send no
+# signature: a token in the URL (``?token=``), or Basic auth with the token as password
+# (credentials in the URL's userinfo, or the GCP channel's basic-auth fields).
+TOKEN_SOURCES |= {"azure-monitor", "google-cloud-monitoring"}
 # Datadog webhooks and Opsgenie's Webhook integration send custom headers the user sets
 # (Authorization: Bearer), and Datadog also Basic auth from the URL's userinfo.
 TOKEN_SOURCES |= {"datadog", "opsgenie"}
@@ -39,6 +45,10 @@ GRAFANA_TIMESTAMP_HEADERS = (
 class Credentials:
     token: str | None = None
     secrets: tuple[str, ...] = field(default=())  # current first, then previous ones
+    # Amazon SNS sources (cloudwatch): the topics accepted (empty: any) and the signing
+    # certificates and subscription confirmations (ingest/sns.py).
+    topic_arns: tuple[str, ...] = field(default=())
+    sns: sns.SnsEndpoint | None = None
 
 
 @dataclass(frozen=True)
@@ -171,28 +181,6 @@ def check_standard_webhooks(request: Request, creds: Credentials, tolerance: int
     return "webhook-signature does not match"
 
 
-def check_sentry(request: Request, creds: Credentials, tolerance: int) -> str | None:
-    """Sentry's integration-platform webhooks: ``Sentry-Hook-Signature`` is the hex
-    HMAC-SHA256 of the body with the integration's client secret, and
-    ``Sentry-Hook-Timestamp`` the send time in Unix seconds (docs.sentry.io
-    integration-platform/webhooks; sentry ``app_platform_event.py``). The signature does
-    not cover the timestamp: the window refuses a captured delivery replayed as it was
-    sent, not one replayed with a rewritten timestamp."""
-    signature = request.headers.get("sentry-hook-signature", "").strip().lower()
-    if not signature:
-        return "missing Sentry-Hook-Signature"
-    timestamp = request.headers.get("sentry-hook-timestamp")
-    if not timestamp:
-        return "missing Sentry-Hook-Timestamp"
-    problem = _within(timestamp, request.received_at, tolerance)
-    if problem:
-        return problem
-    for secret in creds.secrets:
-        if _equal(signature, _hmac_hex(secret, request.body)):
-            return None
-    return "Sentry-Hook-Signature does not match"
-
-
 def check_checkly(request: Request, creds: Credentials, tolerance: int) -> str | None:
     """Checkly's webhook secret: ``x-checkly-signature`` is the hex HMAC-SHA256 of the
     body (checklyhq.com/docs/integrations/alerts/webhooks, "Webhook Secrets"), and every
@@ -236,6 +224,75 @@ def _within_instant(value: str, received_at: datetime, tolerance: int) -> str | 
     return None
 
 
+def check_sns(request: Request, creds: Credentials, tolerance: int) -> str | None:
+    """An Amazon SNS message (ingest/sns.py): its signature by the certificate at its
+    ``SigningCertURL``, which must be an SNS URL (checked before anything was fetched);
+    its ``Timestamp`` at most an hour old; its topic one of ``topic_arns`` when set; and
+    the token too when one is configured. A signature alone proves only that *some* AWS
+    account's topic sent it, and any account can subscribe this URL to its topic: so a
+    token or a topic list is required."""
+    if creds.token:
+        problem = check_token(request, creds)
+        if problem:
+            return problem
+    elif not creds.topic_arns:
+        return "set topic_arns or a token: any AWS account can sign an SNS message"
+    message = sns.message_of(request.body)
+    if message is None:
+        return "not an Amazon SNS message"
+    url = message.get("SigningCertURL")
+    problem = sns.sns_url_problem(url, certificate=True)
+    if problem is not None:
+        return f"SigningCertURL is {problem}"
+    if creds.topic_arns and message.get("TopicArn") not in creds.topic_arns:
+        return "TopicArn is not one of topic_arns"
+    problem = sns.timestamp_problem(message, request.received_at, tolerance)
+    if problem is not None:
+        return problem
+    certificate = None if creds.sns is None else creds.sns.certificate(str(url))
+    if certificate is None:
+        return "the SNS signing certificate is not available"
+    return sns.verify_signature(message, certificate)
+
+
+def check_vercel(request: Request, creds: Credentials) -> str | None:
+    """``x-vercel-signature``: the hex HMAC-SHA1 of the raw body with the webhook's
+    secret (or the integration's client secret), vercel.com/docs/webhooks/webhooks-api
+    "Securing webhooks". Vercel sends no timestamp, so nothing here bounds a replay: the
+    event's ``id``, kept by Vercel's retries, makes a replayed delivery a duplicate
+    (ingest.webhooks.delivery_id)."""
+    signature = request.headers.get("x-vercel-signature", "").strip().lower()
+    if not signature:
+        return "missing x-vercel-signature"
+    for secret in creds.secrets:
+        expected = hmac.new(secret.encode(), request.body, hashlib.sha1).hexdigest()
+        if _equal(signature, expected):
+            return None
+    return "x-vercel-signature does not match"
+
+
+def check_sentry(request: Request, creds: Credentials, tolerance: int) -> str | None:
+    """Sentry's integration-platform webhooks: ``Sentry-Hook-Signature`` is the hex
+    HMAC-SHA256 of the body with the integration's client secret, and
+    ``Sentry-Hook-Timestamp`` the send time in Unix seconds (docs.sentry.io
+    integration-platform/webhooks; sentry ``app_platform_event.py``). The signature does
+    not cover the timestamp: the window refuses a captured delivery replayed as it was
+    sent, not one replayed with a rewritten timestamp."""
+    signature = request.headers.get("sentry-hook-signature", "").strip().lower()
+    if not signature:
+        return "missing Sentry-Hook-Signature"
+    timestamp = request.headers.get("sentry-hook-timestamp")
+    if not timestamp:
+        return "missing Sentry-Hook-Timestamp"
+    problem = _within(timestamp, request.received_at, tolerance)
+    if problem:
+        return problem
+    for secret in creds.secrets:
+        if _equal(signature, _hmac_hex(secret, request.body)):
+            return None
+    return "Sentry-Hook-Signature does not match"
+
+
 def _within(timestamp: str, received_at: datetime, tolerance: int) -> str | None:
     try:
         sent = int(timestamp.strip())
@@ -248,6 +305,8 @@ def _within(timestamp: str, received_at: datetime, tolerance: int) -> str | None
 
 def authenticate(source: str, request: Request, creds: Credentials, tolerance: int) -> str | None:
     """None when the request is authentic for ``source``, else the reason it is not."""
+    if source == "cloudwatch":
+        return check_sns(request, creds, tolerance)
     if source in TOKEN_SOURCES:
         return check_token(request, creds)
     if not creds.secrets and source != "grafana":
@@ -261,10 +320,12 @@ def authenticate(source: str, request: Request, creds: Credentials, tolerance: i
             return check_grafana(request, creds, tolerance)
         case "pagerduty":
             return check_pagerduty(request, creds)
-        case "checkly":
-            return check_checkly(request, creds, tolerance)
         case "native":
             return check_standard_webhooks(request, creds, tolerance)
         case "sentry":
             return check_sentry(request, creds, tolerance)
+        case "vercel":
+            return check_vercel(request, creds)
+        case "checkly":
+            return check_checkly(request, creds, tolerance)
     return f"unknown source {source!r}"

@@ -69,12 +69,13 @@ def delivery_id(source: str, headers: Mapping[str, str], body: bytes) -> tuple[s
 
     - The tool's own delivery id when it sends one (GitHub ``X-GitHub-Delivery``, GitLab
       ``Idempotency-Key``, else its ``X-Gitlab-Event-UUID``, Standard Webhooks
-      ``webhook-id``, PagerDuty's ``event.id``): the same id is the same delivery
-      whenever it comes again. GitLab's ``Idempotency-Key`` (17.4+) is the "unique ID
-      that remains consistent across webhook retries" (docs.gitlab.com
-      user/project/integrations/webhooks, "Delivery headers"): a "Resend request" from a
-      hook's Recent events carries it unchanged but gets a new ``X-Gitlab-Event-UUID``,
-      so the key comes first; older GitLab sends only the event UUID.
+      ``webhook-id``, PagerDuty's ``event.id``, Amazon SNS's ``MessageId``, Vercel's
+      ``id``): the same id is the same delivery whenever it comes again. GitLab's
+      ``Idempotency-Key`` (17.4+) is the "unique ID that remains consistent across
+      webhook retries" (docs.gitlab.com user/project/integrations/webhooks, "Delivery
+      headers"): a "Resend request" from a hook's Recent events carries it unchanged but
+      gets a new ``X-Gitlab-Event-UUID``, so the key comes first; older GitLab sends only
+      the event UUID.
     - Else the source and a hash of the body, windowed: identical bytes are a retry only
       within ``dedup_window_seconds`` of a stored report's receipt. Later they are a new
       report: Alertmanager re-sends a firing group byte for byte every
@@ -86,6 +87,24 @@ def delivery_id(source: str, headers: Mapping[str, str], body: bytes) -> tuple[s
         value = headers.get(header)
         if value:
             return f"{source}:{header}:{value}", False
+    if source == "cloudwatch":
+        # SNS: the signed MessageId (also sent as x-amz-sns-message-id), kept by retries.
+        try:
+            message_id = orjson.loads(body).get("MessageId")
+            if isinstance(message_id, str) and message_id:
+                return f"{source}:MessageId:{message_id}", False
+        except (orjson.JSONDecodeError, AttributeError):
+            pass
+    if source == "vercel":
+        # Vercel's event id ("id": <eventId>), the same on each retry of the event
+        # (vercel.com/docs/webhooks, "Events"; webhooks-api "Delivery Attempts and
+        # Retries"). Its signature has no timestamp: this is its replay protection.
+        try:
+            event_id = orjson.loads(body).get("id")
+            if isinstance(event_id, str) and event_id:
+                return f"{source}:id:{event_id}", False
+        except (orjson.JSONDecodeError, AttributeError):
+            pass
     if source == "pagerduty":
         try:
             event = orjson.loads(body).get("event", {})
@@ -132,6 +151,12 @@ class Ingestor:
             self.count(source, "too_large")
             return Outcome(413, {"error": f"body over {self.settings.max_body_bytes} bytes"})
         lower = {k.lower(): v for k, v in headers.items()}
+        # Amazon SNS: the signing certificate is loaded (cache, else fetched from an SNS
+        # URL only) before the check, which itself never waits on I/O.
+        if creds.sns is not None and not await creds.sns.prepare(body):
+            self.count(source, "unavailable")
+            return Outcome(503, {"error": "the SNS signing certificate could not be "
+                                          "fetched; retry later"})
         problem = authenticate(source, Request(body, lower, query, received_at), creds,
                                self.settings.tolerance_seconds)
         if problem is not None:
@@ -167,6 +192,8 @@ class Ingestor:
                 if first.received_at != received_at:
                     await self.committer.append(copy_event(first, delivery, key, imported))
         self.count(source, "duplicate" if appended.duplicate else understood.outcome)
+        if creds.sns is not None and not imported:
+            creds.sns.after_stored(body)  # SNS: confirm a new subscription, in the background
         if appended.duplicate:
             return answer(understood, appended)
         if self.after_store is not None and not imported:

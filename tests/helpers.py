@@ -11,11 +11,13 @@ from typing import Any
 
 from hindsight.settings import Settings, load_settings
 from ingest.auth import standard_webhooks_signature
+from tests.fixtures.sns import CERTIFICATE_DIR, TEST_TOPIC, restamped
 
 API_TOKEN = "test-api-token-0123456789"
 TOKENS = {s: f"token-for-{s}-0123" for s in (
     "alertmanager", "grafana", "uptime-kuma", "uptimerobot", "betterstack", "healthchecks",
-    "cronitor", "argocd", "datadog", "opsgenie", "pingdom", "gatus")}
+    "cronitor", "argocd", "pingdom", "gatus", "cloudwatch", "datadog", "opsgenie",
+    "azure-monitor", "google-cloud-monitoring")}
 SECRETS = {
     "github": "github-webhook-secret",
     "gitlab": "gitlab-webhook-secret",
@@ -24,6 +26,7 @@ SECRETS = {
     "grafana": "grafana-hmac-secret",
     "checkly": "checkly-webhook-secret",
     "sentry": "sentry-client-secret-0123456789abcdef",
+    "vercel": "vercel-webhook-secret-0123456789",
 }
 
 
@@ -31,6 +34,9 @@ def settings_for_tests(**overrides: Any) -> Settings:
     sources: dict[str, Any] = {s: {"token": t} for s, t in TOKENS.items()}
     for source, secret in SECRETS.items():
         sources.setdefault(source, {})["secret"] = secret
+    # Amazon SNS: the test topic, and the test signing certificate where the cache finds
+    # it, so verification runs for real with nothing fetched (tests/fixtures/sns.py).
+    sources["cloudwatch"] |= {"topic_arns": [TEST_TOPIC], "certificate_dir": str(CERTIFICATE_DIR)}
     settings = load_settings(environ={}, config=None)
     values = {
         "api": {"tokens": [API_TOKEN]},
@@ -66,14 +72,6 @@ def signed_headers(source: str, body: bytes, headers: dict[str, str] | None = No
                                                                timestamp, body)
         for stale in ("Webhook-Id", "Webhook-Timestamp"):
             out.pop(stale, None)
-    elif source == "sentry":
-        # docs.sentry.io integration-platform/webhooks: hex HMAC-SHA256 of the body with
-        # the client secret; Sentry-Hook-Timestamp is the send time in Unix seconds.
-        digest = hmac.new(SECRETS["sentry"].encode(), body, hashlib.sha256).hexdigest()
-        for stale in [k for k in out if k.lower() == "sentry-hook-timestamp"]:
-            out.pop(stale)
-        out["Sentry-Hook-Signature"] = digest
-        out["Sentry-Hook-Timestamp"] = str(int((at or datetime.now().astimezone()).timestamp()))
     elif source == "checkly":
         # checklyhq.com/docs/integrations/alerts/webhooks: hex HMAC-SHA256 of the body;
         # every webhook carries its send time in x-checkly-timestamp.
@@ -81,6 +79,30 @@ def signed_headers(source: str, body: bytes, headers: dict[str, str] | None = No
         out["x-checkly-signature"] = digest
         out["x-checkly-timestamp"] = str(int((at or datetime.now().astimezone()).timestamp()
                                              * 1000))
+    elif source == "sentry":
+        # docs.sentry.io integration-platform/webhooks: hex HMAC-SHA256 of the body with
+        # the client secret; Sentry-Hook-Timestamp is the send time in Unix seconds.
+        # A recorded delivery (``at`` given) keeps the send time it was recorded with;
+        # a live one is sent now.
+        digest = hmac.new(SECRETS["sentry"].encode(), body, hashlib.sha256).hexdigest()
+        recorded = lower.get("sentry-hook-timestamp") if at is not None else None
+        for stale in [k for k in out if k.lower() == "sentry-hook-timestamp"]:
+            out.pop(stale)
+        out["Sentry-Hook-Signature"] = digest
+        out["Sentry-Hook-Timestamp"] = recorded or str(int((at or datetime.now().astimezone())
+                                                           .timestamp()))
+    elif source == "vercel":
+        # vercel.com/docs/webhooks/webhooks-api "Securing webhooks": hex HMAC-SHA1 of the
+        # raw body with the webhook's secret.
+        digest = hmac.new(SECRETS["vercel"].encode(), body, hashlib.sha1).hexdigest()
+        out["x-vercel-signature"] = digest
     else:
         out["Authorization"] = f"Bearer {TOKENS[source]}"
     return out
+
+
+def live_body(source: str, body: bytes, at: datetime) -> bytes:
+    """``body`` as the tool would send it at ``at``: unchanged, except an Amazon SNS
+    message, whose signed Timestamp must be recent (it is published again and re-signed
+    with the test key: tests/fixtures/sns.py)."""
+    return restamped(body, at) if source == "cloudwatch" else body

@@ -52,6 +52,10 @@ SOURCE_MODULES: dict[str, str] = {
     "argocd": "argocd",
     "pagerduty": "pagerduty",
     "native": "native",
+    "vercel": "vercel",
+    "azure-monitor": "azure_monitor",
+    "google-cloud-monitoring": "google_cloud_monitoring",
+    "cloudwatch": "cloudwatch",
     "checkly": "checkly",
     "pingdom": "pingdom",
     "gatus": "gatus",
@@ -137,7 +141,7 @@ def understand(delivery: Delivery) -> Understanding:
 def signal_data(signal: Signal, times: dict[datetime, str] | None = None) -> dict[str, Any]:
     """A signal as stored with its delivery: ``Signal.to_json`` without the keys that
     hold their default, labels and attributes as ``[key, value]`` pairs
-    (``projections.facts.signal_from_json`` reads both forms). ``times`` memoizes
+    (``projections.engine.facts.signal_from_json`` reads both forms). ``times`` memoizes
     ``format_time`` across the signals of one delivery (they share their receipt)."""
     memo = {} if times is None else times
     occurred = memo.get(signal.occurred_at)
