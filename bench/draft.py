@@ -4,7 +4,7 @@ beside GET /v1/incidents/{id} for the same incident as the baseline. Goal (issue
 p99 < 25 ms, Markdown and JSON.
 
 The server keeps each stored version of an incident decoded, and the drafts rendered
-from it (projections/routes.py, StoredIncidents): the rows above are that steady state.
+from it (projections/web/routes.py, StoredIncidents): the rows above are that steady state.
 The "new version" rows rewrite the incident's row (the same document, a new row version)
 before each request, untimed, so the server reads, decodes and renders it afresh: what
 the first request after the projector changed the incident costs.

@@ -1,6 +1,6 @@
 """The incident engine alone (no HTTP, no database): signals folded per second.
 
-Feeds ``projections.engine.Engine`` directly with a realistic mix of signals built with
+Feeds ``projections.engine.fold.Engine`` directly with a realistic mix of signals built with
 ``ingest.signals.Signal``, in receipt order, taking changes every ``--batch`` deliveries
 as the projector does:
 
@@ -39,7 +39,7 @@ ROOT = BENCH.parent
 sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() not in (BENCH, ROOT)]
 
 from ingest.signals import Signal  # noqa: E402
-from projections.engine import Engine, EngineConfig  # noqa: E402
+from projections.engine.fold import Engine, EngineConfig  # noqa: E402
 
 START = datetime(2025, 1, 6, 0, 0, tzinfo=UTC)
 SEVERITIES = ("critical", "warning", "info")

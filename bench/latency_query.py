@@ -86,7 +86,7 @@ def free_port() -> int:
 async def measure(url: str, requests: int) -> None:
     from hindsight.app import create_app
     from hindsight.settings import load_settings
-    from projections.latency import latency_sql
+    from projections.web.latency import latency_sql
 
     settings = load_settings(environ={}, config=None)
     settings = settings.model_validate({**settings.model_dump(), "api": {"tokens": [TOKEN]},

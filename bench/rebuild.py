@@ -1,5 +1,5 @@
 """Rebuild throughput: a realistic log of N deliveries replayed by ``hindsight rebuild``'s
-code (``projections.rebuild.rebuild``), beside the time to merely read the event table in
+code (``projections.runtime.rebuild.rebuild``), beside the time to merely read the event table in
 order (``EventStore.read``), with peak memory.
 
     .venv/bin/python bench/rebuild.py --deliveries 100000
@@ -33,7 +33,7 @@ from ingest.signals import format_time
 from ingest.sources import understand
 from ingest.store import Cursor, EventStore
 from ingest.webhooks import delivery_data, delivery_id
-from projections.rebuild import rebuild
+from projections.runtime.rebuild import rebuild
 from tests.scenarios.traffic import episodes, service_map
 
 COLUMNS = ["stream", "stream_version", "type", "data", "metadata", "body", "idempotency_key",

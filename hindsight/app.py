@@ -31,13 +31,13 @@ from ingest.prometheus_pending import PENDING_LOOKUP, PendingLookup
 from ingest.store import Appended, EventStore, NewEvent
 from ingest.webhooks import INGESTOR, Ingestor, IngestSettings
 from ingest.webhooks import routes as ingest_routes
-from projections import incident_pages, latency, setup_page, status_page
-from projections.engine import EngineConfig
+from projections.engine.fold import EngineConfig
 from projections.keys import ENGINE_CONFIG, PROJECTOR
-from projections.notifier import notifier_ctx
-from projections.projection import engine_config
-from projections.projector import Projector, ReadHorizon, refuse_a_log_from_another_cluster
-from projections.routes import routes as read_routes
+from projections.reactions.notifier import notifier_ctx
+from projections.runtime.projection import engine_config
+from projections.runtime.projector import Projector, ReadHorizon, refuse_a_log_from_another_cluster
+from projections.web import incident_pages, latency, setup_page, status_page
+from projections.web.routes import routes as read_routes
 
 log = structlog.get_logger("hindsight")
 

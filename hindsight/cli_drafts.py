@@ -19,7 +19,7 @@ import orjson
 
 from hindsight.cli_output import FORMATS, Column, render_tsv
 from hindsight.settings import Settings
-from projections import action_items as items
+from projections.engine import action_items as items
 
 
 def _date(text: str) -> date:
@@ -61,8 +61,8 @@ def _run(settings: Settings, work: Any) -> int:
 
 
 def cmd_draft(args: argparse.Namespace, settings: Settings) -> int:
-    from projections.codec import incident_from_json
-    from projections.draft import build_draft
+    from projections.drafts.draft import build_draft
+    from projections.engine.codec import incident_from_json
 
     async def work(conn: Any) -> int:
         raw = await conn.fetchval("SELECT doc::text FROM incidents WHERE id = $1",

@@ -24,7 +24,7 @@ from rich.console import Console
 
 from hindsight.cli_output import Column, add_format_option, emit
 from hindsight.settings import Settings
-from projections.formats import UNKNOWN, duration, plural
+from projections.drafts.formats import UNKNOWN, duration, plural
 
 IMPORT_CHUNK = 5000  # lines held in memory at once
 
@@ -126,7 +126,7 @@ def cmd_rebuild(args: argparse.Namespace, settings: Settings) -> int:
     from hindsight.app import engine_config_from
     from hindsight.database import connect, create_pool
     from ingest.store import EventStore
-    from projections import rebuild as rb
+    from projections.runtime import rebuild as rb
 
     out, err = _console(), _console(stderr=True)
 
@@ -164,7 +164,7 @@ def cmd_rebuild(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _print_diff(out: Console, changes: Any) -> None:
-    from projections.rebuild import describe
+    from projections.runtime.rebuild import describe
 
     if changes.empty:
         out.print("no incident changed", highlight=False)
@@ -330,7 +330,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     from ingest.group_commit import GroupCommitter
     from ingest.store import EventStore
     from ingest.webhooks import Ingestor, IngestSettings, import_lines
-    from projections import rebuild as rb
+    from projections.runtime import rebuild as rb
 
     if args.file != "-" and not Path(args.file).is_file():
         print(f"hindsight: no such file: {args.file}", file=sys.stderr)

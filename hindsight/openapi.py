@@ -25,7 +25,7 @@ from pydantic.json_schema import JsonSchemaMode
 from ingest.action_items import ITEM_ALIASES, ITEM_EVENT_BODY, AddItemBody
 from ingest.manual import EVENT_ALIASES, EVENT_BODY, DeclareBody
 from ingest.sources import SOURCES
-from projections.routes import (
+from projections.web.routes import (
     ActionItemsAnswer,
     ConflictAnswer,
     ErrorAnswer,

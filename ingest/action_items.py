@@ -2,7 +2,7 @@
 
 Each event is a frozen value with a ``type`` literal. The HTTP layer validates a request
 with ``parse_action_item_event`` and appends the event; the log gives it a position and
-``recorded_at``. The projection (``projections/action_items.py``) folds them into items.
+``recorded_at``. The projection (``projections/engine/action_items.py``) folds them into items.
 """
 
 from __future__ import annotations

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from projections.engine import EngineConfig
-from projections.projector import Projector
+from projections.engine.fold import EngineConfig
+from projections.runtime.projector import Projector
 
 PROJECTOR = web.AppKey("projector", Projector)
 # The engine configuration, in every process that serves HTTP (the as_of replay folds

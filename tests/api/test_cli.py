@@ -318,7 +318,7 @@ def test_rebuild_help_says_the_server_must_be_stopped() -> None:
 
 
 def test_draft_help_states_the_draft_date_default_as_build_draft_applies_it() -> None:
-    """projections.draft.default_draft_date: the resolution date, else the start date."""
+    """projections.drafts.draft.default_draft_date: the resolution date, else the start date."""
     text = _help("draft")
     assert "resolved, or, while it is open, the date it started" in text
 

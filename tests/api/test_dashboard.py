@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from projections.dashboard import STATIC
+from projections.web.dashboard import STATIC
 
 
 async def test_the_page_is_served_without_a_token(make_client: Any) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from projections.incident_pages import STATIC
+from projections.web.incident_pages import STATIC
 
 PAGES = ["/incidents", "/incidents/new", "/incidents/inc_0123456789abcdef",
          "/incidents/inc_0123456789abcdef/draft", "/action-items"]

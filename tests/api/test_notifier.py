@@ -21,7 +21,7 @@ from yarl import URL
 from hindsight.settings import SettingsError, load_settings
 from ingest.keys import POOL
 from projections.keys import PROJECTOR
-from projections.notifier import NOTIFIER
+from projections.reactions.notifier import NOTIFIER
 from tests.api.test_postmortem import SERVICES, missed_cron_run, post
 from tests.helpers import api_headers
 

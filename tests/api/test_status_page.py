@@ -17,7 +17,7 @@ import orjson
 
 from ingest.sources import SOURCES
 from projections.keys import PROJECTOR
-from projections.status_page import public_id
+from projections.web.status_page import public_id
 from tests.api.test_postmortem import (
     CHECKOUT_OUTAGE,
     MISSED_CRON_RUN,

@@ -10,7 +10,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from projections.status_page import PublicIncident, page_order, status_html
+from projections.web.status_page import PublicIncident, page_order, status_html
 from tests.api.test_postmortem import SERVICES, fixtures, import_deliveries
 from tests.api.test_status_page import PUBLIC_SERVICES
 

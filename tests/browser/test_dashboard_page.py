@@ -11,7 +11,7 @@ period (the last 12 weeks) shows them. Expected figures are computed by hand
 - last week: [30, 900, 4000] → p50 900 s, p90 at 1.8 = 900 + 0.8 × 3100 = 3380 s.
 - checkout [30, 60, 120] → p50 1 min, p90 at 1.8 = 60 + 0.8 × 60 = 108 s = 1 min 48 s.
 - billing [900, 4000] → p50 2450 s = 40 min 50 s, p90 at 0.9 = 900 + 0.9 × 3100 = 3690 s
-  = 1 h 1 min 30 s (durations as everywhere: projections/formats.py, format.js).
+  = 1 h 1 min 30 s (durations as everywhere: projections/drafts/formats.py, format.js).
 """
 
 from __future__ import annotations

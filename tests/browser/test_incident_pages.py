@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from projections.formats import prose_time
+from projections.drafts.formats import prose_time
 from projections.keys import PROJECTOR
 from tests.api.test_postmortem import (
     SERVICES,

@@ -10,7 +10,7 @@ import pytest
 
 from ingest.delivery import Delivery
 from ingest.sources import understand
-from projections.engine import Engine, EngineConfig
+from projections.engine.fold import Engine, EngineConfig
 from tests.faults.harness import DATA_START, PER_EPISODE, alert_delivery
 from tests.helpers import api_headers
 
@@ -50,7 +50,7 @@ def test_an_incident_resolved_beyond_retention_is_still_written_resolved_whateve
     assert {status for status, _ in every.values()} == {"resolved"}
 
 
-# Found by schemathesis (tests/api/test_openapi.py): projections/routes.py turned a query
+# Found by schemathesis (tests/api/test_openapi.py): projections/web/routes.py turned a query
 # or path value it could not use into a 500 instead of a 400/404.
 @pytest.mark.parametrize(("path", "status"), [
     ("/v1/incidents?limit=null", 400), ("/v1/deliveries?limit=null", 400),

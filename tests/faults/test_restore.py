@@ -15,7 +15,7 @@ from hindsight.app import create_app
 from hindsight.database import create_pool
 from hindsight.migrations import migrate
 from ingest.store import Cursor, EventStore, NewEvent
-from projections.projector import RestoredFromAnotherCluster
+from projections.runtime.projector import RestoredFromAnotherCluster
 from tests.faults.conftest import DedicatedPostgres
 from tests.faults.harness import count, until
 from tests.helpers import settings_for_tests

@@ -14,7 +14,7 @@ from ingest.action_items import (
     ActionItemNotificationAttempted,
     parse_action_item_event,
 )
-from projections.action_items import (
+from projections.engine.action_items import (
     ActionItem,
     RecordedEvent,
     fold,

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from markdown_it import MarkdownIt
 
-from projections.draft import PREAMBLE, Draft, build_draft
-from projections.draft_markdown import EDIT_MARK
-from projections.draft_text import human_duration
-from projections.model import Incident
-from projections.public import public_summary
+from projections.drafts.draft import PREAMBLE, Draft, build_draft
+from projections.drafts.markdown import EDIT_MARK
+from projections.drafts.public import public_summary
+from projections.drafts.text import human_duration
+from projections.engine.model import Incident
 from tests.projections.test_draft_scenarios import (
     ORDERS_LATENCY,
     SCENARIOS,

@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 
 from ingest.delivery import Delivery, keep_headers
-from projections.draft import Draft, build_draft
-from projections.engine import EngineConfig
-from projections.model import Incident
+from projections.drafts.draft import Draft, build_draft
+from projections.engine.fold import EngineConfig
+from projections.engine.model import Incident
 from tests.api.test_postmortem import CHECKOUT_OUTAGE, SERVICES
 from tests.projections.test_draft_scenarios import checkout_action_items, t
 from tests.scenarios.payloads import Alert, Recorded, alertmanager

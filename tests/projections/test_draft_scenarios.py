@@ -12,8 +12,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from projections.action_items import ActionItem
-from projections.model import Incident, TimelineEntry
+from projections.engine.action_items import ActionItem
+from projections.engine.model import Incident, TimelineEntry
 
 
 def t(text: str) -> datetime:

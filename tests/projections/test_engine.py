@@ -9,7 +9,7 @@ import orjson
 
 from ingest.manual import IncidentMerged, IncidentNote
 from ingest.signals import Signal
-from projections.engine import Engine, EngineConfig, incident_id_for
+from projections.engine.fold import Engine, EngineConfig, incident_id_for
 from tests.projections.test_engine_support import T0, Log, deploy, marked, sig, t, texts
 
 # --- Rule 1: opening, ids, services -----------------------------------------------------

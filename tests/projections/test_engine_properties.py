@@ -34,9 +34,9 @@ from ingest.manual import (
     ManualEvent,
 )
 from ingest.signals import Signal
-from projections.engine import Engine, EngineConfig, signal_from_json, signal_to_json
-from projections.state import IncidentState, incident_from_json
-from projections.timeline import incident_span
+from projections.engine.fold import Engine, EngineConfig, signal_from_json, signal_to_json
+from projections.engine.state import IncidentState, incident_from_json
+from projections.engine.timeline import incident_span
 from tests.projections.test_engine_support import deploy, sig, t
 
 SUBJECTS = [  # (subject, service hint, source, kind)

@@ -12,8 +12,8 @@ from typing import Any
 
 from ingest.manual import ManualEvent
 from ingest.signals import Signal
-from projections.engine import Engine, EngineConfig
-from projections.model import Incident, TimelineEntry
+from projections.engine.fold import Engine, EngineConfig
+from projections.engine.model import Incident, TimelineEntry
 
 T0 = datetime(2025, 3, 14, 10, 0, 0, tzinfo=UTC)
 

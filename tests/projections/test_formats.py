@@ -1,4 +1,4 @@
-"""One way to write durations and times (projections.formats), the same in the
+"""One way to write durations and times (projections.drafts.formats), the same in the
 dashboard's JavaScript (static/dashboard/assets/format.js)."""
 
 from __future__ import annotations
@@ -11,9 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from projections.formats import UNKNOWN, duration, exact_seconds, plural, prose_time, table_time
+from projections.drafts.formats import (
+    UNKNOWN,
+    duration,
+    exact_seconds,
+    plural,
+    prose_time,
+    table_time,
+)
 
-FORMAT_JS = (Path(__file__).resolve().parents[2] / "projections" / "static" / "dashboard"
+FORMAT_JS = (Path(__file__).resolve().parents[2] / "projections" / "web" / "static" / "dashboard"
              / "assets" / "format.js")
 
 

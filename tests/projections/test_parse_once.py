@@ -25,9 +25,9 @@ from ingest.sources import SOURCES, adapter_for, adapter_version, signal_json, u
 from ingest.sources import alertmanager as alertmanager_adapter
 from ingest.store import EventStore, RecordedEvent
 from ingest.webhooks import delivery_data, stored_delivery
-from projections.facts import signal_from_json
-from projections.projection import Pending, Projection
-from projections.rebuild import rebuild
+from projections.engine.facts import signal_from_json
+from projections.runtime.projection import Pending, Projection
+from projections.runtime.rebuild import rebuild
 from tests.fixtures import FIXTURES, Fixture, load_fixture
 from tests.helpers import settings_for_tests, signed_headers
 

@@ -18,8 +18,8 @@ from hindsight.app import engine_config_from
 from hindsight.database import connect
 from ingest.store import EventStore
 from projections.keys import PROJECTOR
-from projections.projector import Projector
-from projections.rebuild import ProjectorRunning, rebuild
+from projections.runtime.projector import Projector
+from projections.runtime.rebuild import ProjectorRunning, rebuild
 from tests.helpers import api_headers, settings_for_tests, signed_headers
 from tests.scenarios.harness import settle
 from tests.scenarios.traffic import service_map, traffic

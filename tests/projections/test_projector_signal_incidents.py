@@ -13,7 +13,7 @@ import asyncpg
 from hindsight.app import engine_config_from
 from hindsight.database import connect
 from ingest.store import EventStore
-from projections.rebuild import rebuild
+from projections.runtime.rebuild import rebuild
 from tests.helpers import api_headers, settings_for_tests
 from tests.scenarios.harness import import_deliveries, incidents, settle
 from tests.scenarios.payloads import kuma

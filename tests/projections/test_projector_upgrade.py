@@ -10,7 +10,7 @@ import asyncpg
 from hindsight.app import engine_config_from
 from hindsight.database import connect
 from ingest.store import EventStore
-from projections.projector import Projector
+from projections.runtime.projector import Projector
 from tests.fixtures import load_fixture
 from tests.helpers import settings_for_tests, signed_headers
 

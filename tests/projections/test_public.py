@@ -7,8 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from projections.model import Incident
-from projections.public import (
+from projections.drafts.public import (
     ANONYMOUS,
     INTERNAL,
     display_name,
@@ -18,6 +17,7 @@ from projections.public import (
     public_title,
     scrub,
 )
+from projections.engine.model import Incident
 from tests.projections.test_draft_scenarios import (
     SCENARIOS,
     checkout_outage,

@@ -20,8 +20,8 @@ import pytest
 
 from ingest.delivery import Delivery
 from ingest.sources.alertmanager import label_fingerprint
-from projections.engine import Engine, EngineConfig
-from projections.services import ServiceMap
+from projections.engine.fold import Engine, EngineConfig
+from projections.engine.services import ServiceMap
 from tests.fixtures import load_fixture
 from tests.helpers import signed_headers
 from tests.projections.test_engine_support import sig

@@ -20,8 +20,8 @@ from typing import Any
 import orjson
 import pytest
 
-from projections.codec import incident_from_json, incident_to_json, stored_to_json
-from projections.model import Incident, TimelineEntry
+from projections.engine.codec import incident_from_json, incident_to_json, stored_to_json
+from projections.engine.model import Incident, TimelineEntry
 from tests.api.test_postmortem import SERVICES, draft, missed_cron_run, post
 from tests.helpers import api_headers
 

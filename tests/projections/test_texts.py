@@ -1,4 +1,4 @@
-"""Titles and timeline texts (projections.texts): an alert is shown by its name and
+"""Titles and timeline texts (projections.engine.texts): an alert is shown by its name and
 where it fires, not by its whole label set; everything else by its subject."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ingest.signals import Signal
-from projections import texts
+from projections.engine import texts
 from tests.projections.test_engine_support import Log, sig, t
 
 FULL = ('HighErrorRate{instance="10.42.3.17:8080", job="checkout-api", namespace="shop", '

@@ -28,8 +28,8 @@ from hindsight.settings import Settings
 from ingest.group_commit import GroupCommitter
 from ingest.store import Appended, EventStore, NewEvent, RecordedEvent
 from ingest.webhooks import Ingestor, IngestSettings, import_lines
-from projections.model import Incident
-from projections.projection import Pending, Projection
+from projections.engine.model import Incident
+from projections.runtime.projection import Pending, Projection
 from tests.helpers import settings_for_tests
 from tests.scenarios.payloads import Recorded
 

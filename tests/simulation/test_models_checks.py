@@ -30,7 +30,7 @@ from ingest.signals import Signal
 from ingest.sources import understand
 from ingest.sources._common import multipart_fields
 from ingest.webhooks import parse_import_line
-from projections.services import ServiceMap
+from projections.engine.services import ServiceMap
 from tests.helpers import SECRETS, TOKENS
 from tests.scenarios.payloads import Recorded
 from tests.simulation.tools import betterstack, cronitor, healthchecks, uptime_kuma, uptimerobot

@@ -30,7 +30,7 @@ from hypothesis import strategies as st
 from hindsight.app import engine_config_from
 from hindsight.database import connect
 from ingest.store import EventStore
-from projections.rebuild import rebuild
+from projections.runtime.rebuild import rebuild
 from tests.scenarios.payloads import Recorded
 from tests.simulation.inprocess import fold, settings_for
 from tests.simulation.oracle import Moments, check, expected
@@ -181,7 +181,7 @@ async def verdict(client: Any, worlds: list[World], variant: str) -> None:
 async def test_worlds_imported_in_time_order_then_rebuilt(
     make_client: Any, database_url: str, pool: asyncpg.Pool, batch: list[World]
 ) -> None:
-    """(a) in time order, then (d) a rebuild of the same log (projections/rebuild.py)."""
+    """(a) in time order, then (d) a rebuild of the same log (projections/runtime/rebuild.py)."""
     services = services_of(batch)
     client = await make_client(projector=True, services=services)
     await import_all(client, in_time_order(batch))

@@ -2,7 +2,7 @@
 
 Adapter tests pin the signals; these helpers let a test also state the TIMELINE.md rule
 those signals exist for (an acknowledgement's moment, a warning that opens nothing, a
-risk that a later success clears), through ``projections.engine.Engine`` as the
+risk that a later success clears), through ``projections.engine.fold.Engine`` as the
 projector runs it.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ingest.delivery import Delivery
 from ingest.sources import parse
-from projections.engine import Engine, EngineConfig
+from projections.engine.fold import Engine, EngineConfig
 from tests.fixtures import load_fixture
 
 

@@ -14,7 +14,7 @@ from ingest.auth import Credentials, Request, authenticate
 from ingest.delivery import BodyError, Delivery, MappingError, keep_headers
 from ingest.signals import Link, Signal
 from ingest.sources import github
-from projections.engine import EngineConfig
+from projections.engine.fold import EngineConfig
 from tests.fixtures import fixture_names, load_fixture
 from tests.sources.folding import fold
 

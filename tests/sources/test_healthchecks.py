@@ -10,7 +10,7 @@ import pytest
 from ingest.delivery import Delivery, MappingError
 from ingest.signals import Signal
 from ingest.sources import healthchecks
-from projections.draft import build_draft
+from projections.drafts.draft import build_draft
 from tests.fixtures import fixture_names, load_fixture
 from tests.sources.folding import fold
 

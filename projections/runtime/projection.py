@@ -1,0 +1,264 @@
+"""The projection: events in, read-model rows out. The same code serves the live
+projector, ``hindsight rebuild`` and "as of" answers, so they cannot disagree."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+import orjson
+
+from ingest.action_items import ACTION_ITEM_EVENT_TYPES, parse_action_item_event
+from ingest.delivery import Delivery
+from ingest.manual import MANUAL_TYPES, manual_event_from_json
+from ingest.signals import Severity, Signal
+from ingest.sources import is_current, signal_data, understand
+from ingest.store import RecordedEvent, read_positions
+from projections.engine import action_items as items
+from projections.engine.codec import incident_summary, incident_to_json
+from projections.engine.facts import signal_from_json
+from projections.engine.fold import Changes, Engine, EngineConfig
+from projections.engine.model import Incident
+
+DELIVERY = "delivery.received"
+COPY = "delivery.copy"  # another receipt of a stored delivery (ingest/webhooks.py)
+INCIDENT_STREAM = "incident-"
+
+
+def engine_config(
+    services: dict[str, list[str]] | None = None,
+    default_severity: dict[str, Severity] | None = None,
+    reopen_window: timedelta = timedelta(minutes=15),
+    retention: timedelta = timedelta(days=30),
+) -> EngineConfig:
+    return EngineConfig(services=services or {}, default_severity=default_severity or {},
+                        reopen_window=reopen_window, retention=retention)
+
+
+@dataclass
+class Pending:
+    """Rows a batch of events adds to the read models, written in one transaction."""
+
+    deliveries: list[tuple[Any, ...]] = field(default_factory=list)
+    items: dict[str, items.ActionItem] = field(default_factory=dict)
+    events: int = 0
+
+
+class Projection:
+    def __init__(self, config: EngineConfig) -> None:
+        self.config = config
+        self.engine = Engine(config)
+        self.items: dict[str, items.ActionItem] = {}
+        # Services changed since the engine's state was last saved (see projector.py).
+        self.unsaved: set[str] = set()
+        self.events_unsaved = 0
+
+    def apply(self, events: Sequence[RecordedEvent], pending: Pending,
+              firsts: Mapping[int, RecordedEvent] | None = None) -> None:
+        """Fold ``events``. ``firsts``: the stored delivery each ``delivery.copy`` among
+        them repeats, by position (``stored_firsts`` reads them)."""
+        for event in events:
+            pending.events += 1
+            if event.type == DELIVERY:
+                self._delivery(event, pending)
+            elif event.type == COPY:
+                first = (firsts or {}).get(event.data["first"])
+                if first is None:
+                    raise LookupError(f"copy {event.position} repeats delivery "
+                                      f"{event.data['first']}, which was not read with it")
+                self._copy(event, first, pending)
+            elif event.type in MANUAL_TYPES:
+                incident_id = event.stream.removeprefix(INCIDENT_STREAM)
+                manual = manual_event_from_json(event.type, event.data)
+                self.engine.apply_manual(event.position, event.recorded_at, manual,
+                                         incident_id=incident_id)
+            elif event.type in ACTION_ITEM_EVENT_TYPES:
+                self.apply_item(event, pending)
+
+    def apply_item(self, event: RecordedEvent, pending: Pending | None = None) -> None:
+        recorded = items.RecordedEvent(event.position, event.recorded_at,
+                                       parse_action_item_event({"type": event.type, **event.data}))
+        item_id = recorded.event.item_id
+        after = items.apply(self.items.get(item_id), recorded)
+        if after is not None:
+            self.items[item_id] = after
+            if pending is not None:
+                pending.items[item_id] = after
+
+    def _delivery(self, event: RecordedEvent, pending: Pending) -> None:
+        source = event.data["source"]
+        outcome, error, signals, encoded = self._understanding(event, event)
+        self.engine.apply_delivery(event.position, event.received_at, signals)
+        services = sorted({self.engine.service_of(s) for s in signals})
+        pending.deliveries.append((
+            event.position, event.transaction_id, source, event.received_at,
+            outcome, error, len(signals), services, encoded, None,
+        ))
+
+    def _understanding(self, first: RecordedEvent, receipt: RecordedEvent
+                       ) -> tuple[str, str | None, Sequence[Signal], str]:
+        """What the adapter makes of the stored delivery ``first`` as ``receipt`` (itself,
+        or a copy) received it: outcome, error, signals and the signals' stored JSON.
+
+        Parse once: the signals ingest stored with ``first`` when its adapter version is
+        the current one (``ingest.sources.is_current``), else the adapter run again on the
+        stored body (a delivery stored before parse-once, or one an older adapter read:
+        fixing an adapter and rebuilding corrects history)."""
+        source = first.data["source"]
+        stored = first.data.get("parsed")
+        if receipt is first and is_current(stored, source):
+            return (stored["outcome"], stored.get("error"),
+                    [signal_from_json(s) for s in stored["signals"]],
+                    orjson.dumps(stored["signals"]).decode())
+        delivery = Delivery(source=source, body=first.body or b"",
+                            received_at=receipt.received_at,
+                            headers=receipt.data.get("headers", {}))
+        understood = understand(delivery)
+        return (understood.outcome, understood.error, understood.signals,
+                orjson.dumps([signal_data(s) for s in understood.signals]).decode())
+
+    def _copy(self, event: RecordedEvent, first: RecordedEvent, pending: Pending) -> None:
+        """Another receipt of the stored delivery ``first`` (TIMELINE.md rule 11: a
+        duplicate changes nothing, except that detection takes the earliest receipt
+        among the copies, whatever order they were imported in).
+
+        A copy received before ``first`` folds the stored body again as received then:
+        the adapter re-run with the copy's receipt and headers, its signals applied like
+        a delivery's. The engine keeps the earlier notification (and, for a source timed
+        by receipt, the earlier time) and counts the later one as a repeat. A copy
+        received later folds nothing. Either way the delivery log lists it, pointing at
+        ``first``, with the signals it folded (what an "as of" replay folds again).
+
+        Parse once: a later copy with the same headers needs only what ``first``'s
+        stored signals say apart from times (outcome, error, count, services; the seam
+        promises those never depend on the receipt, ingest/sources/__init__.py), so it
+        is not re-parsed. An earlier copy is: its receipt reaches times, summaries and
+        attributes in adapter-specific ways (a receipt-timed state, an estimated expiry,
+        a deadline in words) that only the adapter can recompute."""
+        source = first.data["source"]
+        headers = event.data.get("headers", {})
+        earlier = event.received_at < first.received_at
+        if earlier or headers != first.data.get("headers", {}):
+            outcome, error, signals, _ = self._understanding(first, event)
+        else:
+            outcome, error, signals, _ = self._understanding(first, first)
+        folded = signals if earlier else []
+        if folded:
+            self.engine.apply_delivery(event.position, event.received_at, folded)
+        services = sorted({self.engine.service_of(s) for s in signals})
+        pending.deliveries.append((
+            event.position, event.transaction_id, source, event.received_at,
+            outcome, error, len(signals), services,
+            orjson.dumps([signal_data(s) for s in folded]).decode(), first.position,
+        ))
+
+
+async def stored_firsts(conn: asyncpg.Connection, events: Sequence[RecordedEvent]
+                        ) -> dict[int, RecordedEvent]:
+    """The stored deliveries the copies among ``events`` repeat, by position: one
+    indexed read, only for a batch that holds copies (a copy always follows its first
+    in the log, so the first has been folded already)."""
+    wanted = sorted({e.data["first"] for e in events if e.type == COPY})
+    return {e.position: e for e in await read_positions(conn, wanted)} if wanted else {}
+
+
+async def save_state(conn: asyncpg.Connection, dumps: dict[str, dict[str, Any]]) -> None:
+    """The engine's state of the given services (the caller moves the snapshot cursor)."""
+    await conn.executemany(
+        "INSERT INTO projector_state (service, state) VALUES ($1, $2::jsonb) "
+        "ON CONFLICT (service) DO UPDATE SET state = excluded.state",
+        [(name, orjson.dumps(dump).decode()) for name, dump in sorted(dumps.items())])
+
+
+async def write(conn: asyncpg.Connection, changes: Changes, pending: Pending) -> None:
+    """Write one batch's read-model rows (the caller holds the transaction)."""
+    incidents = [*changes.incidents, *changes.merged]
+    if incidents:
+        await _write_incidents(conn, incidents)
+    if changes.services:
+        await conn.execute("DELETE FROM service_risks WHERE service = ANY($1::text[])",
+                           list(changes.risks))
+        risk_rows = [(r.service, r.subject, r.kind, r.reason, r.since, r.position)
+                     for risks in changes.risks.values() for r in risks]
+        if risk_rows:
+            await conn.copy_records_to_table(
+                "service_risks", records=risk_rows,
+                columns=["service", "subject", "kind", "reason", "since", "position"])
+    if changes.subjects:
+        await conn.executemany(
+            """INSERT INTO subject_states (service, source, subject, kind, state, occurred_at,
+                                           received_at, position, summary)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+               ON CONFLICT (service, source, subject) DO UPDATE SET
+                 kind = excluded.kind, state = excluded.state,
+                 occurred_at = excluded.occurred_at, received_at = excluded.received_at,
+                 position = excluded.position, summary = excluded.summary""",
+            [(s.service, s.source, s.subject, s.kind, s.state, s.occurred_at, s.received_at,
+              s.position, s.summary) for s in changes.subjects])
+    if changes.joins:
+        await conn.executemany(
+            "INSERT INTO signal_incidents (position, idx, incident_id) VALUES ($1, $2, $3) "
+            "ON CONFLICT (position, idx) DO UPDATE SET incident_id = excluded.incident_id",
+            [(pos, idx, inc) for (pos, idx), inc in changes.joins.items()])
+    if pending.deliveries:
+        await conn.copy_records_to_table(
+            "delivery_log", records=pending.deliveries,
+            columns=["position", "transaction_id", "source", "received_at", "outcome", "error",
+                     "signal_count", "services", "signals", "duplicate_of"])
+    if pending.items:
+        await conn.executemany(
+            """INSERT INTO action_items (id, incident_id, status, owner, due_date, created_at, doc)
+               VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)
+               ON CONFLICT (id) DO UPDATE SET status = excluded.status, owner = excluded.owner,
+                 due_date = excluded.due_date, doc = excluded.doc""",
+            [(i.id, i.incident_id, i.status, i.owner, i.due_date, i.created_at,
+              orjson.dumps(i.to_json()).decode()) for i in pending.items.values()])
+
+
+async def _write_incidents(conn: asyncpg.Connection, incidents: Iterable[Incident]) -> None:
+    rows = []
+    entries = []
+    ids = []
+    for inc in incidents:
+        ids.append(inc.id)
+        first_source = next((e.source for e in inc.timeline if e.marker == "detected"), None)
+        rows.append((
+            inc.id, inc.service, inc.title, inc.severity, inc.status, inc.started_at,
+            inc.detected_at, inc.acknowledged_at, inc.resolved_at,
+            inc.detection_latency_seconds, inc.duration_seconds, inc.detected_by,
+            inc.detection_verdict, first_source, inc.public, inc.merged_into, inc.version,
+            orjson.dumps(incident_summary(inc)).decode(),
+            orjson.dumps(incident_to_json(inc)).decode(),
+        ))
+        entries += [
+            (inc.id, seq, e.at, e.received_at, e.position, e.marker, e.source, e.kind,
+             e.subject, e.state, e.text, e.repeats)
+            for seq, e in enumerate(inc.timeline)
+        ]
+    await conn.executemany(
+        """INSERT INTO incidents (id, service, title, severity, status, started_at, detected_at,
+             acknowledged_at, resolved_at, detection_latency_seconds, duration_seconds,
+             detected_by, detection_verdict, first_detector_source, public, merged_into,
+             version, summary, doc)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
+                   $18::json, $19::jsonb)
+           ON CONFLICT (id) DO UPDATE SET service = excluded.service, title = excluded.title,
+             severity = excluded.severity, status = excluded.status,
+             started_at = excluded.started_at, detected_at = excluded.detected_at,
+             acknowledged_at = excluded.acknowledged_at, resolved_at = excluded.resolved_at,
+             detection_latency_seconds = excluded.detection_latency_seconds,
+             duration_seconds = excluded.duration_seconds, detected_by = excluded.detected_by,
+             detection_verdict = excluded.detection_verdict,
+             first_detector_source = excluded.first_detector_source, public = excluded.public,
+             merged_into = excluded.merged_into, version = excluded.version,
+             summary = excluded.summary, doc = excluded.doc""",
+        rows)
+    await conn.execute("DELETE FROM timeline_entries WHERE incident_id = ANY($1::text[])", ids)
+    if entries:
+        await conn.copy_records_to_table(
+            "timeline_entries", records=entries,
+            columns=["incident_id", "seq", "at", "received_at", "position", "marker", "source",
+                     "kind", "subject", "state", "text", "repeats"])
