@@ -370,10 +370,13 @@ def _first_report(incident: Incident, entry: TimelineEntry) -> datetime:
 def _detector_text(incident: Incident, entry: TimelineEntry) -> str:
     received = _first_report(incident, entry)
     after = human_duration((received - incident.started_at).total_seconds())
+    # An alert's pending period (TIMELINE.md rule 8), named as a cron grace period is.
+    waited = _attr(entry, "pending_for")
+    pending = f" (the rule waited `for: {waited}` before firing)" if waited else ""
     return (
         f"{shown(entry)} ({kind_noun(entry.kind)}, {entry.source}): failing from "
-        f"{prose_time(entry.at)}, first report received at {prose_time(received)}, "
-        f"{after} after impact began"
+        f"{prose_time(entry.at)}{pending}, first report received at "
+        f"{prose_time(received)}, {after} after impact began"
     )
 
 

@@ -8,7 +8,8 @@ store derived signals and feed them back for "as of" queries.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, cast
 
@@ -22,6 +23,8 @@ FactId = tuple[int, int]  # (position, index)
 # a failed run of the same subject left, and is no deploy event on timelines (rule 7).
 DEPLOY_OUTCOMES = frozenset({"succeeded", "failed", "pipeline_failed", "pipeline_succeeded"})
 NOT_LISTED = frozenset({"pipeline_succeeded"})
+# What Prometheus said of a firing alert's pending period (ingest/prometheus_pending.py).
+PENDING_EVENT = "alert.pending_period"
 DEPLOY_FAILURES = frozenset({"failed", "pipeline_failed"})
 
 
@@ -63,9 +66,11 @@ class Fact:
 
     @property
     def failing_since(self) -> datetime:
-        """When the reported failure began: a period's start, else ``occurred_at``."""
+        """When the reported failure began: a period's start, or a failure's own start
+        when it carries one (an alert's pending period, ``pending_signal``), else
+        ``occurred_at``."""
         s = self.signal
-        if self.is_period and s.started_at is not None:
+        if s.started_at is not None and (s.state == "failing" or self.is_period):
             return min(s.started_at, s.occurred_at)
         return s.occurred_at
 
@@ -117,6 +122,40 @@ def signal_from_json(data: dict[str, Any]) -> Signal:
             (str(k), str(v)) for k, v in dict(data.get("attributes", {})).items()
         ),
     )
+
+
+def is_pending(signal: Signal) -> bool:
+    """A firing alert completed with its pending period (``pending_signal``)."""
+    return signal.state == "failing" and signal.started_at is not None
+
+
+def pending_signal(data: Mapping[str, Any]) -> Signal:
+    """An ``alert.pending_period`` event as the fact it adds (TIMELINE.md rule 8): the
+    alert's signal as its delivery stated it (same subject, time and notification, so
+    the same incident and id whichever of the two is folded first), failing since the
+    learned start: the alert's ``activeAt``, or ``startsAt − for``. Its notification is
+    the delivery's: detection does not move; the pending period becomes latency."""
+    signal = signal_from_json(dict(data["signal"]))
+    since = min(parse_time(str(data["pending_since"])), signal.occurred_at)
+    attributes = [*signal.attributes, ("pending_since", format_time(since)),
+                  ("pending_learned_from", str(data.get("learned_from", "")))]
+    for_seconds = data.get("for_seconds")
+    if isinstance(for_seconds, int | float) and for_seconds > 0:
+        attributes.append(("pending_for", prometheus_duration(float(for_seconds))))
+    return replace(signal, started_at=since, attributes=tuple(attributes))
+
+
+def prometheus_duration(seconds: float) -> str:
+    """A rule's ``for`` as Prometheus writes it: ``5m``, ``1h30m``, ``3s``, ``1.5s``."""
+    if seconds != int(seconds):
+        return f"{seconds:g}s"
+    rest = int(seconds)
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if rest >= size:
+            parts.append(f"{rest // size}{unit}")
+            rest %= size
+    return "".join(parts) or "0s"
 
 
 def fact_to_json(fact: Fact) -> dict[str, Any]:

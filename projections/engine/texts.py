@@ -97,6 +97,15 @@ def period_start_text(signal: Signal) -> str:
     )
 
 
+def pending_text(signal: Signal) -> str:
+    """A firing alert's start, dated back to when its rule's condition began to hold:
+    ``HighErrorRate (alertmanager) pending: the rule waited for: 5m before firing``."""
+    waited = signal.attribute_map.get("pending_for")
+    how = f"the rule waited for: {waited} before firing" if waited else (
+        "its rule's condition held from here until it fired")
+    return _with_summary(f"{check_name(signal)} pending ({how})", signal)
+
+
 def title_for(service: str, signal: Signal) -> str:
     """An incident's title, from the signal that opened it: what happened to the
     service, ``checkout: HighErrorRate on 10.42.3.17:8080 firing``."""

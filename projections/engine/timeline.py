@@ -25,7 +25,7 @@ from ingest.manual import (
 )
 from ingest.signals import Kind, Severity, State
 from projections.engine import texts
-from projections.engine.facts import NOT_LISTED, Fact, SubjectKey
+from projections.engine.facts import NOT_LISTED, Fact, SubjectKey, is_pending
 from projections.engine.model import DetectedBy, Incident, Marker, TimelineEntry, Verdict
 from projections.engine.state import FAILURE, IncidentState, ManualRecord, Report, content_key
 
@@ -128,6 +128,8 @@ class _Run:
     def count(self, report: Report) -> None:
         if report.what != "fail":
             return  # a failing period seen after the fact ends the run: no repeat
+        if is_pending(report.rep.signal):
+            return  # the pending period dates the alert's report: it repeats nothing
         self.failing += report.count
         if self.last_notified is None or report.last_notified > self.last_notified:
             self.last_notified = report.last_notified
@@ -168,8 +170,12 @@ def _walk(inc: IncidentState, severity: Callable[[Fact], Severity]) -> _Walk:
 
     def opened(subject: SubjectKey, run: _Run) -> None:
         r = run.report
-        text = (texts.state_text(r.rep.signal, "failing") if r.what == "fail"
-                else texts.period_start_text(r.rep.signal))
+        if r.what != "fail":
+            text = texts.period_start_text(r.rep.signal)
+        elif is_pending(r.rep.signal):
+            text = texts.pending_text(r.rep.signal)
+        else:
+            text = texts.state_text(r.rep.signal, "failing")
         draft = _signal_draft(r.rep, run.at, 0, "failing", text, severity(r.rep))
         if run.failing > 1:
             draft.repeats, draft.last_repeat_at = run.failing - 1, run.last_notified
@@ -251,8 +257,11 @@ def render_incident(
     started_at = _started_at(inc, failing, correction, declared_starts)
 
     # 3. detected_at.
-    first_notice = min(((r.notice.notified, r.notice.position, r.notice.index, r.notice)
-                        for r in failing), key=lambda n: n[:3], default=None)
+    # Equal notifications: the delivery's own report before the pending period that
+    # completes it (the same notification), whichever reached the log first (rule 11).
+    first_notice = min(((r.notice.notified, is_pending(r.notice.signal), r.notice.position,
+                         r.notice.index, r.notice) for r in failing),
+                       key=lambda n: n[:4], default=None)
     first_declared = declarations[0] if declarations else None
     detected_by: DetectedBy = "monitor"
     detected_at: datetime | None = None
@@ -264,7 +273,7 @@ def render_incident(
         detected_at = first_declared.recorded_at
     elif first_notice is not None:
         detected_at = first_notice[0]
-        first_detector = first_notice[3].signal.subject
+        first_detector = first_notice[4].signal.subject
 
     # 4. acknowledged_at: the earliest of pages acknowledged and engineers' events.
     ack_moments: list[tuple[EntryKey, _Draft]] = []
@@ -319,7 +328,7 @@ def render_incident(
     late_detector: str | None = None
     if first_failure is not None:
         first_subject = first_failure[1]
-        detector_key = None if first_notice is None else first_notice[3].subject_key
+        detector_key = None if first_notice is None else first_notice[4].subject_key
         if detected_by == "human" or detector_key != first_subject:
             late_detector = walk.failed[first_subject]
     publicity = _latest(records, IncidentPublicitySet)
@@ -347,7 +356,7 @@ def render_incident(
         drafts.append(d)
 
     if detected_by == "monitor" and first_notice is not None:
-        f = first_notice[3]
+        f = first_notice[4]
         d = _signal_draft(f, first_notice[0], 2, "failing", texts.detected_text(f.signal),
                           severity(f))
         d.marker = "detected"

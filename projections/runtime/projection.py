@@ -19,7 +19,7 @@ from ingest.sources import is_current, signal_data, understand
 from ingest.store import RecordedEvent, read_positions
 from projections.engine import action_items as items
 from projections.engine.codec import incident_summary, incident_to_json
-from projections.engine.facts import signal_from_json
+from projections.engine.facts import PENDING_EVENT, parse_time, pending_signal, signal_from_json
 from projections.engine.fold import Changes, Engine, EngineConfig
 from projections.engine.model import Incident
 
@@ -77,6 +77,13 @@ class Projection:
                                          incident_id=incident_id)
             elif event.type in ACTION_ITEM_EVENT_TYPES:
                 self.apply_item(event, pending)
+            elif event.type == PENDING_EVENT:
+                # What Prometheus said at receipt (TIMELINE.md rule 8): the alert's
+                # signal, failing since its pending period began, received with its
+                # delivery. Folded from the log: a rebuild never asks again.
+                received = parse_time(event.data["delivery_received_at"])
+                self.engine.apply_delivery(event.position, received,
+                                           [pending_signal(event.data)])
 
     def apply_item(self, event: RecordedEvent, pending: Pending | None = None) -> None:
         recorded = items.RecordedEvent(event.position, event.recorded_at,

@@ -87,7 +87,8 @@ def test_external_labels_the_alert_lacks_in_prometheus_still_match() -> None:
     delivered = {**FIRST["labels"], "cluster": "eu-1", "replica": "A"}
     answer = rules_answer(alerts=[prometheus_alert(dict(FIRST["labels"]))])
     learned = learn(answer, delivered, STARTS_AT)
-    assert learned is not None and learned.learned_from == "active_alert"
+    assert learned is not None
+    assert learned.learned_from == "active_alert"
 
 
 def test_the_most_specific_matching_alert_wins() -> None:
@@ -97,7 +98,8 @@ def test_the_most_specific_matching_alert_wins() -> None:
     other = prometheus_alert({**FIRST["labels"], "instance": "10.42.5.9:8080"},
                              active_at="2025-03-14T07:00:00Z")
     learned = learn(rules_answer(alerts=[broad, other, exact]), FIRST["labels"], STARTS_AT)
-    assert learned is not None and learned.active_at == datetime(
+    assert learned is not None
+    assert learned.active_at == datetime(
         2025, 3, 14, 9, 53, 12, 606021, tzinfo=UTC)
 
 
@@ -126,14 +128,16 @@ def test_rules_of_the_same_name_are_told_apart_by_their_static_labels() -> None:
     warning.update(duration=900, labels={"severity": "warning"})
     answer["data"]["groups"][0]["rules"].append(warning)
     learned = learn(answer, FIRST["labels"], STARTS_AT)  # severity critical: for 5m
-    assert learned is not None and learned.for_seconds == 300
+    assert learned is not None
+    assert learned.for_seconds == 300
     assert learn(answer, {**FIRST["labels"], "severity": "info"}, STARTS_AT) is None
 
 
 def test_a_templated_rule_label_matches_any_value() -> None:
     answer = rules_answer(alerts=[], rule_labels={"severity": "{{ $labels.level }}"})
     learned = learn(answer, FIRST["labels"], STARTS_AT)
-    assert learned is not None and learned.for_seconds == 300
+    assert learned is not None
+    assert learned.for_seconds == 300
 
 
 @pytest.mark.parametrize("answer", [
@@ -180,7 +184,8 @@ def test_the_event_carries_what_was_learned_where_and_the_signal_without_credent
     assert where == "https://prom.example.com:9090/prom"
     assert event.type == EVENT_TYPE
     assert event.idempotency_key == firing.key
-    assert event.data["delivery"] == 7 and event.data["index"] == 0
+    assert event.data["delivery"] == 7
+    assert event.data["index"] == 0
     assert event.data["active_at"] == "2025-03-14T09:53:12.606021Z"
     assert event.data["pending_since"] == event.data["active_at"]
     assert event.data["starts_at"] == "2025-03-14T09:58:12.345678Z"
