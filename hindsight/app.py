@@ -23,11 +23,12 @@ from hindsight.database import connect, create_pool, service_settings
 from hindsight.embedded import EmbeddedPostgres
 from hindsight.metrics import Metrics
 from hindsight.openapi import openapi_json
-from hindsight.settings import Settings
+from hindsight.settings import SNS_SOURCES, Settings
 from ingest.auth import Credentials, presented_token
 from ingest.group_commit import GroupCommitter
 from ingest.keys import POOL, STORE
 from ingest.prometheus_pending import PENDING_LOOKUP, PendingLookup
+from ingest.sns import SnsEndpoint
 from ingest.store import Appended, EventStore, NewEvent
 from ingest.webhooks import INGESTOR, Ingestor, IngestSettings
 from ingest.webhooks import routes as ingest_routes
@@ -67,7 +68,12 @@ def credentials(settings: Settings) -> dict[str, Credentials]:
         secrets = [s.get_secret_value() for s in ([conf.secret] if conf.secret else [])]
         secrets += [s.get_secret_value() for s in conf.previous_secrets]
         token = conf.token.get_secret_value() if conf.token else None
-        out[name] = Credentials(token=token, secrets=tuple(secrets))
+        endpoint = None
+        if name in SNS_SOURCES:  # signing certificates cached on disk across restarts
+            endpoint = SnsEndpoint(conf.certificate_dir
+                                   or settings.data_dir / "sns-certificates")
+        out[name] = Credentials(token=token, secrets=tuple(secrets),
+                                topic_arns=tuple(conf.topic_arns), sns=endpoint)
     return out
 
 
@@ -265,6 +271,9 @@ async def ingest_ctx(app: web.Application) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        for creds in app[INGESTOR].settings.credentials.values():
+            if creds.sns is not None:  # subscription confirmations still under way
+                await creds.sns.close()
         await committer.close()
 
 

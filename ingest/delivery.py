@@ -34,6 +34,11 @@ KEPT_HEADERS = frozenset(
         "sentry-hook-resource",
         "sentry-hook-timestamp",
         "request-id",
+        # Amazon SNS (cloudwatch): the message's type, id, topic and subscription.
+        "x-amz-sns-message-type",
+        "x-amz-sns-message-id",
+        "x-amz-sns-topic-arn",
+        "x-amz-sns-subscription-arn",
         "webhook-id",
         "webhook-timestamp",
         "x-request-id",
