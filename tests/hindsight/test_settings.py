@@ -8,7 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from hindsight.settings import SettingsError, generate_credentials, load_settings
+from hindsight.settings import (
+    SECRET_FROM_TOOL,
+    SettingsError,
+    generate_credentials,
+    load_settings,
+)
 from ingest.sources import SOURCES
 
 
@@ -57,7 +62,7 @@ def test_generated_credentials_are_private_and_cover_every_source_hindsight_choo
     generated, path = generate_credentials(settings)
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert len(generated.api_tokens) == 1
-    assert set(generated.sources) == set(SOURCES) - {"pagerduty"}
+    assert set(generated.sources) == set(SOURCES) - SECRET_FROM_TOOL
     native = generated.sources["native"].secret
     assert native is not None
     assert native.get_secret_value().startswith("whsec_")

@@ -111,7 +111,8 @@ async def test_a_delivery_replayed_outside_the_timestamp_window_is_refused(
     ``signature_tolerance_seconds`` (300 s) of receipt."""
     fixture = load_fixture("sentry", "issue_created")
     stale = datetime.fromtimestamp(time.time() - 600, UTC)
-    headers = signed_headers("sentry", fixture.body, fixture.headers, at=stale)
+    sent = {k: v for k, v in fixture.headers.items() if k != "Sentry-Hook-Timestamp"}
+    headers = signed_headers("sentry", fixture.body, sent, at=stale)
     response = await client.post("/v1/webhooks/sentry", data=fixture.body, headers=headers)
     assert response.status == 401
     fresh = signed_headers("sentry", fixture.body, fixture.headers)
