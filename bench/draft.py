@@ -39,7 +39,7 @@ from aiohttp import web
 from hindsight.app import create_app
 from hindsight.settings import load_settings
 from ingest.signals import format_time
-from projections.keys import PROJECTOR
+from projections.runtime.projector import PROJECTOR
 
 API_TOKEN = "bench-api-token-0123"  # noqa: S105 (a throwaway server on loopback)
 SOURCE_TOKEN = "bench-alertmanager-token"  # noqa: S105

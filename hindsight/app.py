@@ -24,6 +24,7 @@ from hindsight.embedded import EmbeddedPostgres
 from hindsight.metrics import Metrics
 from hindsight.openapi import openapi_json
 from hindsight.settings import SNS_SOURCES, Settings
+from hindsight.sources_info import delivery_counts_on, guide_file, source_rows
 from ingest.auth import Credentials, presented_token
 from ingest.group_commit import GroupCommitter
 from ingest.keys import POOL, STORE
@@ -33,11 +34,23 @@ from ingest.store import Appended, EventStore, NewEvent
 from ingest.webhooks import INGESTOR, Ingestor, IngestSettings
 from ingest.webhooks import routes as ingest_routes
 from projections.engine.fold import EngineConfig
-from projections.keys import ENGINE_CONFIG, PROJECTOR
-from projections.reactions.notifier import notifier_ctx
+from projections.keys import ENGINE_CONFIG
+from projections.reactions.notifier import (
+    LEADERSHIP,
+    NOTIFY_SETTINGS,
+    Leadership,
+    NotifySettings,
+    notifier_ctx,
+)
 from projections.runtime.projection import engine_config
-from projections.runtime.projector import Projector, ReadHorizon, refuse_a_log_from_another_cluster
-from projections.web import incident_pages, latency, setup_page, status_page
+from projections.runtime.projector import (
+    PROJECTOR,
+    Projector,
+    ReadHorizon,
+    refuse_a_log_from_another_cluster,
+)
+from projections.web import dashboard, incident_pages, latency, setup_page, status_page
+from projections.web.keys import PUBLICATION, SOURCE_DIRECTORY, Publication, SourceDirectory
 from projections.web.routes import routes as read_routes
 
 log = structlog.get_logger("hindsight")
@@ -327,6 +340,8 @@ async def projector_ctx(app: web.Application) -> AsyncIterator[None]:
         connect=lambda: connect(url, server_settings=session),
     )
     app[PROJECTOR] = projector
+    app[LEADERSHIP] = Leadership(is_leader=lambda: projector.status.leader,
+                                 projected=projector.projected)
     leader = app[METRICS].projector_leader
 
     async def report_leadership() -> None:  # read by any process's /metrics
@@ -431,6 +446,24 @@ async def metrics_page(request: web.Request) -> web.Response:
                         content_type="text/plain", charset="utf-8")
 
 
+def hand_over(app: web.Application, settings: Settings) -> None:
+    """What the read side's rooms need of the settings, as their own typed keys: they
+    never import this package."""
+    app[PUBLICATION] = Publication(title=settings.status.title,
+                                   public_services=settings.status.public_services,
+                                   public_url=settings.public_url)
+
+    async def rows(conn: asyncpg.Connection) -> list[dict[str, Any]]:
+        return source_rows(settings, await delivery_counts_on(conn))
+
+    app[SOURCE_DIRECTORY] = SourceDirectory(rows=rows, guide=guide_file)
+    notify = settings.notify
+    app[NOTIFY_SETTINGS] = NotifySettings(
+        targets=notify.named_targets(),
+        secret=None if notify.secret is None else notify.secret.get_secret_value(),
+        unnamed=tuple(name for name in notify.named_targets() if name not in notify.targets))
+
+
 def create_app(settings: Settings, *, database_url: str | None = None,
                projector: bool = True, http: bool = True) -> web.Application:
     """The application. ``projector``: run the projector (and its notifier) in this
@@ -444,6 +477,7 @@ def create_app(settings: Settings, *, database_url: str | None = None,
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
     app[ENGINE_CONFIG] = engine_config_from(settings)
+    hand_over(app, settings)
     if database_url is not None:
         app[DATABASE_URL] = database_url
     app.cleanup_ctx.append(database_ctx)
@@ -461,7 +495,8 @@ def create_app(settings: Settings, *, database_url: str | None = None,
     app.add_routes(ingest_routes())
     app.add_routes(read_routes())
     app.add_routes(status_page.routes())  # /status, /v1/status, /status/feed.atom
-    app.add_routes(latency.routes())      # /v1/detection-latency, /dashboard
+    app.add_routes(latency.routes())      # /v1/detection-latency[/worst]
+    app.add_routes(dashboard.routes())    # /dashboard
     app.add_routes(incident_pages.routes())  # /incidents, /incidents/{id}[/draft], /action-items
     app.add_routes(setup_page.routes())   # /setup, /setup/guides/{source}.md, /v1/sources
     app.add_routes([

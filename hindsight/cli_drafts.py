@@ -19,6 +19,7 @@ import orjson
 
 from hindsight.cli_output import FORMATS, Column, render_tsv
 from hindsight.settings import Settings
+from projections.drafts.markdown import to_markdown
 from projections.engine import action_items as items
 
 
@@ -83,7 +84,7 @@ def cmd_draft(args: argparse.Namespace, settings: Settings) -> int:
         if args.format == "json":
             text = orjson.dumps(draft.to_json(), option=orjson.OPT_INDENT_2).decode() + "\n"
         else:
-            text = draft.to_markdown()
+            text = to_markdown(draft)
         if args.out is not None:
             args.out.write_text(text, encoding="utf-8")
             print(f"wrote {args.out}", file=sys.stderr)

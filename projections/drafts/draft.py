@@ -1,17 +1,15 @@
 """The postmortem draft (TIMELINE.md, "The postmortem draft"): pure, no I/O, no clock.
 
 ``build_draft(incident, action_items)`` pre-fills the seven sections from facts the log
-holds; ``Draft.to_markdown()`` and ``Draft.to_json()`` render the same content. The same
-inputs give the same bytes: the draft date is an input (by default the resolution date,
-else the start date), and every list is built in a defined order.
+holds; ``markdown.to_markdown(draft)`` and ``Draft.to_json()`` render the same content.
+The same inputs give the same bytes: the draft date is an input (by default the
+resolution date, else the start date), and every list is built in a defined order.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from datetime import UTC, date, timedelta
 
 from projections.drafts.analysis import (
     contributing_factors,
@@ -20,16 +18,8 @@ from projections.drafts.analysis import (
     summary_sentences,
     timeline_rows,
 )
-from projections.drafts.model import (
-    SECTION_TITLES,
-    DetectionAnalysis,
-    DraftActionItem,
-    Factor,
-    ReviewCadence,
-    TimelineRow,
-)
+from projections.drafts.model import Draft, DraftActionItem, ReviewCadence
 from projections.drafts.public import is_published, public_summary
-from projections.drafts.text import format_time
 from projections.engine.action_items import ActionItem, item_flags
 from projections.engine.model import Incident
 
@@ -42,69 +32,6 @@ PREAMBLE = (
 
 ENGINEERING_REVIEW = timedelta(hours=24)
 STAKEHOLDER_REVIEW = timedelta(hours=48)
-
-
-@dataclass(frozen=True, slots=True)
-class Draft:
-    incident: Incident
-    draft_date: date
-    preamble: str
-    summary: tuple[str, str, str]
-    timeline: tuple[TimelineRow, ...]
-    factors: tuple[Factor, ...]
-    action_items: tuple[DraftActionItem, ...]
-    detection: DetectionAnalysis
-    review: ReviewCadence
-    public_summary: str
-
-    def to_markdown(self) -> str:
-        from projections.drafts.markdown import render  # the renderer imports this module
-
-        return render(self)
-
-    def to_json(self) -> dict[str, Any]:
-        """The same content as JSON sections, in the Markdown's order."""
-        incident = self.incident
-        contents: dict[str, dict[str, Any]] = {
-            "summary": {"editable": True, "sentences": list(self.summary)},
-            "timeline": {"rows": [row.to_json() for row in self.timeline]},
-            "contributing_factors": {
-                "method": "5 Whys",
-                "candidates": [factor.to_json() for factor in self.factors],
-            },
-            "action_items": {"items": [item.to_json() for item in self.action_items]},
-            "detection": self.detection.to_json(),
-            "review_cadence": self.review.to_json(),
-            "public_summary": {"text": self.public_summary,
-                               "published": self.review.public_summary_due},
-        }
-        return {
-            "incident": {
-                "id": incident.id,
-                "title": incident.title,
-                "service": incident.service,
-                "severity": incident.severity,
-                "status": incident.status,
-                "started_at": format_time(incident.started_at),
-                "detected_at": _time(incident.detected_at),
-                "acknowledged_at": _time(incident.acknowledged_at),
-                "resolved_at": _time(incident.resolved_at),
-                "detection_latency_seconds": incident.detection_latency_seconds,
-                "duration_seconds": incident.duration_seconds,
-                "detected_by": incident.detected_by,
-                "detection_verdict": incident.detection_verdict,
-            },
-            "draft_date": self.draft_date.isoformat(),
-            "preamble": self.preamble,
-            "sections": [
-                {"id": key, "number": number, "title": title, **contents[key]}
-                for number, (key, title) in enumerate(SECTION_TITLES, start=1)
-            ],
-        }
-
-
-def _time(value: datetime | None) -> str | None:
-    return None if value is None else format_time(value)
 
 
 def default_draft_date(incident: Incident) -> date:

@@ -7,13 +7,9 @@ Text that came from the log goes through ``md`` (escaped, one line) or ``code``
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
-from projections.drafts.model import SECTION_TITLES, DraftActionItem, TimelineRow
+from projections.drafts.model import SECTION_TITLES, Draft, DraftActionItem, TimelineRow
 from projections.drafts.text import code, format_time, md, prose_time, seconds, time_of_day
-
-if TYPE_CHECKING:
-    from projections.drafts.draft import Draft
 
 EDIT_MARK = "<!-- edit -->"
 _MOMENTS = ("started", "detected", "acknowledged", "resolved")
@@ -173,7 +169,7 @@ def _review(draft: Draft) -> list[str]:
     return lines
 
 
-def render(draft: Draft) -> str:
+def to_markdown(draft: Draft) -> str:
     incident = draft.incident
     sections: dict[str, list[str]] = {
         "summary": [f"_Draft — edit these three sentences before sharing._ {EDIT_MARK}", "",

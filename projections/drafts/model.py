@@ -11,7 +11,7 @@ from datetime import date, datetime
 from typing import Any, Literal
 
 from ingest.signals import format_time
-from projections.engine.model import DetectedBy, Marker, Verdict
+from projections.engine.model import DetectedBy, Incident, Marker, Verdict
 
 FactorKind = Literal["deploy", "certificate", "missed_run", "late_monitor", "no_monitor"]
 ItemOrigin = Literal["recorded", "suggested"]
@@ -157,3 +157,58 @@ class ReviewCadence:
             "stakeholders_by": _time(self.stakeholders_by),
             "public_summary_due": self.public_summary_due,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class Draft:
+    incident: Incident
+    draft_date: date
+    preamble: str
+    summary: tuple[str, str, str]
+    timeline: tuple[TimelineRow, ...]
+    factors: tuple[Factor, ...]
+    action_items: tuple[DraftActionItem, ...]
+    detection: DetectionAnalysis
+    review: ReviewCadence
+    public_summary: str
+
+    def to_json(self) -> dict[str, Any]:
+        """The same content as JSON sections, in the Markdown's order."""
+        incident = self.incident
+        contents: dict[str, dict[str, Any]] = {
+            "summary": {"editable": True, "sentences": list(self.summary)},
+            "timeline": {"rows": [row.to_json() for row in self.timeline]},
+            "contributing_factors": {
+                "method": "5 Whys",
+                "candidates": [factor.to_json() for factor in self.factors],
+            },
+            "action_items": {"items": [item.to_json() for item in self.action_items]},
+            "detection": self.detection.to_json(),
+            "review_cadence": self.review.to_json(),
+            "public_summary": {"text": self.public_summary,
+                               "published": self.review.public_summary_due},
+        }
+        return {
+            "incident": {
+                "id": incident.id,
+                "title": incident.title,
+                "service": incident.service,
+                "severity": incident.severity,
+                "status": incident.status,
+                "started_at": format_time(incident.started_at),
+                "detected_at": _time(incident.detected_at),
+                "acknowledged_at": _time(incident.acknowledged_at),
+                "resolved_at": _time(incident.resolved_at),
+                "detection_latency_seconds": incident.detection_latency_seconds,
+                "duration_seconds": incident.duration_seconds,
+                "detected_by": incident.detected_by,
+                "detection_verdict": incident.detection_verdict,
+            },
+            "draft_date": self.draft_date.isoformat(),
+            "preamble": self.preamble,
+            "sections": [
+                {"id": key, "number": number, "title": title, **contents[key]}
+                for number, (key, title) in enumerate(SECTION_TITLES, start=1)
+            ],
+        }
+

@@ -53,8 +53,6 @@ from ingest.keys import POOL, STORE
 from ingest.signals import format_time
 from ingest.store import EventStore, NewEvent
 from projections.engine.action_items import ActionItem, item_from_json
-from projections.keys import PROJECTOR
-from projections.runtime.projector import Projector
 
 log = structlog.get_logger("hindsight.notifier")
 
@@ -153,7 +151,8 @@ class Notifier:
     secret: str
     session: aiohttp.ClientSession
     is_leader: Callable[[], bool]
-    projector: Projector | None = None
+    # The projector's condition, notified after each batch it writes (None: poll only).
+    projected: asyncio.Condition | None = None
     max_attempts: int = MAX_ATTEMPTS
     backoff: float = BACKOFF_SECONDS
     poll_interval: float = POLL_SECONDS
@@ -180,11 +179,11 @@ class Notifier:
         """Until the projector writes a batch (a new item) or the poll interval ends."""
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(self.poll_interval):
-                if self.projector is None:
+                if self.projected is None:
                     await asyncio.Event().wait()
                 else:
-                    async with self.projector.projected:
-                        await self.projector.projected.wait()
+                    async with self.projected:
+                        await self.projected.wait()
 
     async def wait_cycles(self, count: int, seconds: float = 30.0) -> bool:
         """Until ``count`` more cycles have run (tests: "nothing more was sent")."""
@@ -286,13 +285,32 @@ class Notifier:
 NOTIFIER = web.AppKey("notifier", Notifier)
 
 
+@dataclass(frozen=True)
+class NotifySettings:
+    """What the notifier needs of ``[notify]``, handed over by the application."""
+
+    targets: Mapping[str, str]  # name -> URL
+    secret: str | None
+    unnamed: tuple[str, ...] = ()  # names given to the deprecated ``[notify] urls``
+
+
+@dataclass(frozen=True)
+class Leadership:
+    """Whether this process leads the projector, and the condition it notifies after
+    each batch (the notifier wakes on it rather than waiting out its poll)."""
+
+    is_leader: Callable[[], bool]
+    projected: asyncio.Condition | None = None
+
+
+NOTIFY_SETTINGS = web.AppKey("notify_settings", NotifySettings)
+LEADERSHIP = web.AppKey("leadership", Leadership)
+
+
 async def notifier_ctx(app: web.Application) -> AsyncIterator[None]:
     """Runs beside the projector; sends only while this process leads it."""
-    from hindsight.app import SETTINGS  # the app imports this module: look it up late
-
-    conf = app[SETTINGS].notify
-    targets = conf.named_targets()
-    if not targets:
+    conf = app[NOTIFY_SETTINGS]
+    if not conf.targets:
         yield
         return
     if conf.secret is None:
@@ -300,18 +318,14 @@ async def notifier_ctx(app: web.Application) -> AsyncIterator[None]:
                     reason="[notify] targets are set but no secret to sign")
         yield
         return
-    if conf.urls:
-        log.warning("notify_urls_deprecated", named=[n for n in targets if n not in conf.targets],
+    if conf.unnamed:
+        log.warning("notify_urls_deprecated", named=list(conf.unnamed),
                     hint="name each URL under [notify.targets]")
-    projector = app.get(PROJECTOR)
+    leadership = app.get(LEADERSHIP) or Leadership(is_leader=lambda: False)
     session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=TIMEOUT_SECONDS))
-
-    def leading() -> bool:
-        return projector is not None and projector.status.leader
-
-    notifier = Notifier(pool=app[POOL], store=app[STORE], targets=targets,
-                        secret=conf.secret.get_secret_value(), session=session,
-                        is_leader=leading, projector=projector)
+    notifier = Notifier(pool=app[POOL], store=app[STORE], targets=conf.targets,
+                        secret=conf.secret, session=session,
+                        is_leader=leadership.is_leader, projected=leadership.projected)
     app[NOTIFIER] = notifier
     task = asyncio.create_task(notifier.run(), name="notifier")
     try:

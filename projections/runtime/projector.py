@@ -25,6 +25,7 @@ from typing import Any
 import asyncpg
 import orjson
 import structlog
+from aiohttp import web
 
 from ingest.action_items import ACTION_ITEM_EVENT_TYPES
 from ingest.errors import StoreError
@@ -368,3 +369,7 @@ class Projector:
         except TimeoutError:
             return False
         return True
+
+
+# The projector of a process that runs one (``serve``'s projector process; tests).
+PROJECTOR = web.AppKey("projector", Projector)

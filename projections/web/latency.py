@@ -142,10 +142,7 @@ async def get_worst(request: web.Request) -> web.Response:
 
 
 def routes() -> list[web.AbstractRouteDef]:
-    from projections.web.dashboard import routes as dashboard_routes
-
     return [
         web.get("/v1/detection-latency", get_latency),
         web.get("/v1/detection-latency/worst", get_worst),
-        *dashboard_routes(),
     ]

@@ -40,12 +40,14 @@ from ingest.manual import (
 )
 from ingest.store import NewEvent
 from projections.drafts.draft import build_draft
+from projections.drafts.markdown import to_markdown
 from projections.engine import action_items as items
 from projections.engine.codec import incident_from_json, incident_to_json, stored_to_json
 from projections.engine.facts import signal_from_json
 from projections.engine.fold import Engine
 from projections.engine.model import Incident
 from projections.keys import ENGINE_CONFIG
+from projections.web.keys import publication
 
 # The short names clients may use (note, resolve, assign, ...) are the request bodies'
 # ``type`` literals: ingest.manual.EVENT_ALIASES, ingest.action_items.ITEM_ALIASES.
@@ -378,11 +380,8 @@ async def get_postmortem(request: web.Request) -> web.Response:
             draft_date = date.fromisoformat(request.query["draft_date"])
         except ValueError:
             return problem(400, "draft_date: expected YYYY-MM-DD")
-    from hindsight.app import SETTINGS  # the app imports this module: look it up late
-
-    settings = request.app.get(SETTINGS)
     # Whether the status page shows it decides the draft's public-summary duty.
-    public_services = {} if settings is None else settings.status.public_services
+    public_services = publication(request.app).public_services
     wants_json = (request.query.get("format") == "json"
                   or "application/json" in request.headers.get("Accept", ""))
 
@@ -390,7 +389,7 @@ async def get_postmortem(request: web.Request) -> web.Response:
         draft = build_draft(stored.incident,
                             [items.item_from_json(orjson.loads(doc)) for doc in item_docs],
                             draft_date, public_services)
-        return orjson.dumps(draft.to_json()) if wants_json else draft.to_markdown().encode()
+        return orjson.dumps(draft.to_json()) if wants_json else to_markdown(draft).encode()
 
     # The draft is a function of the incident, its items, the draft date and the public
     # services alone (projections/drafts/draft.py: pure, no clock): the key holds all of them.

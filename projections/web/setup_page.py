@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from hindsight.sources_info import delivery_counts_on, guide_file, source_rows
 from ingest.keys import POOL
 from projections.web.dashboard import SECURITY_HEADERS
 from projections.web.incident_pages import STATIC as INCIDENTS_STATIC
+from projections.web.keys import SOURCE_DIRECTORY
 
 STATIC = INCIDENTS_STATIC.parent / "setup"
 ASSETS = "/assets/setup"
@@ -28,7 +28,7 @@ async def setup_page(_: web.Request) -> web.StreamResponse:
 
 
 async def get_guide(request: web.Request) -> web.Response:
-    path = guide_file(request.match_info["source"])
+    path = request.app[SOURCE_DIRECTORY].guide(request.match_info["source"])
     if path is None:
         raise web.HTTPNotFound(text="no such guide")
     return web.Response(text=path.read_text(encoding="utf-8"), content_type="text/markdown",
@@ -36,12 +36,9 @@ async def get_guide(request: web.Request) -> web.Response:
 
 
 async def get_sources(request: web.Request) -> web.Response:
-    from hindsight.app import SETTINGS  # the app imports this module: look it up late
-
-    settings = request.app[SETTINGS]
     async with request.app[POOL].acquire() as conn:
-        deliveries = await delivery_counts_on(conn)
-    return web.json_response({"sources": source_rows(settings, deliveries)})
+        rows = await request.app[SOURCE_DIRECTORY].rows(conn)
+    return web.json_response({"sources": rows})
 
 
 def routes() -> list[web.AbstractRouteDef]:

@@ -42,12 +42,11 @@ from projections.drafts.public import display_name, public_summary, public_title
 from projections.engine.codec import incident_from_json
 from projections.engine.model import Incident
 from projections.web.dashboard import SECURITY_HEADERS
+from projections.web.keys import DEFAULT_TITLE, publication
 
 # How many incidents the page and the feed show: users read the recent past.
 LIMIT = 50
 PAGE_TITLE = "Service status"
-# The page's title when ``[status] title`` is not set (hindsight/settings.py).
-DEFAULT_TITLE = "Status"
 STYLE = Path(__file__).resolve().parent / "static" / "status" / "style.css"
 # The feed's ``updated`` when no incident was ever public: a fixed instant, never the
 # clock, so the same log always gives the same feed.
@@ -128,17 +127,11 @@ def _listed_name(service: str, public_services: Mapping[str, str]) -> str | None
 
 
 def _public_services(request: web.Request) -> Mapping[str, str]:
-    from hindsight.app import SETTINGS  # the app imports this module: look it up late
-
-    settings = request.app.get(SETTINGS)
-    return {} if settings is None else settings.status.public_services
+    return publication(request.app).public_services
 
 
 def _page_title(request: web.Request) -> str:
-    from hindsight.app import SETTINGS  # the app imports this module: look it up late
-
-    settings = request.app.get(SETTINGS)
-    return DEFAULT_TITLE if settings is None else settings.status.title
+    return publication(request.app).title
 
 
 async def public_incidents(request: web.Request) -> list[PublicIncident]:
@@ -155,11 +148,9 @@ def overall(incidents: Sequence[PublicIncident]) -> str:
 
 def _base_url(request: web.Request) -> str:
     """The configured ``public_url`` (how users reach us), else this request's own."""
-    from hindsight.app import SETTINGS  # the app imports this module: look it up late
-
-    settings = request.app.get(SETTINGS)
-    if settings is not None and settings.public_url:
-        return settings.public_url.rstrip("/")
+    public_url = publication(request.app).public_url
+    if public_url:
+        return public_url.rstrip("/")
     return f"{request.scheme}://{request.host}"
 
 

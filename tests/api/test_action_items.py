@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from hindsight.cli import main
-from projections.keys import PROJECTOR
+from projections.runtime.projector import PROJECTOR
 from tests.api.test_postmortem import SERVICES, cli_environment, missed_cron_run, post
 from tests.helpers import api_headers
 

@@ -7,7 +7,7 @@ import re
 import time
 from typing import Any
 
-from projections.keys import PROJECTOR
+from projections.runtime.projector import PROJECTOR
 from tests.fixtures import load_fixture
 from tests.helpers import signed_headers
 

@@ -20,8 +20,8 @@ from yarl import URL
 
 from hindsight.settings import SettingsError, load_settings
 from ingest.keys import POOL
-from projections.keys import PROJECTOR
 from projections.reactions.notifier import NOTIFIER
+from projections.runtime.projector import PROJECTOR
 from tests.api.test_postmortem import SERVICES, missed_cron_run, post
 from tests.helpers import api_headers
 

@@ -27,8 +27,7 @@ from markdown_it import MarkdownIt
 
 from hindsight.cli import main
 from ingest.signals import format_time
-from projections.keys import PROJECTOR
-from projections.runtime.projector import READ_MODELS
+from projections.runtime.projector import PROJECTOR, READ_MODELS
 from tests.fixtures import Fixture, load_fixture
 from tests.helpers import api_headers, signed_headers
 

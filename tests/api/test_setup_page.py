@@ -10,7 +10,7 @@ from typing import Any
 
 from hindsight.settings import SIGNED_SOURCES
 from ingest.sources import SOURCES
-from projections.keys import PROJECTOR
+from projections.runtime.projector import PROJECTOR
 from tests.fixtures import load_fixture
 from tests.helpers import SECRETS, TOKENS, api_headers, settings_for_tests, signed_headers
 

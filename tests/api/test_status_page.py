@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from ingest.sources import SOURCES
-from projections.keys import PROJECTOR
+from projections.runtime.projector import PROJECTOR
 from projections.web.status_page import public_id
 from tests.api.test_postmortem import (
     CHECKOUT_OUTAGE,

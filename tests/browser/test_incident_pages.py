@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from projections.drafts.formats import prose_time
-from projections.keys import PROJECTOR
+from projections.runtime.projector import PROJECTOR
 from tests.api.test_postmortem import (
     SERVICES,
     STATUS,

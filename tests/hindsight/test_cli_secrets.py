@@ -136,7 +136,7 @@ async def test_sources_shows_each_sources_last_delivery_and_counts_by_outcome(
     deliveries by outcome, as the delivery log records them: an Alertmanager webhook
     (understood), its retry with the same bytes (a duplicate, API.md idempotency) and a
     body that is not JSON (invalid); a source that received nothing says so."""
-    from projections.keys import PROJECTOR
+    from projections.runtime.projector import PROJECTOR
     from tests.fixtures import load_fixture
     from tests.helpers import TOKENS, signed_headers
 

@@ -12,7 +12,7 @@ import pytest
 from markdown_it import MarkdownIt
 
 from projections.drafts.draft import PREAMBLE, Draft, build_draft
-from projections.drafts.markdown import EDIT_MARK
+from projections.drafts.markdown import EDIT_MARK, to_markdown
 from projections.drafts.public import public_summary
 from projections.drafts.text import human_duration
 from projections.engine.model import Incident
@@ -60,7 +60,7 @@ def section(draft: Draft, key: str) -> dict[str, Any]:
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
 def test_the_seven_sections_come_in_the_documented_order(name: str) -> None:
     draft = build_draft(SCENARIOS[name](), [])
-    headings = [line for line in draft.to_markdown().splitlines() if line.startswith("## ")]
+    headings = [line for line in to_markdown(draft).splitlines() if line.startswith("## ")]
     assert headings == HEADINGS
     assert [s["id"] for s in draft.to_json()["sections"]] == [
         "summary", "timeline", "contributing_factors", "action_items", "detection",
@@ -69,7 +69,7 @@ def test_the_seven_sections_come_in_the_documented_order(name: str) -> None:
 
 
 def test_the_blameless_preamble_comes_first() -> None:
-    markdown = checkout_draft().to_markdown()
+    markdown = to_markdown(checkout_draft())
     first_section = markdown.index("## 1. Summary")
     assert markdown.index("reasonable decisions with the information they had") < first_section
     assert "the fix is in the system" in PREAMBLE
@@ -87,7 +87,7 @@ def test_the_summary_is_three_sentences_of_facts_marked_for_editing() -> None:
         "Users were affected: the checkout service was unavailable (public-facing check: "
         "Checkout API).",
     )
-    markdown = draft.to_markdown()
+    markdown = to_markdown(draft)
     assert f"_Draft — edit these three sentences before sharing._ {EDIT_MARK}" in markdown
     assert section(draft, "summary")["editable"] is True
 
@@ -117,7 +117,7 @@ def back_office_p1() -> Incident:
 
 def test_a_p1_back_office_job_is_not_told_users_saw_it() -> None:
     draft = build_draft(back_office_p1(), [], public_services={"checkout": "Checkout"})
-    markdown = draft.to_markdown()
+    markdown = to_markdown(draft)
     assert "users saw this incident" not in markdown
     assert "Users were likely affected" not in " ".join(draft.summary)
     assert draft.review.public_summary_due is False
@@ -128,7 +128,7 @@ def test_a_p1_back_office_job_is_not_told_users_saw_it() -> None:
 
 def test_an_incident_of_a_listed_service_has_its_public_summary_due() -> None:
     draft = build_draft(back_office_p1(), [], public_services={"Payments": "Payments"})
-    markdown = draft.to_markdown()
+    markdown = to_markdown(draft)
     assert draft.review.public_summary_due is True
     assert "- Public status-page summary: **due**: the status page shows this incident" in (
         markdown)
@@ -142,7 +142,7 @@ def test_an_incident_an_engineer_marked_public_is_published_whatever_its_service
 
 
 def test_an_incident_nothing_shows_users_saw_says_so_in_the_review() -> None:
-    markdown = build_draft(missed_cron_run(), [], public_services={"payments": "P"}).to_markdown()
+    markdown = to_markdown(build_draft(missed_cron_run(), [], public_services={"payments": "P"}))
     assert ("- Public status-page summary: not due: nothing shows that users saw this "
             "incident.") in markdown
 
@@ -172,7 +172,7 @@ def test_an_incident_notified_only_after_it_recovered_is_headlined_so() -> None:
 
 def test_an_incident_notified_during_its_impact_has_no_such_headline() -> None:
     draft = build_draft(missed_cron_run(), [])
-    assert "nobody was paged" not in draft.to_markdown()
+    assert "nobody was paged" not in to_markdown(draft)
 
 
 # --- Tense and times in prose --------------------------------------------------------------
@@ -190,7 +190,7 @@ def test_prose_gives_times_to_the_second_and_the_timeline_keeps_them_exact() -> 
     precise = t("2026-03-02T03:00:05.118")
     incident = replace(missed_cron_run(), detected_at=precise,
                        detection_latency_seconds=3605.118)
-    markdown = build_draft(incident, []).to_markdown()
+    markdown = to_markdown(build_draft(incident, []))
     prose = [line for line in markdown.splitlines() if not line.startswith("|")]
     assert not any(re.search(r"\d{2}:\d{2}:\d{2}\.\d", line) for line in prose), prose
     assert "to detection at 2026-03-02T03:00:05Z" in markdown
@@ -214,16 +214,16 @@ def test_the_timeline_lists_every_entry_at_its_exact_time_with_the_moments_marke
         (8, "10:20:00", None, "Checkout API"),
         (9, "10:25:00", "resolved", 'HighErrorRate{instance="10.0.4.17:9100", job="checkout-api"}'),
     ]
-    markdown = draft.to_markdown()
+    markdown = to_markdown(draft)
     for entry_ in checkout_outage().timeline:
         assert entry_.at.strftime("| %Y-%m-%dT%H:%M:%SZ |") in markdown
     assert "| 3 | 2026-03-01T10:03:02Z | **detected** | uptime-kuma | `Checkout API` |" in markdown
 
 
 def test_repeats_are_summarised_not_listed() -> None:
-    assert "(×4 repeats until 10:24:00Z)" in checkout_draft().to_markdown()
+    assert "(×4 repeats until 10:24:00Z)" in to_markdown(checkout_draft())
     gap = build_draft(p1_detection_gap(), [])
-    assert "(×14 repeats until 09:38:00Z)" in gap.to_markdown()
+    assert "(×14 repeats until 09:38:00Z)" in to_markdown(gap)
     row = section(gap, "timeline")["rows"][1]
     assert (row["repeats"], row["last_repeat_at"]) == (14, "2026-03-03T09:38:00Z")
 
@@ -261,7 +261,7 @@ def test_text_from_the_log_cannot_break_the_table_or_inject_html() -> None:
                     subject="a|b`c", state="failing",
                     text="<script>alert(1)</script> | x | [link](javascript:alert(1)) *bold*")
     incident = replace(incident, timeline=(*incident.timeline, hostile))
-    html = render_html(build_draft(incident, []).to_markdown())
+    html = render_html(to_markdown(build_draft(incident, [])))
     assert "<script>" not in html
     assert 'href="javascript' not in html
     table = html[html.index("<table>"):html.index("</table>")]
@@ -285,7 +285,7 @@ def test_a_deploy_before_impact_is_a_candidate_with_its_ref_environment_and_lead
     assert (deploy.row, deploy.at.strftime("%H:%M:%S")) == (1, "10:00:50")
     assert deploy.why.startswith("The deploy pipeline allowed this change to reach production")
     assert "From timeline #1 (2026-03-01T10:00:50Z): Deployment of 4f2c9e1" in (
-        checkout_draft().to_markdown())
+        to_markdown(checkout_draft()))
 
 
 def test_an_expired_certificate_is_a_candidate_with_its_expiry() -> None:
@@ -339,7 +339,7 @@ BLAME_WORDS = re.compile(
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
 def test_no_draft_phrases_anything_as_someones_mistake(name: str) -> None:
-    markdown = build_draft(SCENARIOS[name](), []).to_markdown()
+    markdown = to_markdown(build_draft(SCENARIOS[name](), []))
     assert BLAME_WORDS.findall(markdown) == []
 
 
@@ -351,7 +351,7 @@ def test_no_person_from_a_payload_attribute_reaches_the_draft() -> None:
         ("sender", "octocat@acme.example")))
     incident = replace(incident, timeline=(deploy, *incident.timeline[1:]))
     draft = build_draft(incident, [])
-    text = draft.to_markdown() + json.dumps(draft.to_json())
+    text = to_markdown(draft) + json.dumps(draft.to_json())
     for person in ("jdoe", "mona-lisa", "octocat"):
         assert person not in text
 
@@ -368,7 +368,7 @@ def test_recorded_items_are_flagged_against_the_draft_date() -> None:
         "ai_3": ["due more than 14 days after the draft date"],
         "ai_4": [],
     }
-    markdown = checkout_draft().to_markdown()
+    markdown = to_markdown(checkout_draft())
     assert ("- [ ] Improve monitoring — owner: _(owner to assign)_\n"
             "  - ⚠ no owner\n  - ⚠ no due date\n"
             "  - ⚠ vague: 'improve monitoring' is not an action item\n") in markdown
@@ -402,7 +402,7 @@ def test_the_detection_analysis_suggests_concrete_items_due_within_fourteen_days
         (title, due, None, ())
     ]
     assert f"- [ ] {title} by {due.isoformat()} — owner: _(owner to assign)_; suggested: " in (
-        draft.to_markdown())
+        to_markdown(draft))
 
 
 def test_no_suggestion_when_detection_was_within_target() -> None:
@@ -433,7 +433,7 @@ def test_the_detection_analysis_of_a_p1_gap_names_the_late_monitor() -> None:
     assert detection.fired_last == ORDERS_LATENCY
     assert detection.fired_last_text.endswith("it failed first but notified last")
     assert "- **Detection latency:** 12 min (720 s), from impact at 2026-03-03T09:00:00Z" in (
-        build_draft(p1_detection_gap(), []).to_markdown())
+        to_markdown(build_draft(p1_detection_gap(), [])))
 
 
 @pytest.mark.parametrize(
@@ -468,7 +468,7 @@ def test_the_review_cadence_gives_exact_utc_deadlines_and_the_public_summary_dut
         "engineering_by": "2026-03-02T10:25:00Z", "stakeholders_by": "2026-03-03T10:25:00Z",
         "public_summary_due": True,
     }
-    markdown = build_draft(missed_cron_run(), []).to_markdown()
+    markdown = to_markdown(build_draft(missed_cron_run(), []))
     assert "- Share with engineering by **2026-03-03T03:40:12Z** (resolution + 24 h)." in markdown
     assert "- Public status-page summary: not due" in markdown
 
@@ -476,7 +476,7 @@ def test_the_review_cadence_gives_exact_utc_deadlines_and_the_public_summary_dut
 def test_an_open_incident_gets_its_deadlines_when_resolved() -> None:
     draft = build_draft(p1_detection_gap(resolved=False), [])
     assert (draft.review.engineering_by, draft.review.stakeholders_by) == (None, None)
-    assert "within 24 h of resolution (when resolved)" in draft.to_markdown()
+    assert "within 24 h of resolution (when resolved)" in to_markdown(draft)
     assert draft.draft_date == date(2026, 3, 3)  # the start date, not today
     assert draft.summary[1] == (
         "Impact began at 2026-03-03T09:00:00Z and the incident was still open when this "
@@ -490,7 +490,7 @@ def test_section_seven_is_the_status_page_summary(name: str) -> None:
     draft = build_draft(incident, [])
     assert draft.public_summary == public_summary(incident)
     assert section(draft, "public_summary")["text"] == public_summary(incident)
-    seventh = draft.to_markdown().split("## 7. Public summary\n\n", 1)[1]
+    seventh = to_markdown(draft).split("## 7. Public summary\n\n", 1)[1]
     assert seventh.endswith(f"> {public_summary(incident)}\n")
 
 
@@ -508,14 +508,14 @@ def test_the_draft_date_defaults_to_the_resolution_date() -> None:
 def test_the_same_inputs_give_the_same_bytes(name: str) -> None:
     first = build_draft(SCENARIOS[name](), checkout_action_items())
     second = build_draft(SCENARIOS[name](), list(reversed(checkout_action_items())))
-    assert first.to_markdown().encode() == second.to_markdown().encode()
+    assert to_markdown(first).encode() == to_markdown(second).encode()
     assert json.dumps(first.to_json()) == json.dumps(second.to_json())
 
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
 def test_the_markdown_renders_with_a_table_of_every_row(name: str) -> None:
     draft = build_draft(SCENARIOS[name](), checkout_action_items())
-    html = render_html(draft.to_markdown())
+    html = render_html(to_markdown(draft))
     assert html.count("<table>") == 1
     assert html.count("<tr>") == len(draft.timeline) + 1  # and the header
     assert html.count("<h2>") == 7

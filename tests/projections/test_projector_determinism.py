@@ -17,8 +17,7 @@ import pytest
 from hindsight.app import engine_config_from
 from hindsight.database import connect
 from ingest.store import EventStore
-from projections.keys import PROJECTOR
-from projections.runtime.projector import Projector
+from projections.runtime.projector import PROJECTOR, Projector
 from projections.runtime.rebuild import ProjectorRunning, rebuild
 from tests.helpers import api_headers, settings_for_tests, signed_headers
 from tests.scenarios.harness import settle

@@ -168,7 +168,7 @@ async def test_a_kept_draft_follows_its_items_date_and_status_page(make_client: 
 
     item = "Alert when the reconciliation job has not pinged by 02:30"
     last = await post(client, f"/v1/incidents/{incident}/action-items", {"title": item})
-    from projections.keys import PROJECTOR
+    from projections.runtime.projector import PROJECTOR
 
     assert await client.app[PROJECTOR].wait_for(last["event"])
     after = await (await draft(client, incident)).text()

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ingest.keys import POOL
-from projections.keys import PROJECTOR
+from projections.runtime.projector import PROJECTOR
 from tests.helpers import api_headers
 from tests.scenarios.payloads import Recorded
 
