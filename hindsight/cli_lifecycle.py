@@ -22,6 +22,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from hindsight.settings import Settings
+from ingest.signals import format_time
 
 TIME_HELP = "RFC 3339 with a zone, e.g. 2025-03-20T09:40:00Z (default: now)"
 SEVERITIES = ("P1", "P2", "P3", "P4")
@@ -51,10 +52,6 @@ def day(text: str) -> date:
         return date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected YYYY-MM-DD, got {text!r}") from None
-
-
-def rfc3339(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def server_url(settings: Settings, url: str | None = None) -> str:
@@ -147,7 +144,7 @@ def cmd_declare(args: argparse.Namespace, settings: Settings) -> int:
     if args.severity:
         body["severity"] = args.severity
     if args.started_at:
-        body["started_at"] = rfc3339(args.started_at)
+        body["started_at"] = format_time(args.started_at)
     if args.summary:
         body["summary"] = args.summary
     answer = post(args, settings, "/v1/incidents", body)
@@ -159,14 +156,14 @@ def cmd_declare(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_ack(args: argparse.Namespace, settings: Settings) -> int:
     at = _now(args.at)
-    return _event(args, settings, {"type": "acknowledge", "at": rfc3339(at)},
-                  f"acknowledged at {rfc3339(at)}")
+    return _event(args, settings, {"type": "acknowledge", "at": format_time(at)},
+                  f"acknowledged at {format_time(at)}")
 
 
 def cmd_note(args: argparse.Namespace, settings: Settings) -> int:
     at = _now(args.at)
-    return _event(args, settings, {"type": "note", "at": rfc3339(at), "text": args.text},
-                  f"note at {rfc3339(at)}")
+    return _event(args, settings, {"type": "note", "at": format_time(at), "text": args.text},
+                  f"note at {format_time(at)}")
 
 
 def cmd_severity(args: argparse.Namespace, settings: Settings) -> int:
@@ -176,16 +173,16 @@ def cmd_severity(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_correct_start(args: argparse.Namespace, settings: Settings) -> int:
-    return _event(args, settings, {"type": "impact_start", "started_at": rfc3339(args.at),
+    return _event(args, settings, {"type": "impact_start", "started_at": format_time(args.at),
                                    "evidence": args.evidence},
-                  f"impact started at {rfc3339(args.at)}")
+                  f"impact started at {format_time(args.at)}")
 
 
 def cmd_resolve(args: argparse.Namespace, settings: Settings) -> int:
     at = _now(args.at)
-    return _event(args, settings, {"type": "resolve", "resolved_at": rfc3339(at),
+    return _event(args, settings, {"type": "resolve", "resolved_at": format_time(at),
                                    "text": args.text or ""},
-                  f"resolved at {rfc3339(at)}")
+                  f"resolved at {format_time(at)}")
 
 
 def cmd_merge(args: argparse.Namespace, settings: Settings) -> int:
@@ -241,8 +238,8 @@ def cmd_action_link(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_action_done(args: argparse.Namespace, settings: Settings) -> int:
     at = _now(args.at)
-    return _item(args, settings, {"type": "complete", "completed_at": rfc3339(at)},
-                 f"done at {rfc3339(at)}")
+    return _item(args, settings, {"type": "complete", "completed_at": format_time(at)},
+                 f"done at {format_time(at)}")
 
 
 # --- the parser --------------------------------------------------------------------------

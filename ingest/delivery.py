@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 import orjson
+
+if TYPE_CHECKING:
+    from ingest.store import RecordedEvent
 
 # Headers worth keeping verbatim: what identifies the event, the delivery, the sender.
 # Credentials (Authorization, tokens, signatures) are never stored.
@@ -102,3 +105,9 @@ def keep_headers(headers: Any) -> dict[str, str]:
         if low in KEPT_HEADERS:
             kept[low] = value
     return kept
+
+
+def stored_delivery(event: RecordedEvent) -> Delivery:
+    """A stored ``delivery.received`` event as the delivery it was."""
+    return Delivery(source=event.data["source"], body=event.body or b"",
+                    received_at=event.received_at, headers=event.data.get("headers", {}))

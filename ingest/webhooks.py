@@ -20,7 +20,7 @@ import structlog
 from aiohttp import web
 
 from ingest.auth import Credentials, Request, authenticate
-from ingest.delivery import Delivery, keep_headers
+from ingest.delivery import Delivery, keep_headers, stored_delivery
 from ingest.errors import StoreError
 from ingest.group_commit import GroupCommitter
 from ingest.signals import Signal, format_time
@@ -223,12 +223,6 @@ def copy_event(first: RecordedEvent, copy: Delivery, key: str, imported: bool) -
         metadata={"imported": imported},
         idempotency_key=f"copy:{key}@{format_time(copy.received_at)}",
     )
-
-
-def stored_delivery(event: RecordedEvent) -> Delivery:
-    """A stored ``delivery.received`` event as the delivery it was."""
-    return Delivery(source=event.data["source"], body=event.body or b"",
-                    received_at=event.received_at, headers=event.data.get("headers", {}))
 
 
 def answer(understood: Understanding, appended: Appended,

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any, Literal
 
 from ingest.delivery import Delivery, MappingError
+from ingest.patterns import EMAIL
 from ingest.signals import Link, Severity, Signal, State
 
 _FRACTION = re.compile(r"(\.\d+)")
@@ -143,8 +144,6 @@ def clip(text: str, limit: int = 500) -> str:
 
 # --- Labels, tags, people, URLs and bodies (monitor and alert-manager adapters) ---
 
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-
 # Label or tag keys that name a person, not a system. The draft is blameless by
 # construction (TIMELINE.md), so these never reach a signal's labels or attributes.
 PERSON_KEYS = frozenset(
@@ -157,7 +156,7 @@ PERSON_KEYS = frozenset(
 
 def no_people(text: str) -> str:
     """Text with e-mail addresses masked: annotations sometimes name whom to call."""
-    return _EMAIL.sub("[email]", text)
+    return EMAIL.sub("[email]", text)
 
 
 def safe_labels(labels: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
@@ -166,7 +165,7 @@ def safe_labels(labels: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
     pairs = []
     for key, value in labels.items():
         text = "" if value is None else str(value)
-        if key.startswith("__") or key.lower() in PERSON_KEYS or _EMAIL.search(text):
+        if key.startswith("__") or key.lower() in PERSON_KEYS or EMAIL.search(text):
             continue
         pairs.append((str(key), text))
     return tuple(sorted(pairs))

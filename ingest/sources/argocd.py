@@ -74,12 +74,12 @@ never asked for: the draft names no people.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from ingest.delivery import Delivery, MappingError
+from ingest.patterns import FULL_SHA
 from ingest.signals import Link, Signal, State
 from ingest.sources._common import (
     DeployAction,
@@ -93,9 +93,6 @@ from ingest.sources._common import (
 # What ``parse`` makes of a delivery is stored with it; bump this whenever its output
 # changes, so a rebuild re-parses what older versions stored (sources/__init__.py).
 ADAPTER_VERSION = 1
-
-_FULL_SHA = re.compile(r"[0-9a-f]{40}")
-
 
 @dataclass(frozen=True)
 class _App:
@@ -242,7 +239,7 @@ def _signals(delivery: Delivery, app: _App) -> list[Signal]:
     links = (Link(url=app.url, title=f"Argo CD application {app.name}"),) if app.url else ()
     signals: list[Signal] = []
     if action is not None:
-        sha = app.revision if _FULL_SHA.fullmatch(app.revision) else None
+        sha = app.revision if FULL_SHA.fullmatch(app.revision) else None
         signals.append(
             deploy_signal(
                 delivery,

@@ -10,11 +10,11 @@ never reaches the draft.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 
+from ingest.patterns import short_revision
 from projections.drafts.model import DetectionAnalysis, DraftActionItem, Factor, TimelineRow
 from projections.drafts.public import impact_phrase
 from projections.drafts.text import human_duration, prose_time, seconds
@@ -51,7 +51,6 @@ _DEPLOY_VERBS = {
     "failed": "failed",
     "pipeline_failed": "failed in its pipeline",
 }
-_FULL_SHA = re.compile(r"[0-9a-f]{40}")
 
 
 def kind_noun(kind: str) -> str:
@@ -202,11 +201,6 @@ def _first_failing(incident: Incident) -> dict[str, TimelineEntry]:
     return first
 
 
-def _short_ref(ref: str) -> str:
-    # A full commit id reads as noise in prose; seven characters is what Git shows.
-    return ref[:7] if _FULL_SHA.fullmatch(ref) else ref
-
-
 def _deploy_factors(incident: Incident, rows: tuple[TimelineRow, ...]) -> list[Factor]:
     latest: dict[tuple[str, str | None, str | None], TimelineEntry] = {}
     for entry in _entries(incident):
@@ -222,7 +216,7 @@ def _deploy_factors(incident: Incident, rows: tuple[TimelineRow, ...]) -> list[F
     for (subject, ref, environment), entry in latest.items():
         before = human_duration((incident.started_at - entry.at).total_seconds())
         verb = _DEPLOY_VERBS.get(entry.action or "", "ran")
-        what = f"Deployment of {_short_ref(ref)}" if ref else f"A deployment of {subject}"
+        what = f"Deployment of {short_revision(ref)}" if ref else f"A deployment of {subject}"
         where = f" to {environment}" if environment else ""
         when = "as impact began" if entry.at == incident.started_at else f"{before} before impact"
         origin = f" ({subject})" if ref else ""

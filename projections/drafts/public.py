@@ -20,6 +20,7 @@ import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 
+from ingest.patterns import EMAIL
 from projections.engine.model import Incident
 
 INTERNAL = "[internal]"
@@ -29,7 +30,6 @@ ANONYMOUS = "one of our services"
 _NAME = "\x00\x01"
 
 _URL = re.compile(r"\b[a-z][a-z0-9+.-]*://\S+", re.IGNORECASE)
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 # A dotted name whose last label is alphabetic (a TLD-like word), optionally with a port:
 # "api.example.com", "db-01.internal:5432". "v1.2" and "3.5" do not match.
 _HOST = re.compile(
@@ -76,7 +76,7 @@ def is_host_like(text: str) -> bool:
     """Whether ``text`` holds a URL, an e-mail address, an IP address (v4 or v6, with or
     without a port or prefix length) or a dotted host name."""
     return bool(
-        _URL.search(text) or _EMAIL.search(text) or _HOST.search(text) or _ip_spans(text)
+        _URL.search(text) or EMAIL.search(text) or _HOST.search(text) or _ip_spans(text)
     )
 
 
@@ -96,7 +96,7 @@ def scrub(text: str, secrets: Iterable[str] = ()) -> str:
         pattern = r"(?<![\w-])" + re.escape(secret) + r"(?![\w-])"
         text = re.sub(pattern, INTERNAL, text, flags=re.IGNORECASE)
     text = _URL.sub(INTERNAL, text)
-    text = _EMAIL.sub(INTERNAL, text)
+    text = EMAIL.sub(INTERNAL, text)
     for start, end in reversed(_ip_spans(text)):
         text = text[:start] + INTERNAL + text[end:]
     return _HOST.sub(INTERNAL, text)

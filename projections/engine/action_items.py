@@ -162,7 +162,7 @@ def item_from_json(data: Mapping[str, Any]) -> ActionItem:
 
 
 @dataclass(frozen=True, slots=True)
-class RecordedEvent:
+class RecordedItemEvent:
     """An action-item event as the log holds it."""
 
     position: int
@@ -221,7 +221,7 @@ def _reflag(item: ActionItem) -> ActionItem:
     return replace(item, flags=flags)
 
 
-def apply(item: ActionItem | None, recorded: RecordedEvent) -> ActionItem | None:
+def apply(item: ActionItem | None, recorded: RecordedItemEvent) -> ActionItem | None:
     """The item after one event (``item`` is None before its ``added`` event).
 
     Events for an unknown item are ignored, and so is a second ``added`` for a known id
@@ -272,7 +272,7 @@ def apply(item: ActionItem | None, recorded: RecordedEvent) -> ActionItem | None
 
 
 def fold(
-    events: Iterable[RecordedEvent], items: Mapping[str, ActionItem] | None = None
+    events: Iterable[RecordedItemEvent], items: Mapping[str, ActionItem] | None = None
 ) -> dict[str, ActionItem]:
     """Items by id after ``events`` (in log order), starting from ``items``."""
     state = dict(items or {})

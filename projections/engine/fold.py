@@ -54,8 +54,8 @@ from projections.engine.state import (
     Report,
     ServiceState,
     What,
-    incident_from_json,
-    incident_to_json,
+    incident_state_from_json,
+    incident_state_to_json,
     moment_key,
     pack,
     service_from_json,
@@ -723,11 +723,11 @@ class Engine:
            incident's span are strays again (``_apply_ack``).
         """
         window = self._config.reopen_window
-        runs: list[_Run] = []
+        runs: list[_FailingRun] = []
         for subject in sorted(inc.lines):
             runs += _runs(subject, inc.lines[subject])
         runs.sort(key=lambda r: (r.start, r.subject, r.reports[0].first))
-        clusters: list[list[_Run]] = []
+        clusters: list[list[_FailingRun]] = []
         reach: datetime | None = None
         for run in runs:
             if clusters and (reach is None or run.start <= reach + window):
@@ -745,7 +745,7 @@ class Engine:
                 run.subject == origin_subject and any(r.failing and r.at == origin_at
                                                      for r in run.reports)
                 for run in c)), keep)
-        leaving: list[tuple[datetime, datetime | None, list[_Run]]] = []
+        leaving: list[tuple[datetime, datetime | None, list[_FailingRun]]] = []
         for cluster in clusters:
             if cluster is keep:
                 continue
@@ -974,7 +974,7 @@ class Engine:
         started = min([started, *firsts])
         resolved = None if resolved is None else max([resolved, *lasts])
         entry = ColdIncident(inc.id, started, resolved, inc.merged_into,
-                             tuple(sorted(inc.services)), pack(incident_to_json(inc)))
+                             tuple(sorted(inc.services)), pack(incident_state_to_json(inc)))
         self._forget(inc_id)
         self._services[inc.home].cold[inc_id] = entry
         self._cold_register(entry, inc.home)
@@ -986,7 +986,7 @@ class Engine:
         svc = self._services[home]
         entry = svc.cold.pop(inc_id)
         self._cold_unregister(entry)
-        inc = incident_from_json(unpack(entry.blob))
+        inc = incident_state_from_json(unpack(entry.blob))
         svc.incidents.add(inc_id)
         self._register(inc)
         for service in entry.services:
@@ -1132,7 +1132,7 @@ class Engine:
 
 
 @dataclass(slots=True)
-class _Run:
+class _FailingRun:
     """A failing run of one subject in an incident, and the reports it is made of."""
 
     subject: SubjectKey
@@ -1141,12 +1141,12 @@ class _Run:
     reports: list[Report]
 
 
-def _runs(subject: SubjectKey, line: Line) -> list[_Run]:
+def _runs(subject: SubjectKey, line: Line) -> list[_FailingRun]:
     """A line cut into runs: a failure while not failing opens one, the next recovery
     ends it; a report belongs to the run of its first moment; a quiet recovery (ending
     nothing) goes with the run before it, else the first."""
-    runs: list[_Run] = []
-    current: _Run | None = None
+    runs: list[_FailingRun] = []
+    current: _FailingRun | None = None
     placed: set[int] = set()
     quiet: list[Report] = []
     for at, _, _, phase, report in line.moments:
@@ -1154,7 +1154,7 @@ def _runs(subject: SubjectKey, line: Line) -> list[_Run]:
         placed.add(id(report))
         if phase == FAILURE:
             if current is None:
-                current = _Run(subject, at, None, [])
+                current = _FailingRun(subject, at, None, [])
                 runs.append(current)
             if fresh:
                 current.reports.append(report)

@@ -540,7 +540,7 @@ def _unpack_codes(text: str) -> array[int]:
     return out
 
 
-def incident_to_json(inc: IncidentState) -> dict[str, Any]:
+def incident_state_to_json(inc: IncidentState) -> dict[str, Any]:
     reports = sorted(inc.reports(), key=lambda r: (r.rep.subject_key, r.since, r.at,
                                                    r.first, r.what, r.kind))
     return {
@@ -560,7 +560,7 @@ def incident_to_json(inc: IncidentState) -> dict[str, Any]:
     }
 
 
-def incident_from_json(data: dict[str, Any]) -> IncidentState:
+def incident_state_from_json(data: dict[str, Any]) -> IncidentState:
     origin = data["origin"]
     inc = IncidentState(
         id=str(data["id"]),
@@ -596,7 +596,7 @@ def service_to_json(svc: ServiceState, incidents: list[IncidentState]) -> dict[s
         "cold": [_cold_to_json(svc.cold[i]) for i in sorted(svc.cold)],
         "cold_facts": [{"latest": format_time(c.latest),
                         "blob": base64.b64encode(c.blob).decode()} for c in svc.cold_facts],
-        "incidents": [incident_to_json(i) for i in sorted(incidents, key=lambda i: i.id)],
+        "incidents": [incident_state_to_json(i) for i in sorted(incidents, key=lambda i: i.id)],
     }
 
 
@@ -622,7 +622,7 @@ def service_from_json(
         svc.cold[entry.id] = entry
     svc.cold_facts = [ColdFacts(parse_time(c["latest"]), base64.b64decode(c["blob"]))
                       for c in data["cold_facts"]]
-    incidents = [incident_from_json(i) for i in data["incidents"]]
+    incidents = [incident_state_from_json(i) for i in data["incidents"]]
     svc.incidents = {i.id for i in incidents}
     return svc, incidents
 

@@ -26,8 +26,7 @@ without an ``alertname`` label is shown by its subject.
 
 from __future__ import annotations
 
-import re
-
+from ingest.patterns import short_revision
 from ingest.signals import Signal
 
 _FAILING = {"uptime": "down", "cron": "down", "ssl": "certificate expired or invalid",
@@ -36,7 +35,6 @@ _RECOVERED = {"uptime": "up again", "cron": "up again", "ssl": "certificate vali
               "alert": "resolved"}
 _WARNING = {"ssl": "certificate expires soon"}
 _DEPLOY_VERBS = {"started": "started", "succeeded": "succeeded", "failed": "failed"}
-_FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
 _ALERT_PART = ("route", "handler", "path", "endpoint", "queue", "topic", "database",
                "mountpoint", "device", "container")
 _ALERT_PLACE = ("instance", "pod", "host", "hostname", "node", "job", "cluster")
@@ -122,15 +120,11 @@ def ack_text(signal: Signal) -> str:
     return f"{check_name(signal)} page acknowledged"
 
 
-def short_ref(ref: str) -> str:
-    return ref[:7] if _FULL_SHA.match(ref) else ref
-
-
 def deploy_text(signal: Signal) -> str:
     """``Deployment of 4f2c9e1 to production succeeded``."""
     attributes = signal.attribute_map
     raw_ref = attributes.get("ref") or attributes.get("sha") or attributes.get("commit")
-    ref = short_ref(raw_ref) if raw_ref else signal.subject
+    ref = short_revision(raw_ref) if raw_ref else signal.subject
     env = attributes.get("environment")
     target = f" to {env}" if env else ""
     if signal.action == "pipeline_failed":

@@ -116,7 +116,7 @@ def _manual_draft(
 
 
 @dataclass(slots=True)
-class _Run:
+class _EntryRun:
     """A subject's failing run while walking its line: the report its entry shows, how
     many failing reports told of it, and when the latest of them was notified."""
 
@@ -168,7 +168,7 @@ def _walk(inc: IncidentState, severity: Callable[[Fact], Severity]) -> _Walk:
     """
     walk = _Walk()
 
-    def opened(subject: SubjectKey, run: _Run) -> None:
+    def opened(subject: SubjectKey, run: _EntryRun) -> None:
         r = run.report
         if r.what != "fail":
             text = texts.period_start_text(r.rep.signal)
@@ -183,12 +183,12 @@ def _walk(inc: IncidentState, severity: Callable[[Fact], Severity]) -> _Walk:
         walk.openers.append((draft, subject))
 
     for subject, line in inc.lines.items():
-        run: _Run | None = None
+        run: _EntryRun | None = None
         for at, _, _, phase, report in line.moments:
             if phase == FAILURE:
                 walk.failed[subject] = report.rep.signal.subject
                 if run is None:
-                    run = _Run(at, report)
+                    run = _EntryRun(at, report)
                     walk.recoveries.pop(subject, None)
                 elif at == run.at and (content_key(report.what, report.rep)
                                        < content_key(run.report.what, run.report.rep)):

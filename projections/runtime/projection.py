@@ -86,8 +86,8 @@ class Projection:
                                            [pending_signal(event.data)])
 
     def apply_item(self, event: RecordedEvent, pending: Pending | None = None) -> None:
-        recorded = items.RecordedEvent(event.position, event.recorded_at,
-                                       parse_action_item_event({"type": event.type, **event.data}))
+        parsed = parse_action_item_event({"type": event.type, **event.data})
+        recorded = items.RecordedItemEvent(event.position, event.recorded_at, parsed)
         item_id = recorded.event.item_id
         after = items.apply(self.items.get(item_id), recorded)
         if after is not None:

@@ -24,6 +24,7 @@ from ingest.action_items import (
     parse_add_body,
     parse_item_event_body,
 )
+from ingest.delivery import stored_delivery
 from ingest.errors import StoreUnavailable, WrongExpectedVersion
 from ingest.keys import POOL, STORE
 from ingest.manual import (
@@ -38,6 +39,8 @@ from ingest.manual import (
     parse_declare_body,
     parse_event_body,
 )
+from ingest.signals import format_time
+from ingest.sources import understand
 from ingest.store import NewEvent
 from projections.drafts.draft import build_draft
 from projections.drafts.markdown import to_markdown
@@ -426,10 +429,6 @@ def _when(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
-def _iso(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
 async def known_incident(request: web.Request, incident_id: str) -> Known | None:
     doc = await load_incident(request, incident_id)
     if doc is not None:
@@ -462,11 +461,11 @@ def contradiction(event: ManualEvent, known: Known, now: datetime) -> str | None
     for name in ("at", "resolved_at", "started_at"):
         value = getattr(event, name, None)
         if isinstance(value, datetime) and value > now + FUTURE_SLACK:
-            return f"{name}: {_iso(value)} is in the future"
+            return f"{name}: {format_time(value)} is in the future"
     if isinstance(event, IncidentResolved):
         if event.resolved_at < known.started_at:
-            return (f"resolved_at: {_iso(event.resolved_at)} is before the incident "
-                    f"started ({_iso(known.started_at)})")
+            return (f"resolved_at: {format_time(event.resolved_at)} is before the incident "
+                    f"started ({format_time(known.started_at)})")
         # A monitor reported it failing at detected_at, so it was not over before. Unless
         # the signals themselves show it over before anyone was told (a failure seen after
         # the fact, TIMELINE.md rule 4), or a person declared it afterwards.
@@ -474,15 +473,15 @@ def contradiction(event: ManualEvent, known: Known, now: datetime) -> str | None
                 and event.resolved_at < known.detected_at
                 and not (known.resolved_at is not None
                          and known.resolved_at < known.detected_at)):
-            return (f"resolved_at: {_iso(event.resolved_at)} is before a monitor reported "
-                    f"the incident failing ({_iso(known.detected_at)})")
+            return (f"resolved_at: {format_time(event.resolved_at)} is before a monitor reported "
+                    f"the incident failing ({format_time(known.detected_at)})")
     if isinstance(event, IncidentImpactStartCorrected) and known.resolved_at is not None \
             and event.started_at > known.resolved_at:
-        return (f"started_at: {_iso(event.started_at)} is after the incident was resolved "
-                f"({_iso(known.resolved_at)})")
+        return (f"started_at: {format_time(event.started_at)} is after the incident was resolved "
+                f"({format_time(known.resolved_at)})")
     if isinstance(event, IncidentAcknowledged) and event.at < known.started_at:
-        return (f"at: {_iso(event.at)} is before the incident started "
-                f"({_iso(known.started_at)}); correct the start first")
+        return (f"at: {format_time(event.at)} is before the incident started "
+                f"({format_time(known.started_at)}); correct the start first")
     if isinstance(event, IncidentMerged) and event.other_id == known.id:
         return "other_id: an incident cannot be merged into itself"
     return None
@@ -530,7 +529,7 @@ async def declare_incident(request: web.Request) -> web.Response:
     except ValueError as exc:
         return invalid(str(exc))
     if event.started_at is not None and event.started_at > datetime.now(UTC) + FUTURE_SLACK:
-        return invalid(f"started_at: {_iso(event.started_at)} is in the future")
+        return invalid(f"started_at: {format_time(event.started_at)} is in the future")
     return await append_manual(request, event.incident_id, event, scope="declare")
 
 
@@ -561,10 +560,10 @@ def item_contradiction(event: ActionItemEvent, known: Known | None, now: datetim
     """Why an action-item event cannot be true of its incident, as ``field: reason``."""
     if isinstance(event, ActionItemCompleted) and event.completed_at is not None:
         if event.completed_at > now + FUTURE_SLACK:
-            return f"completed_at: {_iso(event.completed_at)} is in the future"
+            return f"completed_at: {format_time(event.completed_at)} is in the future"
         if known is not None and event.completed_at < known.started_at:
-            return (f"completed_at: {_iso(event.completed_at)} is before its incident "
-                    f"started ({_iso(known.started_at)})")
+            return (f"completed_at: {format_time(event.completed_at)} is before its incident "
+                    f"started ({format_time(known.started_at)})")
     if isinstance(event, ActionItemAdded | ActionItemDueDateSet) and known is not None \
             and event.due_date is not None \
             and event.due_date < known.started_at.astimezone(UTC).date():
@@ -677,15 +676,13 @@ async def list_deliveries(request: web.Request) -> web.Response:
     # delivery stored first, with that delivery's outcome and signal count.
     return json_response({"deliveries": [
         {"delivery": r["position"], "source": r["source"],
-         "received_at": r["received_at"].astimezone(UTC).isoformat().replace("+00:00", "Z"),
+         "received_at": format_time(r["received_at"]),
          "outcome": r["outcome"], "error": r["error"], "signals": r["signal_count"],
          "duplicate": r["duplicate_of"] is not None, "duplicate_of": r["duplicate_of"]}
         for r in rows]})
 
 
 async def get_delivery(request: web.Request) -> web.Response:
-    from ingest.sources import understand
-    from ingest.webhooks import stored_delivery
 
     try:
         position = int(request.match_info["id"])
@@ -710,8 +707,8 @@ async def get_delivery(request: web.Request) -> web.Response:
     return json_response({
         "delivery": event.position,
         "source": event.data["source"],
-        "received_at": event.received_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
-        "recorded_at": event.recorded_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        "received_at": format_time(event.received_at),
+        "recorded_at": format_time(event.recorded_at),
         "headers": event.data.get("headers", {}),
         "imported": bool(event.metadata.get("imported")),
         "body": text,

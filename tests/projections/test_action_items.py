@@ -16,7 +16,7 @@ from ingest.action_items import (
 )
 from projections.engine.action_items import (
     ActionItem,
-    RecordedEvent,
+    RecordedItemEvent,
     fold,
     item_flags,
     item_from_json,
@@ -27,8 +27,8 @@ from projections.engine.action_items import (
 T0 = datetime(2026, 3, 1, 11, 0, tzinfo=UTC)
 
 
-def recorded(position: int, data: dict[str, Any], minutes: int = 0) -> RecordedEvent:
-    return RecordedEvent(position=position, recorded_at=T0 + timedelta(minutes=minutes),
+def recorded(position: int, data: dict[str, Any], minutes: int = 0) -> RecordedItemEvent:
+    return RecordedItemEvent(position=position, recorded_at=T0 + timedelta(minutes=minutes),
                          event=parse_action_item_event(data))
 
 

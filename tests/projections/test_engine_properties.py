@@ -35,7 +35,7 @@ from ingest.manual import (
 )
 from ingest.signals import Signal
 from projections.engine.fold import Engine, EngineConfig, signal_from_json, signal_to_json
-from projections.engine.state import IncidentState, incident_from_json
+from projections.engine.state import IncidentState, incident_state_from_json
 from projections.engine.timeline import incident_span
 from tests.projections.test_engine_support import deploy, sig, t
 
@@ -200,7 +200,7 @@ def engine_state(engine: Engine, incident_id: str) -> IncidentState:
     for service in engine.services():
         for data in engine.dump(service)["incidents"]:
             if data["id"] == incident_id:
-                return incident_from_json(data)
+                return incident_state_from_json(data)
     raise KeyError(incident_id)
 
 

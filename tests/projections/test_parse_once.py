@@ -19,12 +19,12 @@ import asyncpg
 import pytest
 
 from hindsight.app import engine_config_from
-from ingest.delivery import Delivery
+from ingest.delivery import Delivery, stored_delivery
 from ingest.signals import Signal
 from ingest.sources import SOURCES, adapter_for, adapter_version, signal_json, understand
 from ingest.sources import alertmanager as alertmanager_adapter
 from ingest.store import EventStore, RecordedEvent
-from ingest.webhooks import delivery_data, stored_delivery
+from ingest.webhooks import delivery_data
 from projections.engine.facts import signal_from_json
 from projections.runtime.projection import Pending, Projection
 from projections.runtime.rebuild import rebuild
