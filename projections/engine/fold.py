@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from sortedcontainers import SortedList
+
 from ingest.manual import IncidentDeclared, IncidentMerged, ManualEvent
 from ingest.signals import Kind, Severity, Signal, State, format_time
 from projections.engine import texts
@@ -155,7 +157,8 @@ def incident_id_for(service: str, signal: Signal, attempt: int = 0) -> str:
 
 class _Index:
     """The live incidents covering one service, by ``started_at``: which incidents a
-    signal at a given time may touch, in O(log n + k) rather than a scan of all.
+    signal at a given time may touch, in O(log n + k) rather than a scan of all (a
+    ``SortedList``: adding, moving and dropping an incident are O(log n) too).
 
     Resolved incidents are found between ``start ≥ from − longest`` and ``start ≤ to``
     (``longest`` bounds every indexed resolved incident's length; it only grows, which
@@ -165,7 +168,7 @@ class _Index:
     __slots__ = ("longest", "open", "placed", "starts")
 
     def __init__(self) -> None:
-        self.starts: list[tuple[datetime, str]] = []
+        self.starts = SortedList()  # (started_at, incident id)
         self.placed: dict[str, tuple[datetime, datetime | None]] = {}
         self.open: set[str] = set()
         self.longest = timedelta(0)
@@ -176,8 +179,8 @@ class _Index:
             return
         if before is None or before[0] != span[0]:
             if before is not None:
-                del self.starts[bisect_left(self.starts, (before[0], inc_id))]
-            insort(self.starts, (span[0], inc_id))
+                self.starts.remove((before[0], inc_id))
+            self.starts.add((span[0], inc_id))
         self.placed[inc_id] = span
         if span[1] is None:
             self.open.add(inc_id)
@@ -188,7 +191,7 @@ class _Index:
     def drop(self, inc_id: str) -> None:
         before = self.placed.pop(inc_id, None)
         if before is not None:
-            del self.starts[bisect_left(self.starts, (before[0], inc_id))]
+            self.starts.remove((before[0], inc_id))
             self.open.discard(inc_id)
 
     def touching(self, start: datetime, end: datetime | None, before: timedelta,
@@ -196,10 +199,8 @@ class _Index:
         """Ids (sorted) of incidents with ``started_at − before ≤ end`` and
         ``start ≤ resolved_at + after`` (an open end is infinite on either side)."""
         found = [i for i in self.open if end is None or self.placed[i][0] - before <= end]
-        hi = len(self.starts) if end is None else bisect_right(
-            self.starts, (end + before, _MAX_ID))
-        lo = bisect_left(self.starts, (start - after - self.longest,))
-        for _, inc_id in self.starts[lo:hi]:
+        upper = None if end is None else (end + before, _MAX_ID)
+        for _, inc_id in self.starts.irange((start - after - self.longest,), upper):
             resolved = self.placed[inc_id][1]
             if resolved is not None and start <= resolved + after:
                 found.append(inc_id)
@@ -216,9 +217,11 @@ class Engine:
     ``load`` every dumped service before feeding further events: an incident merged
     across services is reached from both.
 
-    Cost: a signal costs O(log n) in the incidents of its service and the reports of its
-    subject (a repeat, O(1)); an incident is rendered once per ``take_changes`` that
-    reports it, never per signal.
+    Cost: finding the incidents a signal touches is O(log n + k) in the incidents of its
+    service (``_Index``); a repeat folds into an equal report in O(1); a new report is
+    placed by bisection in its subject's line, a list insert (a memmove, cheap because
+    repeats never lengthen a line). An incident is rendered once per ``take_changes``
+    that reports it, never per signal.
     """
 
     def __init__(self, config: EngineConfig) -> None:
