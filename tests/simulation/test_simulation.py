@@ -24,7 +24,7 @@ from typing import Any
 
 import asyncpg
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hindsight.app import engine_config_from
@@ -56,7 +56,7 @@ TINY_RETENTION = 1.0  # seconds of data time
 # Tool models whose worlds fail because of a defect being fixed (issue 10): the defect
 # with the rule it breaks, and the seeds of the server batch it was seen to fail. Worlds
 # leave these models out until the fix lands (then delete the entry: the seeds stay as
-# regression examples below); ``test_a_known_defect`` checks the seeds with every model,
+# ``REGRESSIONS`` below, with the registry of the day); ``test_a_known_defect`` checks the seeds with every model,
 # expected to fail. A seed's world depends on which models are registered.
 KNOWN_DEFECTS: dict[str, tuple[str, tuple[int, ...]]] = {}
 
@@ -79,22 +79,43 @@ def by_receipt(world: World) -> list[Recorded]:
 
 # --- In process, Hypothesis over seeds -----------------------------------------------
 
+# The tool models registered when issue 10's regressions were found. A seed's world
+# depends on the registry it is drawn from (worlds.py), so each named regression is drawn
+# from this set: the same world whatever models are added later.
+ISSUE_10_MODELS = frozenset({
+    "argocd", "betterstack", "cronitor", "github-actions", "gitlab-ci", "grafana",
+    "healthchecks", "native-cron", "native-probe", "pagerduty", "prometheus-alertmanager",
+    "prometheus-alertmanager-pagerduty", "uptime-kuma", "uptimerobot"})
+
+# Named regressions: worlds that failed once.
+REGRESSIONS = [
+    # Healthchecks, issue 10 defect 9 (rule 8): started_at was the down flip's time, not
+    # the deadline of the run the check missed (next_ping is null when down); fixed 61d6991.
+    pytest.param(20250112, id="healthchecks-alone"),
+    pytest.param(20250315, id="healthchecks-beside-uptimerobot-and-pagerduty-acks"),
+    pytest.param(20250528, id="healthchecks-beside-grafana-two-instances"),
+    # Better Stack (rule 6): the acknowledgement of an SSL-expiry warning incident of the
+    # same monitor acknowledged the service's open outage incident; fixed 16de7c4.
+    pytest.param(20250554, id="betterstack-ssl-ack-beside-github"),
+    pytest.param(1000619, id="betterstack-ssl-ack-beside-grafana"),
+    # The oracle (rule 2): a receipt-dated Cronitor alert 16 min after Alertmanager's
+    # alert resolved is a second incident, as the rules say; the oracle had assumed one
+    # per outage.
+    pytest.param(15897591, id="cronitor-after-alertmanager-resolved"),
+]
+
+
+@pytest.mark.parametrize("seed", REGRESSIONS)
+def test_a_named_regression_stays_fixed(seed: int) -> None:
+    """The world that once failed, drawn from the models registered then."""
+    registry = {n: m for n, m in healthy().items() if n in ISSUE_10_MODELS}
+    assert set(registry) == ISSUE_10_MODELS - set(KNOWN_DEFECTS)
+    world = draw(seed, registry)
+    in_process(world, by_receipt(world), "time order")
+
+
 @settings(max_examples=WORLDS, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2**32 - 1))
-# Named regressions: worlds that failed once (each reproduces while the registered
-# models are the same; a known defect's model stays out of them until it is fixed).
-# Healthchecks, issue 10 defect 9 (rule 8): started_at was the down flip's time, not
-# the deadline of the run the check missed (next_ping is null when down); fixed 61d6991.
-@example(seed=20250112)  # a cron check alone
-@example(seed=20250315)  # beside UptimeRobot, and PagerDuty acknowledgements
-@example(seed=20250528)  # beside Grafana alerts of two instances
-# Better Stack (rule 6): the acknowledgement of an SSL-expiry warning incident of the same
-# monitor acknowledged the service's open outage incident; fixed 16de7c4.
-@example(seed=20250554)  # beside GitHub runs and deploys
-@example(seed=1000619)  # in 7 deliveries beside a Grafana alert
-# The oracle (rule 2): a receipt-dated Cronitor alert 16 min after Alertmanager's alert
-# resolved is a second incident, as the rules say; the oracle had assumed one per outage.
-@example(seed=15897591)
 def test_each_reported_outage_is_the_oracles_incident_with_its_moments(seed: int) -> None:
     """The world's deliveries in time order."""
     world = draw(seed, healthy())
