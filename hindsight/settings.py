@@ -47,19 +47,19 @@ GENERATED_NAME = "hindsight.toml"
 Severity = Literal["P1", "P2", "P3", "P4"]
 
 # Sources that authenticate by a shared secret (signature or header), the others by token.
-SIGNED_SOURCES = frozenset({"github", "gitlab", "pagerduty", "native", "checkly", "vercel"})
-SIGNED_SOURCES |= {"sentry"}  # Sentry-Hook-Signature with the integration's client secret
+# (Sentry: Sentry-Hook-Signature with the integration's client secret.)
+SIGNED_SOURCES = frozenset({"github", "gitlab", "pagerduty", "native", "checkly", "vercel",
+                            "sentry"})
 # Sources whose secret the tool generates and the operator pastes into Hindsight, never
 # the reverse: PagerDuty creates a V3 webhook subscription's signing secret itself and
 # shows it once (PagerDuty developer-docs, docs/webhooks/04-Signatures.md, "Obtaining the
 # Secret": "When a webhook subscription is created, a strong unique secret is generated
 # and provided in the response"). Vercel shows a webhook's secret once, in the "Webhook
 # Created" dialog (vercel.com/docs/webhooks), or signs with the integration's client
-# secret. First start leaves these disabled.
-SECRET_FROM_TOOL = frozenset({"pagerduty", "vercel"})
-# Sentry generates an integration's client secret and shows it on the integration's page
-# (docs.sentry.io, integration-platform/webhooks "Sentry-Hook-Signature").
-SECRET_FROM_TOOL |= {"sentry"}
+# secret. Sentry generates an integration's client secret and shows it on the
+# integration's page (docs.sentry.io, integration-platform/webhooks
+# "Sentry-Hook-Signature"). First start leaves these disabled.
+SECRET_FROM_TOOL = frozenset({"pagerduty", "vercel", "sentry"})
 # The tool's name as the setup texts say whose secret to paste (default: the source).
 SECRET_SHOWN_BY = {"pagerduty": "PagerDuty", "vercel": "Vercel", "sentry": "Sentry"}
 # Sources whose alerts come from Prometheus rules, with a ``prometheus_url`` to ask for
@@ -452,7 +452,8 @@ def generate_credentials(settings: Settings) -> tuple[Settings, Path]:
     """First start with no configuration: make an API token and one credential per
     source whose credential Hindsight chooses, save them (mode 0600) in the data
     directory, and return the new settings. Sources whose secret the tool generates
-    (``SECRET_FROM_TOOL``: PagerDuty) are left disabled until the operator pastes it."""
+    (``SECRET_FROM_TOOL``: PagerDuty, Vercel, Sentry) are left disabled until the
+    operator pastes it."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     path = settings.data_dir / GENERATED_NAME
     lines = [

@@ -51,3 +51,17 @@ def test_the_readme_counts_the_tools_the_demo_uses() -> None:
     records = (ROOT / "hindsight" / "demo_data" / "week.jsonl").read_bytes().splitlines()
     tools = {orjson.loads(line)["source"] for line in records if line.strip()}
     assert f"a recorded week from {NUMBERS[len(tools)]} tools" in README.read_text()
+
+
+def test_every_source_has_its_row_in_the_readme_and_a_guide() -> None:
+    """Issue 14: each source is documented where a newcomer looks first, with its guide
+    in docs/sources/ and its row in that folder's index."""
+    from ingest.sources import SOURCES
+
+    readme = README.read_text()
+    index = (ROOT / "docs" / "sources" / "README.md").read_text()
+    missing = [name for name in SOURCES
+               if f"`/v1/webhooks/{name}`" not in readme
+               or f"`/v1/webhooks/{name}`" not in index
+               or not (ROOT / "docs" / "sources" / f"{name}.md").exists()]
+    assert missing == []
