@@ -23,6 +23,9 @@ class _Pending:
     future: asyncio.Future[Appended]
 
 
+MAX_IN_FLIGHT = 4  # batches committing at once
+
+
 class GroupCommitter:
     def __init__(
         self,
@@ -30,7 +33,7 @@ class GroupCommitter:
         *,
         max_wait: float = 0.002,
         max_batch: int = 256,
-        max_in_flight: int = 4,
+        max_in_flight: int = MAX_IN_FLIGHT,
         on_batch: Callable[[int], None] | None = None,
     ) -> None:
         self.store = store
