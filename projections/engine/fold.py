@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 from bisect import bisect_left, bisect_right, insort
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -257,13 +257,19 @@ class Engine:
         return self._map.service_of(signal)
 
     def apply_delivery(
-        self, position: int, received_at: datetime, signals: Sequence[Signal]
+        self, position: int, received_at: datetime, signals: Sequence[Signal],
+        keep: Callable[[str], bool] | None = None,
     ) -> None:
+        """``keep``: fold only the signals of the services it accepts (a shard of a
+        rebuild, ``projections.runtime.shards``); each keeps its index in the delivery."""
         touched: set[str] = set()
         self._recent.clear()
         for index, signal in enumerate(signals):
+            service = self.service_of(signal)
+            if keep is not None and not keep(service):
+                continue
             fact = Fact(position, index, received_at, signal)
-            svc = self._service(self.service_of(signal))
+            svc = self._service(service)
             svc.see(received_at)
             touched.add(svc.name)
             self._changed_services.add(svc.name)

@@ -76,6 +76,10 @@ class ServiceMap:
         # function of the names, so it is worked out once. Bounded: a flood of distinct
         # names cannot grow it without limit.
         self._known: dict[tuple[str, ...], str | None] = {}
+        # The same for whole signals: what ``service_of`` reads of one (kind, subject,
+        # payload hint, labels) recurs for every repeat of an alert or check, and working
+        # out its names costs more than the match. Bounded like ``_known``.
+        self._signals: dict[tuple[object, ...], str] = {}
 
     def configured(self, *names: str) -> str | None:
         """The configured service of the first name an exact pattern matches, else of the
@@ -102,6 +106,16 @@ class ServiceMap:
     def service_of(self, signal: Signal) -> str:
         """The configured mapping wins (on :func:`names_of`), else the payload's own hint,
         else the subject as it is shown (:func:`fallback_name`)."""
+        key = (signal.kind, signal.subject, signal.service, signal.labels)
+        known = self._signals.get(key)
+        if known is None:
+            known = self._service_of(signal)
+            if len(self._signals) >= 100_000:
+                self._signals.clear()
+            self._signals[key] = known
+        return known
+
+    def _service_of(self, signal: Signal) -> str:
         configured = self.configured(*names_of(signal))
         if configured is not None:
             return configured

@@ -3,6 +3,7 @@ projector, ``hindsight rebuild`` and "as of" answers, so they cannot disagree.""
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -13,7 +14,7 @@ import orjson
 
 from ingest.action_items import ACTION_ITEM_EVENT_TYPES, parse_action_item_event
 from ingest.delivery import Delivery
-from ingest.manual import MANUAL_TYPES, manual_event_from_json
+from ingest.manual import MANUAL_TYPES, IncidentDeclared, manual_event_from_json
 from ingest.signals import Severity, Signal
 from ingest.sources import is_current, signal_data, understand
 from ingest.store import RecordedEvent, read_positions
@@ -38,6 +39,22 @@ def engine_config(
                         reopen_window=reopen_window, retention=retention)
 
 
+@dataclass(frozen=True)
+class Shard:
+    """One of ``count`` shards of a rebuild: the services whose stable hash falls on
+    ``index`` (signals never cross services; docs/architecture.md, "Sharded rebuild")."""
+
+    index: int
+    count: int
+
+    def keeps(self, service: str) -> bool:
+        return zlib.crc32(service.encode()) % self.count == self.index
+
+    @property
+    def first(self) -> bool:
+        return self.index == 0
+
+
 @dataclass
 class Pending:
     """Rows a batch of events adds to the read models, written in one transaction."""
@@ -48,9 +65,13 @@ class Pending:
 
 
 class Projection:
-    def __init__(self, config: EngineConfig) -> None:
+    def __init__(self, config: EngineConfig, shard: Shard | None = None) -> None:
         self.config = config
         self.engine = Engine(config)
+        # A shard of a rebuild folds the signals of its services only; the first shard
+        # also keeps what belongs to no service (the delivery log, action items).
+        self.shard = shard
+        self.keep = None if shard is None else shard.keeps
         self.items: dict[str, items.ActionItem] = {}
         # Services changed since the engine's state was last saved (see projector.py).
         self.unsaved: set[str] = set()
@@ -73,10 +94,15 @@ class Projection:
             elif event.type in MANUAL_TYPES:
                 incident_id = event.stream.removeprefix(INCIDENT_STREAM)
                 manual = manual_event_from_json(event.type, event.data)
+                if (self.keep is not None and isinstance(manual, IncidentDeclared)
+                        and not self.keep(manual.service)):
+                    continue  # declared in another shard's service; the rest reach
+                    # every shard and change only the one holding the incident
                 self.engine.apply_manual(event.position, event.recorded_at, manual,
                                          incident_id=incident_id)
             elif event.type in ACTION_ITEM_EVENT_TYPES:
-                self.apply_item(event, pending)
+                if self.shard is None or self.shard.first:
+                    self.apply_item(event, pending)
             elif event.type == PENDING_EVENT:
                 # What Prometheus said at receipt (TIMELINE.md rule 8): the alert's
                 # signal, failing since its pending period began, received with its
@@ -98,7 +124,9 @@ class Projection:
     def _delivery(self, event: RecordedEvent, pending: Pending) -> None:
         source = event.data["source"]
         outcome, error, signals, encoded = self._understanding(event, event)
-        self.engine.apply_delivery(event.position, event.received_at, signals)
+        self.engine.apply_delivery(event.position, event.received_at, signals, self.keep)
+        if self.shard is not None and not self.shard.first:
+            return
         services = sorted({self.engine.service_of(s) for s in signals})
         pending.deliveries.append((
             event.position, event.transaction_id, source, event.received_at,
@@ -154,7 +182,9 @@ class Projection:
             outcome, error, signals, _ = self._understanding(first, first)
         folded = signals if earlier else []
         if folded:
-            self.engine.apply_delivery(event.position, event.received_at, folded)
+            self.engine.apply_delivery(event.position, event.received_at, folded, self.keep)
+        if self.shard is not None and not self.shard.first:
+            return
         services = sorted({self.engine.service_of(s) for s in signals})
         pending.deliveries.append((
             event.position, event.transaction_id, source, event.received_at,
@@ -180,6 +210,67 @@ async def save_state(conn: asyncpg.Connection, dumps: dict[str, dict[str, Any]])
         [(name, orjson.dumps(dump).decode()) for name, dump in sorted(dumps.items())])
 
 
+# Read models are written set-wise: one statement per table per batch, whatever the
+# number of rows (UNNEST of one array per column, or COPY for rows that are only added),
+# instead of a round of parse-bind-execute per row (``executemany``).
+
+_UPSERT_INCIDENTS = """
+INSERT INTO incidents (id, service, title, severity, status, started_at, detected_at,
+  acknowledged_at, resolved_at, detection_latency_seconds, duration_seconds, detected_by,
+  detection_verdict, first_detector_source, public, merged_into, version, summary, doc)
+SELECT id, service, title, severity, status, started_at, detected_at, acknowledged_at,
+       resolved_at, latency, duration, detected_by, verdict, first_source, public,
+       merged_into, version, summary::json, doc::jsonb
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[],
+            $7::timestamptz[], $8::timestamptz[], $9::timestamptz[], $10::float8[],
+            $11::float8[], $12::text[], $13::text[], $14::text[], $15::bool[], $16::text[],
+            $17::int[], $18::text[], $19::text[])
+  AS x(id, service, title, severity, status, started_at, detected_at, acknowledged_at,
+       resolved_at, latency, duration, detected_by, verdict, first_source, public,
+       merged_into, version, summary, doc)
+ON CONFLICT (id) DO UPDATE SET service = excluded.service, title = excluded.title,
+  severity = excluded.severity, status = excluded.status,
+  started_at = excluded.started_at, detected_at = excluded.detected_at,
+  acknowledged_at = excluded.acknowledged_at, resolved_at = excluded.resolved_at,
+  detection_latency_seconds = excluded.detection_latency_seconds,
+  duration_seconds = excluded.duration_seconds, detected_by = excluded.detected_by,
+  detection_verdict = excluded.detection_verdict,
+  first_detector_source = excluded.first_detector_source, public = excluded.public,
+  merged_into = excluded.merged_into, version = excluded.version,
+  summary = excluded.summary, doc = excluded.doc
+"""
+
+_UPSERT_SUBJECTS = """
+INSERT INTO subject_states (service, source, subject, kind, state, occurred_at, received_at,
+                            position, summary)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                     $6::timestamptz[], $7::timestamptz[], $8::bigint[], $9::text[])
+ON CONFLICT (service, source, subject) DO UPDATE SET
+  kind = excluded.kind, state = excluded.state, occurred_at = excluded.occurred_at,
+  received_at = excluded.received_at, position = excluded.position, summary = excluded.summary
+"""
+
+_UPSERT_JOINS = """
+INSERT INTO signal_incidents (position, idx, incident_id)
+SELECT * FROM unnest($1::bigint[], $2::int[], $3::text[])
+ON CONFLICT (position, idx) DO UPDATE SET incident_id = excluded.incident_id
+"""
+
+_UPSERT_ITEMS = """
+INSERT INTO action_items (id, incident_id, status, owner, due_date, created_at, doc)
+SELECT id, incident_id, status, owner, due_date, created_at, doc::jsonb
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::date[], $6::timestamptz[],
+            $7::text[]) AS x(id, incident_id, status, owner, due_date, created_at, doc)
+ON CONFLICT (id) DO UPDATE SET status = excluded.status, owner = excluded.owner,
+  due_date = excluded.due_date, doc = excluded.doc
+"""
+
+
+def columns(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
+    """Rows to one list per column (the arguments of an UNNEST)."""
+    return [list(col) for col in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
+
+
 async def write(conn: asyncpg.Connection, changes: Changes, pending: Pending) -> None:
     """Write one batch's read-model rows (the caller holds the transaction)."""
     incidents = [*changes.incidents, *changes.merged]
@@ -195,42 +286,29 @@ async def write(conn: asyncpg.Connection, changes: Changes, pending: Pending) ->
                 "service_risks", records=risk_rows,
                 columns=["service", "subject", "kind", "reason", "since", "position"])
     if changes.subjects:
-        await conn.executemany(
-            """INSERT INTO subject_states (service, source, subject, kind, state, occurred_at,
-                                           received_at, position, summary)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-               ON CONFLICT (service, source, subject) DO UPDATE SET
-                 kind = excluded.kind, state = excluded.state,
-                 occurred_at = excluded.occurred_at, received_at = excluded.received_at,
-                 position = excluded.position, summary = excluded.summary""",
+        await conn.execute(_UPSERT_SUBJECTS, *columns(
             [(s.service, s.source, s.subject, s.kind, s.state, s.occurred_at, s.received_at,
-              s.position, s.summary) for s in changes.subjects])
+              s.position, s.summary) for s in changes.subjects], 9))
     if changes.joins:
-        await conn.executemany(
-            "INSERT INTO signal_incidents (position, idx, incident_id) VALUES ($1, $2, $3) "
-            "ON CONFLICT (position, idx) DO UPDATE SET incident_id = excluded.incident_id",
-            [(pos, idx, inc) for (pos, idx), inc in changes.joins.items()])
+        await conn.execute(_UPSERT_JOINS, *columns(
+            [(pos, idx, inc) for (pos, idx), inc in changes.joins.items()], 3))
     if pending.deliveries:
         await conn.copy_records_to_table(
             "delivery_log", records=pending.deliveries,
             columns=["position", "transaction_id", "source", "received_at", "outcome", "error",
                      "signal_count", "services", "signals", "duplicate_of"])
     if pending.items:
-        await conn.executemany(
-            """INSERT INTO action_items (id, incident_id, status, owner, due_date, created_at, doc)
-               VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)
-               ON CONFLICT (id) DO UPDATE SET status = excluded.status, owner = excluded.owner,
-                 due_date = excluded.due_date, doc = excluded.doc""",
+        await conn.execute(_UPSERT_ITEMS, *columns(
             [(i.id, i.incident_id, i.status, i.owner, i.due_date, i.created_at,
-              orjson.dumps(i.to_json()).decode()) for i in pending.items.values()])
+              orjson.dumps(i.to_json()).decode()) for i in pending.items.values()], 7))
 
 
-async def _write_incidents(conn: asyncpg.Connection, incidents: Iterable[Incident]) -> None:
+def incident_rows(incidents: Iterable[Incident]
+                  ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """The ``incidents`` row and the ``timeline_entries`` rows of each incident."""
     rows = []
     entries = []
-    ids = []
     for inc in incidents:
-        ids.append(inc.id)
         first_source = next((e.source for e in inc.timeline if e.marker == "detected"), None)
         rows.append((
             inc.id, inc.service, inc.title, inc.severity, inc.status, inc.started_at,
@@ -245,25 +323,14 @@ async def _write_incidents(conn: asyncpg.Connection, incidents: Iterable[Inciden
              e.subject, e.state, e.text, e.repeats)
             for seq, e in enumerate(inc.timeline)
         ]
-    await conn.executemany(
-        """INSERT INTO incidents (id, service, title, severity, status, started_at, detected_at,
-             acknowledged_at, resolved_at, detection_latency_seconds, duration_seconds,
-             detected_by, detection_verdict, first_detector_source, public, merged_into,
-             version, summary, doc)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-                   $18::json, $19::jsonb)
-           ON CONFLICT (id) DO UPDATE SET service = excluded.service, title = excluded.title,
-             severity = excluded.severity, status = excluded.status,
-             started_at = excluded.started_at, detected_at = excluded.detected_at,
-             acknowledged_at = excluded.acknowledged_at, resolved_at = excluded.resolved_at,
-             detection_latency_seconds = excluded.detection_latency_seconds,
-             duration_seconds = excluded.duration_seconds, detected_by = excluded.detected_by,
-             detection_verdict = excluded.detection_verdict,
-             first_detector_source = excluded.first_detector_source, public = excluded.public,
-             merged_into = excluded.merged_into, version = excluded.version,
-             summary = excluded.summary, doc = excluded.doc""",
-        rows)
-    await conn.execute("DELETE FROM timeline_entries WHERE incident_id = ANY($1::text[])", ids)
+    return rows, entries
+
+
+async def _write_incidents(conn: asyncpg.Connection, incidents: Iterable[Incident]) -> None:
+    rows, entries = incident_rows(incidents)
+    await conn.execute(_UPSERT_INCIDENTS, *columns(rows, 19))
+    await conn.execute("DELETE FROM timeline_entries WHERE incident_id = ANY($1::text[])",
+                       [r[0] for r in rows])
     if entries:
         await conn.copy_records_to_table(
             "timeline_entries", records=entries,

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -31,16 +31,28 @@ from typing import Any
 import asyncpg
 
 from ingest.store import Cursor, EventStore, RecordedEvent
-from projections.engine.fold import EngineConfig
+from projections.engine.fold import Changes, EngineConfig
+from projections.runtime.projection import (
+    COPY,
+    Pending,
+    Projection,
+    Shard,
+    save_state,
+    stored_firsts,
+    write,
+)
 from projections.runtime.projector import (
+    CHECKPOINT,
     PROJECTOR_LOCK,
+    LostLeadership,
     load_checkpoint,
-    project_batch,
     reset_read_models,
     restore,
 )
 
 REBUILD_BATCH = 2000
+QUEUE = 2  # folded batches waiting for the writer, at most
+SLICE = 250  # events folded between returns to the event loop (the writer's turn)
 HORIZON_WAIT = 0.05  # seconds between reads while the horizon holds events back
 MOMENTS = ("started_at", "detected_at", "acknowledged_at", "resolved_at")
 SNAPSHOT_FIELDS = (*MOMENTS, "severity", "status", "detection_latency_seconds")
@@ -48,6 +60,21 @@ SNAPSHOT_FIELDS = (*MOMENTS, "severity", "status", "detection_latency_seconds")
 
 class ProjectorRunning(RuntimeError):
     """Another process leads the projection (a running ``hindsight serve``)."""
+
+
+@dataclass
+class Timing:
+    """Where a replay's wall time went, in seconds: waiting for reads (``read``, the
+    page's decode included), folding (``fold``), rendering changed incidents
+    (``render``), waiting for the writer (``wait``: the write time the fold did not
+    hide) and the final snapshot."""
+
+    read: float = 0.0
+    fold: float = 0.0
+    render: float = 0.0
+    wait: float = 0.0
+    snapshot: float = 0.0
+    shard_peak_mb: float = 0.0  # the largest shard process's peak RSS (sharded only)
 
 
 @dataclass(frozen=True)
@@ -116,29 +143,108 @@ async def reset(conn: asyncpg.Connection) -> None:
     await reset_read_models(conn)
 
 
+@dataclass
+class _Batch:
+    """One folded batch on its way to the writer."""
+
+    changes: Changes
+    pending: Pending
+    previous: Cursor
+    after: Cursor
+    events: int  # the checkpoint's event count once it is written
+
+
+class WriteFailed(RuntimeError):
+    """The writer could not commit a batch: the rebuild stopped there. The read models
+    and the checkpoint are those of the last batch committed (each batch commits its rows
+    with its checkpoint, or nothing)."""
+
+
+async def _writer(conn: asyncpg.Connection, queue: asyncio.Queue[_Batch | None],
+                  fault: Callable[[str], None] | None, checkpoint: bool = True) -> None:
+    """Commit batches in order, each with its checkpoint (compare-and-set), on the
+    leader's connection, while the fold goes on with the next ones. A shard writes its
+    rows only: the leader moves the checkpoint once every shard has finished."""
+    while (item := await queue.get()) is not None:
+        async with conn.transaction():
+            await write(conn, item.changes, item.pending)
+            if fault is not None:
+                fault("after-read-models")
+            if checkpoint:
+                await _move_checkpoint(conn, item.previous, item.after, item.events)
+
+
+async def _move_checkpoint(conn: asyncpg.Connection, previous: Cursor, after: Cursor,
+                           events: int, *, snapshot: bool = False) -> None:
+    moved = await conn.execute(
+        """UPDATE projector_checkpoint
+           SET transaction_id = $2, position = $3, events = $4, updated_at = now(),
+               snapshot_transaction_id = CASE WHEN $7 THEN $2 ELSE snapshot_transaction_id END,
+               snapshot_position = CASE WHEN $7 THEN $3 ELSE snapshot_position END
+           WHERE name = $1 AND transaction_id = $5 AND position = $6""",
+        CHECKPOINT, after.transaction_id, after.position, events,
+        previous.transaction_id, previous.position, snapshot)
+    if moved != "UPDATE 1":
+        raise LostLeadership("the checkpoint moved: another projector is writing")
+
+
 async def _replay(
     conn: asyncpg.Connection,
     store: EventStore,
     config: EngineConfig,
     batch_size: int,
     progress: Callable[[int], None] | None,
+    fault: Callable[[str], None] | None = None,
+    timing: Timing | None = None,
+    shard: Shard | None = None,
 ) -> Replayed:
     """Step 3: fold from the checkpoint to the end of the log as it was when we started.
 
+    Three things overlap: the next page is read (on the store's pool) while this one is
+    folded, and the writer commits batch N on ``conn`` while batch N+1 is folded (a
+    bounded queue: at most ``QUEUE`` folded batches wait, which bounds memory). The
+    fold runs ``SLICE`` events at a time between returns to the event loop, so the
+    writer's next statement goes out while the fold goes on: PostgreSQL's work runs on
+    the other core meanwhile.
+
     The end is a count, not an empty read: readers stop below the oldest transaction
     still running anywhere in the cluster (see ingest/store.py), so a read may come back
-    empty while committed events wait behind that horizon. The next batch is read while
-    this one is folded and written (reading and writing use two connections)."""
+    empty while committed events wait behind that horizon.
+
+    One engine snapshot at the end (every service changed since the last one, with the
+    snapshot cursor at the final checkpoint), instead of one every SNAPSHOT_EVERY
+    events: an interrupted rebuild leaves the previous snapshot, and the next projector
+    folds from it to the checkpoint again without writing (``restore``)."""
+    timing = timing if timing is not None else Timing()
     started = time.perf_counter()
-    cursor, events = await load_checkpoint(conn)
     target = await log_size(conn)
-    projection = await restore(conn, store, config, cursor)
+    if shard is None:
+        cursor, events = await load_checkpoint(conn)
+        projection = await restore(conn, store, config, cursor)
+    else:  # a shard of a full rebuild: from the start, the leader has reset
+        cursor, events = Cursor(), 0
+        projection = Projection(config, shard)
     done = 0
+    queue: asyncio.Queue[_Batch | None] = asyncio.Queue(maxsize=QUEUE)
+    writer = asyncio.ensure_future(_writer(conn, queue, fault, checkpoint=shard is None))
     pending: asyncio.Task[list[RecordedEvent]] = asyncio.ensure_future(
         store.read(cursor, batch_size))
+
+    async def hand(item: _Batch | None) -> None:
+        put = asyncio.ensure_future(queue.put(item))
+        await asyncio.wait([put, writer], return_when=asyncio.FIRST_COMPLETED)
+        if writer.done() and not put.done():
+            put.cancel()
+        if writer.done() and writer.exception() is not None:
+            raise WriteFailed(f"the rebuild stopped: writing a batch failed "
+                              f"({writer.exception()!r}); read models and checkpoint are "
+                              "those of the last batch written") from writer.exception()
+
     try:
         while True:
+            t0 = time.perf_counter()
             batch = await pending
+            timing.read += time.perf_counter() - t0
             if not batch:
                 if events >= target:
                     break
@@ -146,14 +252,47 @@ async def _replay(
                 pending = asyncio.ensure_future(store.read(cursor, batch_size))
                 continue
             pending = asyncio.ensure_future(store.read(batch[-1].cursor, batch_size))
-            await project_batch(conn, projection, batch, cursor, events)
+            t0 = time.perf_counter()
+            firsts: Mapping[int, RecordedEvent] = {}
+            if any(e.type == COPY for e in batch):  # not on ``conn``: the writer's
+                async with store.pool.acquire() as reader:
+                    firsts = await stored_firsts(reader, batch)
+            timing.read += time.perf_counter() - t0
+            item = Pending()
+            t0 = time.perf_counter()
+            for start in range(0, len(batch), SLICE):
+                projection.apply(batch[start:start + SLICE], item, firsts)
+                await asyncio.sleep(0)  # the writer's next statement goes out
+            t1 = time.perf_counter()
+            changes = projection.engine.take_changes()
+            projection.unsaved.update(changes.services)
+            t2 = time.perf_counter()
+            timing.fold += t1 - t0
+            timing.render += t2 - t1
+            await hand(_Batch(changes, item, cursor, batch[-1].cursor, events + len(batch)))
+            timing.wait += time.perf_counter() - t2
             cursor, events = batch[-1].cursor, events + len(batch)
             done += len(batch)
             if progress is not None:
                 progress(len(batch))
+        await hand(None)
+        t0 = time.perf_counter()
+        await writer
+        timing.wait += time.perf_counter() - t0
+        if projection.unsaved:
+            t0 = time.perf_counter()
+            dumps = {name: projection.engine.dump(name) for name in projection.unsaved}
+            async with conn.transaction():
+                await save_state(conn, dumps)
+                if shard is None:
+                    await _move_checkpoint(conn, cursor, cursor, events, snapshot=True)
+            projection.unsaved.clear()
+            timing.snapshot += time.perf_counter() - t0
     finally:
-        if not pending.done():
-            pending.cancel()
+        for task in (pending, writer):
+            if not task.done():
+                task.cancel()
+        await asyncio.gather(pending, writer, return_exceptions=True)
     return Replayed(done, time.perf_counter() - started, cursor)
 
 
@@ -164,15 +303,34 @@ async def rebuild(
     *,
     batch_size: int = REBUILD_BATCH,
     progress: Callable[[int], None] | None = None,
+    fault: Callable[[str], None] | None = None,
+    timing: Timing | None = None,
+    shards: int = 1,
+    dsn: str | None = None,
 ) -> Replayed:
     """Steps 1 to 4. ``conn`` must be a dedicated connection (it holds the session lock);
-    ``store`` reads the log on its own pool."""
+    ``store`` reads the log on its own pool.
+
+    ``shards`` > 1 (with ``dsn``, where the shard processes connect) folds the services
+    in that many processes (``projections.runtime.shards``), unless the log holds a
+    manual merge (docs/architecture.md, "Sharded rebuild"): then in this process."""
     await _lock(conn)
     try:
         await reset(conn)
-        return await _replay(conn, store, config, batch_size, progress)
+        if shards > 1 and dsn is not None and not await has_merges(conn):
+            from projections.runtime.shards import replay_sharded
+
+            return await replay_sharded(conn, dsn, config, shards, batch_size, progress,
+                                        timing)
+        return await _replay(conn, store, config, batch_size, progress, fault, timing)
     finally:
         await _unlock(conn)
+
+
+async def has_merges(conn: asyncpg.Connection) -> bool:
+    """Whether the log holds a manual merge (the one event that joins two services)."""
+    return bool(await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM events WHERE type = 'incident.merged')"))
 
 
 async def catch_up(
@@ -182,11 +340,13 @@ async def catch_up(
     *,
     batch_size: int = REBUILD_BATCH,
     progress: Callable[[int], None] | None = None,
+    fault: Callable[[str], None] | None = None,
+    timing: Timing | None = None,
 ) -> Replayed:
     """Fold what the checkpoint has not seen, when no live projector leads."""
     await _lock(conn)
     try:
-        return await _replay(conn, store, config, batch_size, progress)
+        return await _replay(conn, store, config, batch_size, progress, fault, timing)
     finally:
         await _unlock(conn)
 

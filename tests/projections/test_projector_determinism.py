@@ -46,6 +46,14 @@ async def read_models(database_url: str) -> dict[str, list[tuple[Any, ...]]]:
         await conn.close()
 
 
+def without_state(models: dict[str, list[tuple[Any, ...]]]) -> dict[str, list[tuple[Any, ...]]]:
+    """The read models without ``projector_state``: the engine's saved state is when it
+    was saved (a live projector every SNAPSHOT_EVERY events, a rebuild once at its end),
+    not what the log says; test_rebuild_pipeline.py checks that a projector resuming from
+    a rebuild's snapshot folds on as a replay of the whole log does."""
+    return {name: rows for name, rows in models.items() if name != "projector_state"}
+
+
 async def api_answers(client: Any) -> list[Any]:
     listing = await (await client.get("/v1/incidents", params={"limit": "1000"},
                                       headers=api_headers())).json()
@@ -92,7 +100,7 @@ async def test_a_live_fold_of_concurrent_deliveries_equals_every_rebuild(
     await client.close()  # the live projector lets go of its lock
 
     first = await rebuilt(database_url, pool)
-    assert first == live
+    assert without_state(first) == without_state(live)
     assert await rebuilt(database_url, pool) == first
     reader = await make_client(projector=False, services=SERVICES)
     assert await api_answers(reader) == live_answers
@@ -159,7 +167,7 @@ async def test_a_projector_crashing_before_its_checkpoint_counts_nothing_twice(
     assert len(calls) > total // 25 + 2  # three batches were written twice
     assert crashed["projector_checkpoint"][0][3] == total
 
-    assert await rebuilt(database_url, pool) == crashed
+    assert without_state(await rebuilt(database_url, pool)) == without_state(crashed)
 
 
 async def import_deliveries_unprojected(client: Any, deliveries: list[Any]) -> None:
