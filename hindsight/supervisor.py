@@ -35,15 +35,16 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 
 log = structlog.get_logger("hindsight.supervisor")
+T = TypeVar("T")
 
 SHUTDOWN_TIMEOUT = 10.0  # seconds a child has to stop after SIGTERM; then SIGKILL
 FIRST_PAUSE, LONGEST_PAUSE = 0.5, 30.0  # before restarting a child that died
@@ -230,14 +231,27 @@ def serve(settings: Any, *, workers: int, database_url: str | None,
             embedded.stop()
 
 
-def http_worker(settings: Any, database_url: str, options: dict[str, Any]) -> None:
-    """One HTTP worker: ingest and read, no projector, on the shared port."""
+def run_loop(main: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run(main)`` on uvloop's event loop when uvloop is installed (a
+    dependency on Linux and macOS), else on asyncio's own. Measured under ``wrk``
+    (issue 11, three interleaved rounds): HTTP workers 1,019-1,470 -> 876-935 µs of CPU
+    per delivery, the projector 369-409 -> 281-316, deliveries/s 368-553 -> 639-682."""
     import asyncio
 
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop has no Windows build
+        return asyncio.run(main)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(main)
+
+
+def http_worker(settings: Any, database_url: str, options: dict[str, Any]) -> None:
+    """One HTTP worker: ingest and read, no projector, on the shared port."""
     from hindsight.app import create_app
 
     app = create_app(settings, database_url=database_url, projector=False)
-    sys.exit(asyncio.run(_serve_http(app, settings.host, settings.port, options)))
+    sys.exit(run_loop(_serve_http(app, settings.host, settings.port, options)))
 
 
 async def _serve_http(app: Any, host: str, port: int, options: dict[str, Any]) -> int:
@@ -265,12 +279,10 @@ async def _serve_http(app: Any, host: str, port: int, options: dict[str, Any]) -
 
 def projector_process(settings: Any, database_url: str) -> None:
     """The projector and the notifier, with no HTTP."""
-    import asyncio
-
     from hindsight.app import create_app
 
     app = create_app(settings, database_url=database_url, projector=True, http=False)
-    asyncio.run(_run_background(app))
+    run_loop(_run_background(app))
 
 
 async def _run_background(app: Any) -> None:
