@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -27,6 +28,11 @@ from hindsight.settings import Settings
 from projections.drafts.formats import UNKNOWN, duration, plural
 
 IMPORT_CHUNK = 5000  # lines held in memory at once
+MAX_SHARDS = 4  # rebuild processes: each reads the whole log, so more stop paying
+
+
+def default_shards() -> int:
+    return max(1, min(MAX_SHARDS, os.cpu_count() or 1))
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -42,6 +48,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                          help="report the incidents and moments that changed")
     rebuild.add_argument("--batch-size", type=int, default=2000, metavar="N",
                          help="events read and folded per transaction (default 2000)")
+    rebuild.add_argument("--shards", type=int, default=default_shards(), metavar="N",
+                         help="fold the services in N processes (default: the number of "
+                              f"cores, at most {MAX_SHARDS}; here {default_shards()}). A "
+                              "log holding a manual merge is folded in one process")
     rebuild.set_defaults(func=cmd_rebuild)
 
     listing = sub.add_parser("incidents", help="incidents, newest first",
@@ -145,8 +155,9 @@ def cmd_rebuild(args: argparse.Namespace, settings: Settings) -> int:
                     replayed = await rb.rebuild(
                         conn, store, engine_config_from(settings),
                         batch_size=args.batch_size,
-                        progress=lambda n: bar.advance(task, n))
-                except rb.ProjectorRunning as exc:
+                        progress=lambda n: bar.advance(task, n),
+                        shards=max(1, args.shards), dsn=url)
+                except (rb.ProjectorRunning, rb.WriteFailed) as exc:
                     err.print(f"hindsight: cannot rebuild: {exc}", style="red", highlight=False)
                     return 1
             after = await rb.snapshot(conn)
