@@ -8,6 +8,7 @@ restart loses no count); each gauge says below how processes' values combine."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -56,3 +57,12 @@ class Metrics:
         self.open_incidents = Gauge(
             "hindsight_open_incidents", "Incidents currently open (as last projected).", registry=r,
             multiprocess_mode="livemostrecent")
+        self._request_children: dict[tuple[str, int], Any] = {}
+
+    def request_seconds_of(self, route: str, status: int) -> Any:
+        """``request_seconds`` for a route and status class, each child looked up once."""
+        child = self._request_children.get((route, status))
+        if child is None:
+            child = self.request_seconds.labels(route, f"{status // 100}xx")
+            self._request_children[(route, status)] = child
+        return child
