@@ -48,10 +48,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                          help="report the incidents and moments that changed")
     rebuild.add_argument("--batch-size", type=int, default=2000, metavar="N",
                          help="events read and folded per transaction (default 2000)")
-    rebuild.add_argument("--shards", type=int, default=default_shards(), metavar="N",
-                         help="fold the services in N processes (default: the number of "
-                              f"cores, at most {MAX_SHARDS}; here {default_shards()}). A "
-                              "log holding a manual merge is folded in one process")
+    rebuild.add_argument("--shards", type=int, default=1, metavar="N",
+                         help="fold the services in N processes (default 1; at most "
+                              f"{MAX_SHARDS}, the number of cores here is "
+                              f"{default_shards()}): each shard reads and decodes the whole "
+                              "log, so it pays only where cores are idle. A log holding a "
+                              "manual merge is folded in one process")
     rebuild.set_defaults(func=cmd_rebuild)
 
     listing = sub.add_parser("incidents", help="incidents, newest first",
@@ -156,7 +158,7 @@ def cmd_rebuild(args: argparse.Namespace, settings: Settings) -> int:
                         conn, store, engine_config_from(settings),
                         batch_size=args.batch_size,
                         progress=lambda n: bar.advance(task, n),
-                        shards=max(1, args.shards), dsn=url)
+                        shards=max(1, min(MAX_SHARDS, args.shards)), dsn=url)
                 except (rb.ProjectorRunning, rb.WriteFailed) as exc:
                     err.print(f"hindsight: cannot rebuild: {exc}", style="red", highlight=False)
                     return 1

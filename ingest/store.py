@@ -189,6 +189,16 @@ LIMIT $3
 """
 
 
+# The same walk without the stored body and metadata: a rebuild folds the signals ingest
+# stored with each delivery and needs a body only to run an older adapter again, so it
+# asks for those few bodies by position (``read_positions``) instead of carrying every
+# body across the wire.
+_READ_LEAN = _READ.replace(
+    "SELECT " + _COLUMNS,
+    "SELECT " + _COLUMNS.replace("metadata::text AS metadata, body,",
+                                 "'{}'::text AS metadata, NULL::bytea AS body,"), 1)
+
+
 def _record(row: asyncpg.Record) -> RecordedEvent:
     return RecordedEvent(
         position=row["position"],
@@ -440,11 +450,14 @@ class EventStore:
             self._poke_readers()
         return appended
 
-    async def read(self, after: Cursor = Cursor(), limit: int = 1000) -> list[RecordedEvent]:
-        """Events after ``after`` in log order, only from transactions that have ended."""
+    async def read(self, after: Cursor = Cursor(), limit: int = 1000, *,
+                   bodies: bool = True) -> list[RecordedEvent]:
+        """Events after ``after`` in log order, only from transactions that have ended.
+        ``bodies=False``: without bodies and metadata (``body`` None, ``metadata`` {})."""
 
         async def work(conn: asyncpg.Connection) -> list[RecordedEvent]:
-            rows = await conn.fetch(_READ, str(after.transaction_id), after.position, limit)
+            rows = await conn.fetch(_READ if bodies else _READ_LEAN, str(after.transaction_id),
+                                    after.position, limit)
             return [_record(r) for r in rows]
 
         return await self._with_retry(work)

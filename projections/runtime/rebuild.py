@@ -24,16 +24,18 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 
-from ingest.store import Cursor, EventStore, RecordedEvent
+from ingest.sources import is_current
+from ingest.store import Cursor, EventStore, RecordedEvent, read_positions
 from projections.engine.fold import Changes, EngineConfig
 from projections.runtime.projection import (
     COPY,
+    DELIVERY,
     Pending,
     Projection,
     Shard,
@@ -53,6 +55,7 @@ from projections.runtime.projector import (
 REBUILD_BATCH = 2000
 QUEUE = 2  # folded batches waiting for the writer, at most
 SLICE = 250  # events folded between returns to the event loop (the writer's turn)
+SNAPSHOT_CHUNK = 100  # services dumped and saved at a time by the final snapshot
 HORIZON_WAIT = 0.05  # seconds between reads while the horizon holds events back
 MOMENTS = ("started_at", "detected_at", "acknowledged_at", "resolved_at")
 SNAPSHOT_FIELDS = (*MOMENTS, "severity", "status", "detection_latency_seconds")
@@ -188,6 +191,19 @@ async def _move_checkpoint(conn: asyncpg.Connection, previous: Cursor, after: Cu
         raise LostLeadership("the checkpoint moved: another projector is writing")
 
 
+async def _read(store: EventStore, cursor: Cursor, limit: int) -> list[RecordedEvent]:
+    """The next page without bodies, then the bodies of the deliveries an older adapter
+    read (parse once: only those are parsed again), in one indexed read."""
+    batch = await store.read(cursor, limit, bodies=False)
+    stale = [e.position for e in batch if e.type == DELIVERY
+             and not is_current(e.data.get("parsed"), e.data["source"])]
+    if not stale:
+        return batch
+    async with store.pool.acquire() as reader:
+        bodies = {e.position: e.body for e in await read_positions(reader, stale)}
+    return [replace(e, body=bodies[e.position]) if e.position in bodies else e for e in batch]
+
+
 async def _replay(
     conn: asyncpg.Connection,
     store: EventStore,
@@ -228,7 +244,7 @@ async def _replay(
     queue: asyncio.Queue[_Batch | None] = asyncio.Queue(maxsize=QUEUE)
     writer = asyncio.ensure_future(_writer(conn, queue, fault, checkpoint=shard is None))
     pending: asyncio.Task[list[RecordedEvent]] = asyncio.ensure_future(
-        store.read(cursor, batch_size))
+        _read(store, cursor, batch_size))
 
     async def hand(item: _Batch | None) -> None:
         put = asyncio.ensure_future(queue.put(item))
@@ -249,9 +265,9 @@ async def _replay(
                 if events >= target:
                     break
                 await asyncio.sleep(HORIZON_WAIT)
-                pending = asyncio.ensure_future(store.read(cursor, batch_size))
+                pending = asyncio.ensure_future(_read(store, cursor, batch_size))
                 continue
-            pending = asyncio.ensure_future(store.read(batch[-1].cursor, batch_size))
+            pending = asyncio.ensure_future(_read(store, batch[-1].cursor, batch_size))
             t0 = time.perf_counter()
             firsts: Mapping[int, RecordedEvent] = {}
             if any(e.type == COPY for e in batch):  # not on ``conn``: the writer's
@@ -281,9 +297,13 @@ async def _replay(
         timing.wait += time.perf_counter() - t0
         if projection.unsaved:
             t0 = time.perf_counter()
-            dumps = {name: projection.engine.dump(name) for name in projection.unsaved}
+            names = sorted(projection.unsaved)
             async with conn.transaction():
-                await save_state(conn, dumps)
+                # A few services at a time: every service's dump at once would hold the
+                # whole engine twice in memory (objects and JSON).
+                for lo in range(0, len(names), SNAPSHOT_CHUNK):
+                    await save_state(conn, {name: projection.engine.dump(name)
+                                            for name in names[lo:lo + SNAPSHOT_CHUNK]})
                 if shard is None:
                     await _move_checkpoint(conn, cursor, cursor, events, snapshot=True)
             projection.unsaved.clear()

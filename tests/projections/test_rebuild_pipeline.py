@@ -345,3 +345,45 @@ async def test_set_wise_writes_equal_per_row_writes(
     assert results[0]["incidents"]
     assert results[0]["signal_incidents"]
     assert results[0] == results[1]
+
+
+async def test_the_rebuild_read_walks_the_read_order_index_without_sorting(
+    pool: asyncpg.Pool
+) -> None:
+    """The rebuild's page (no bodies, ``EventStore.read(bodies=False)``) walks the
+    events_read_order index like the full read (tests/ingest/test_store.py): with sorting
+    priced out, a plan that still sorts is one the index cannot serve."""
+    from ingest.store import _READ_LEAN
+
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SET LOCAL enable_sort = off")
+        await conn.execute("ANALYZE events")
+        plan = "\n".join(r[0] for r in await conn.fetch(f"EXPLAIN {_READ_LEAN}", "0", 0, 1000))
+    assert "Sort" not in plan, plan
+    assert "events_read_order" in plan, plan
+
+
+async def test_a_rebuild_runs_an_older_adapter_s_deliveries_again_from_their_bodies(
+    make_client: Any, database_url: str, pool: asyncpg.Pool
+) -> None:
+    """Parse once (docs/architecture.md): a delivery stored by another adapter version is
+    read again from its body; the rebuild's page leaves bodies out and fetches those.
+    Deliveries stored without their signals (as before parse-once) rebuild to the rows
+    of the same deliveries stored with them."""
+    deliveries = traffic(200, seed=17, start=datetime.now(UTC) - timedelta(days=1),
+                         services=60)
+    client = await make_client(projector=False, services=SERVICES)
+    await import_deliveries_unprojected(client, deliveries)
+    await client.close()
+    stored = without_state(await rebuilt(database_url, pool, SERVICES))
+    owner = await asyncpg.connect(database_url)  # the log's owner: the service may not
+    try:
+        await owner.execute("ALTER TABLE events DISABLE TRIGGER USER")
+        try:
+            await owner.execute("UPDATE events SET data = data - 'parsed' "
+                                "WHERE type = 'delivery.received'")
+        finally:
+            await owner.execute("ALTER TABLE events ENABLE TRIGGER USER")
+    finally:
+        await owner.close()
+    assert without_state(await rebuilt(database_url, pool, SERVICES)) == stored
