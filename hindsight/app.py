@@ -71,6 +71,10 @@ BODY_IDLE_TIMEOUT = 10.0
 # import by import_max_bytes; both read their bodies themselves, under those limits.
 API_MAX_BODY = 64 * 1024
 OWN_BODY_LIMIT = frozenset({"/v1/webhooks/{source}", "/v1/deliveries/import"})
+# Group commit's own connections: one per batch in flight, one for the readers' wake-up
+# and a duplicate's first copy; part of a process's SERVICE_CONNECTIONS.
+APPEND_CONNECTIONS = MAX_IN_FLIGHT + 1
+SERVICE_CONNECTIONS = 16
 METRICS_INTERVAL = 2.0  # seconds between refreshes of the database-derived gauges
 LEADER_INTERVAL = 0.2  # seconds between reports of this process's projector leadership
 
@@ -235,7 +239,12 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
         await conn.close()
     if applied:
         log.info("migrations_applied", names=applied)
-    app[POOL] = await create_pool(url, min_size=2, max_size=16)
+    # Up to SERVICE_CONNECTIONS per process (docs/operations.md): an ingesting process's
+    # group commit has its own APPEND_CONNECTIONS of them (ingest_ctx).
+    appending = ingest_ctx in app.cleanup_ctx
+    app[POOL] = await create_pool(
+        url, min_size=2,
+        max_size=SERVICE_CONNECTIONS - (APPEND_CONNECTIONS if appending else 0))
     app[STORE] = EventStore(app[POOL])
     try:
         yield
@@ -260,9 +269,6 @@ class TimedCommitter(GroupCommitter):
         return appended
 
 
-# Group commit's own connections: one per batch in flight, one for the readers' wake-up
-# and a duplicate's first copy.
-APPEND_CONNECTIONS = MAX_IN_FLIGHT + 1
 
 
 async def keep_session(_: asyncpg.Connection) -> None:
