@@ -27,14 +27,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from importlib import import_module
 from types import ModuleType
 from typing import Any, Literal, TypeGuard
 
 from ingest.delivery import BodyError, Delivery, MappingError
-from ingest.signals import Signal, format_time
+from ingest.signals import Link, Signal, format_time
 
 Adapter = Callable[[Delivery], list[Signal]]
 
@@ -124,11 +124,11 @@ def understand(delivery: Delivery) -> Understanding:
     if ctype not in ACCEPTED_TYPES and not ctype.endswith("+json"):
         return Understanding("unsupported", f"unsupported content type {ctype!r}", ())
     try:
-        return Understanding("understood", None, tuple(parse(delivery)))
+        signals = tuple(parse(delivery))
     except BodyError as exc:
-        return Understanding("invalid", str(exc), ())
+        return Understanding("invalid", _storable(str(exc)), ())
     except MappingError as exc:
-        return Understanding("unmapped", str(exc), ())
+        return Understanding("unmapped", _storable(str(exc)), ())
     except Exception as exc:
         logging.getLogger("hindsight.ingest").exception("adapter failed: %s", delivery.source)
         return Understanding(
@@ -136,6 +136,38 @@ def understand(delivery: Delivery) -> Understanding:
             f"the {delivery.source} adapter could not read this payload ({type(exc).__name__})",
             (),
         )
+    if _may_hold_nul(delivery.body):
+        signals = tuple(_without_nul(s) for s in signals)
+    return Understanding("understood", None, signals)
+
+
+# U+0000 cannot be stored in PostgreSQL's text or jsonb. A payload may carry it (JSON's
+# ``\u0000``, form encoding's ``%00``, a raw NUL byte); the raw body keeps it (bytea), and
+# what we read of it gets U+FFFD instead, so the delivery is stored, answered and folded
+# like any other. The check is on the body, so the common case costs three scans.
+_REPLACEMENT = "\ufffd"
+
+
+def _may_hold_nul(body: bytes) -> bool:
+    return b"\x00" in body or b"%00" in body or b"\\u0000" in body.lower()
+
+
+def _storable(text: str) -> str:
+    return text.replace("\x00", _REPLACEMENT) if "\x00" in text else text
+
+
+def _storable_pairs(items: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+    return tuple((_storable(key), _storable(value)) for key, value in items)
+
+
+def _without_nul(signal: Signal) -> Signal:
+    return replace(
+        signal, subject=_storable(signal.subject), summary=_storable(signal.summary),
+        service=None if signal.service is None else _storable(signal.service),
+        action=None if signal.action is None else _storable(signal.action),
+        links=tuple(Link(_storable(link.url), _storable(link.title)) for link in signal.links),
+        labels=_storable_pairs(signal.labels),
+        attributes=_storable_pairs(signal.attributes))
 
 
 def signal_data(signal: Signal, times: dict[datetime, str] | None = None) -> dict[str, Any]:

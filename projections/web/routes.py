@@ -170,7 +170,32 @@ async def read_json(request: web.Request) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise web.HTTPBadRequest(text='{"error": "body must be a JSON object"}',
                                  content_type="application/json")
+    where = _nul_in(data)
+    if where is not None:  # PostgreSQL's text and jsonb cannot hold U+0000
+        raise web.HTTPUnprocessableEntity(
+            text=orjson.dumps({"error": f"{where}: text must not contain U+0000"}).decode(),
+            content_type="application/json")
     return data
+
+
+def _nul_in(value: Any, path: str = "") -> str | None:
+    """The path of the first string (value or key) holding U+0000, else None."""
+    if isinstance(value, str):
+        return (path or "body") if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            here = f"{path}.{key}" if path else str(key)
+            if "\x00" in key:
+                return here
+            found = _nul_in(item, here)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _nul_in(item, f"{path}[{index}]")
+            if found is not None:
+                return found
+    return None
 
 
 # --- incidents -------------------------------------------------------------------------
@@ -683,7 +708,6 @@ async def list_deliveries(request: web.Request) -> web.Response:
 
 
 async def get_delivery(request: web.Request) -> web.Response:
-
     try:
         position = int(request.match_info["id"])
     except ValueError:
