@@ -31,7 +31,7 @@ async def test_every_asset_the_page_names_is_served(make_client: Any) -> None:
     client = await make_client()
     page = await (await client.get("/dashboard")).text()
     assets = re.findall(r'(?:href|src)="(/dashboard/assets/[^"]+)"', page)
-    assert len(assets) == 4  # favicon, stylesheet, format.js, dashboard.js
+    assert len(assets) == 5  # favicon, stylesheet, signin.js, format.js, dashboard.js
     for path in assets:
         response = await client.get(path)
         assert response.status == 200, path

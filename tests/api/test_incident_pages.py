@@ -47,12 +47,14 @@ async def test_every_page_runs_only_its_own_scripts(make_client: Any, path: str)
 
 
 async def test_every_asset_the_pages_name_is_served(make_client: Any) -> None:
-    """The duration formatter is the dashboard's format.js (one formatter, issue 13 item 4)."""
+    """The duration formatter is the dashboard's format.js (one formatter, issue 13 item 4)
+    and signing in is the dashboard's signin.js (one sign-in for every page)."""
     client = await make_client()
     page = await (await client.get("/incidents")).text()
     assets = re.findall(r'(?:href|src)="(/(?:assets|dashboard/assets)/[^"]+)"', page)
     assert "/dashboard/assets/format.js" in assets
-    assert len(assets) == 4  # favicon, stylesheet, format.js, incidents.js
+    assert "/dashboard/assets/signin.js" in assets
+    assert len(assets) == 5  # favicon, stylesheet, signin.js, format.js, incidents.js
     for path in assets:
         response = await client.get(path)
         assert response.status == 200, path

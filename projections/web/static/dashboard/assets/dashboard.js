@@ -3,7 +3,7 @@
 "use strict";
 
 (function () {
-  const TOKEN_KEY = "hindsight.apiToken";
+  const signIn = window.HindsightSignIn;  // signin.js
   const PERIOD_KEY = "hindsight.dashboardWeeks";
   const FIVE_MIN = 300;
   const THIRTY_MIN = 1800;
@@ -56,7 +56,7 @@
 
   async function api(path, accept) {
     const response = await fetch(path, {
-      headers: { Authorization: "Bearer " + sessionStorage.getItem(TOKEN_KEY), Accept: accept || "application/json" },
+      headers: { Authorization: "Bearer " + signIn.token(), Accept: accept || "application/json" },
       cache: "no-store",
     });
     if (response.status === 401) throw new Unauthorized("the token was refused");
@@ -279,7 +279,7 @@
       document.body.dataset.state = "ready";
     } catch (err) {
       if (err instanceof Unauthorized) {
-        sessionStorage.removeItem(TOKEN_KEY);
+        signIn.forget();
         showLogin("That token was refused. Check [api] tokens in hindsight.toml.");
       } else {
         $("load-error").textContent = "Could not load the figures: " + err.message;
@@ -290,37 +290,22 @@
   }
 
   function start() {
-    // ?token=… (as `hindsight demo` prints the link) is taken once, then removed from
-    // the address bar and history.
-    const params = new URLSearchParams(location.search);
-    if (params.get("token")) {
-      sessionStorage.setItem(TOKEN_KEY, params.get("token"));
-      params.delete("token");
-      const rest = params.toString();
-      history.replaceState(null, "", location.pathname + (rest ? "?" + rest : ""));
-    }
+    signIn.takeFromAddress();
     const saved = sessionStorage.getItem(PERIOD_KEY);
     if (saved && [...$("period").options].some((o) => o.value === saved)) $("period").value = saved;
 
-    $("login-form").addEventListener("submit", (event) => {
-      event.preventDefault();
-      const token = $("token").value.trim();
-      if (!token) return;
-      sessionStorage.setItem(TOKEN_KEY, token);
-      $("token").value = "";
-      refresh();
-    });
+    signIn.onLogin($("login-form"), $("token"), refresh);
     $("period").addEventListener("change", () => {
       sessionStorage.setItem(PERIOD_KEY, $("period").value);
       refresh();
     });
     $("signout").addEventListener("click", () => {
-      sessionStorage.removeItem(TOKEN_KEY);
+      signIn.forget();
       showLogin("");
     });
     $("draft-close").addEventListener("click", () => $("draft").close());
 
-    if (sessionStorage.getItem(TOKEN_KEY)) refresh();
+    if (signIn.token()) refresh();
     else showLogin("");
   }
 

@@ -7,7 +7,7 @@
 "use strict";
 
 (function () {
-  const TOKEN_KEY = "hindsight.apiToken";
+  const signIn = window.HindsightSignIn;  // /dashboard/assets/signin.js
   const DAY_MS = 86400000;
   const SEVERITIES = ["P1", "P2", "P3", "P4"];
   const PERIODS = [["7", "last 7 days"], ["30", "last 30 days"], ["90", "last 90 days"],
@@ -102,7 +102,7 @@
 
   async function api(path, options) {
     const opts = options || {};
-    const headers = { Authorization: "Bearer " + sessionStorage.getItem(TOKEN_KEY),
+    const headers = { Authorization: "Bearer " + signIn.token(),
                       Accept: opts.accept || "application/json" };
     if (opts.body !== undefined) headers["Content-Type"] = "application/json";
     const response = await fetch(path, {
@@ -674,7 +674,7 @@
   }
 
   function signedOut(message) {
-    sessionStorage.removeItem(TOKEN_KEY);
+    signIn.forget();
     $("view").replaceChildren();
     $("signout").hidden = true;
     $("login").hidden = false;
@@ -709,26 +709,11 @@
   }
 
   function start() {
-    // ?token=… (as `hindsight demo` prints links) is taken once, then removed from the
-    // address bar and history.
-    const params = new URLSearchParams(location.search);
-    if (params.get("token")) {
-      sessionStorage.setItem(TOKEN_KEY, params.get("token"));
-      params.delete("token");
-      const rest = params.toString();
-      history.replaceState(null, "", location.pathname + (rest ? "?" + rest : ""));
-    }
-    $("login-form").addEventListener("submit", (event) => {
-      event.preventDefault();
-      const token = $("token").value.trim();
-      if (!token) return;
-      sessionStorage.setItem(TOKEN_KEY, token);
-      $("token").value = "";
-      render();
-    });
+    signIn.takeFromAddress();
+    signIn.onLogin($("login-form"), $("token"), render);
     $("signout").addEventListener("click", () => signedOut(""));
     window.addEventListener("popstate", render);
-    if (sessionStorage.getItem(TOKEN_KEY)) render();
+    if (signIn.token()) render();
     else signedOut("");
   }
 

@@ -3,7 +3,7 @@
 // Plain DOM, every value set as text: nothing the API answers is parsed as HTML.
 (function () {
   "use strict";
-  const TOKEN_KEY = "hindsight.apiToken";
+  const signIn = window.HindsightSignIn;  // /dashboard/assets/signin.js
   const $ = (id) => document.getElementById(id);
 
   function cell(row, text, className) {
@@ -42,7 +42,7 @@
 
   async function load() {
     document.body.dataset.state = "loading";
-    const token = sessionStorage.getItem(TOKEN_KEY);
+    const token = signIn.token();
     if (!token) {
       $("login").hidden = false;
       $("sources").hidden = true;
@@ -55,7 +55,7 @@
       cache: "no-store",
     });
     if (response.status === 401) {
-      sessionStorage.removeItem(TOKEN_KEY);
+      signIn.forget();
       $("login-error").textContent = "The token was refused.";
       $("login-error").hidden = false;
       return load();
@@ -73,14 +73,10 @@
     document.body.dataset.state = "ready";
   }
 
-  $("login-form").addEventListener("submit", (event) => {
-    event.preventDefault();
-    sessionStorage.setItem(TOKEN_KEY, $("token").value.trim());
-    $("token").value = "";
-    load();
-  });
+  signIn.takeFromAddress();
+  signIn.onLogin($("login-form"), $("token"), load);
   $("signout").addEventListener("click", () => {
-    sessionStorage.removeItem(TOKEN_KEY);
+    signIn.forget();
     load();
   });
   load();
