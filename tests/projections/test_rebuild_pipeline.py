@@ -9,6 +9,7 @@ checkpoint or nothing (docs/architecture.md, "Sharded rebuild", for the shards' 
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -322,7 +323,15 @@ async def test_set_wise_writes_equal_per_row_writes(
         800, seed=21, start=datetime.now(UTC) - timedelta(days=2), services=60))
     await client.close()
     store = EventStore(pool)
+    async with pool.acquire() as conn:
+        total = await conn.fetchval("SELECT count(*) FROM events")
     events = await store.read(limit=10_000)
+    for _ in range(600):  # reads stop below the cluster's oldest running transaction
+        if len(events) == total:
+            break
+        await asyncio.sleep(0.1)
+        events = await store.read(limit=10_000)
+    assert len(events) == total
     config = engine_config_from(settings_for_tests(services=SERVICES))
     tables = [t for t in TABLES if t not in ("projector_state", "projector_checkpoint")]
     results = []
