@@ -34,6 +34,7 @@ import argparse
 import asyncio
 import contextlib
 import hashlib
+import itertools
 import os
 import re
 import resource
@@ -126,9 +127,111 @@ class Cpu:
                   f"{os.cpu_count()} cores")
 
 
+def child_roles(log: Path) -> dict[int, str]:
+    """pid -> name of each child ``serve``'s supervisor started (its ``child_started``
+    log lines: projector, http-0, http-1, ...)."""
+    roles: dict[int, str] = {}
+    for text in log.read_text(errors="replace").splitlines():
+        child = re.search(r'"?child"?[=:] ?"?([\w-]+)', text)
+        pid = re.search(r'"?pid"?[=:] ?(\d+)', text)
+        if "child_started" in text and child and pid:
+            roles[int(pid.group(1))] = child.group(1)
+    return roles
+
+
+def socket_peers() -> dict[int, int]:
+    """pid -> pid at the other end of one of its local sockets (unix and TCP), from
+    ``ss``: which of the server's processes each PostgreSQL backend serves."""
+    ss = shutil.which("ss")
+    if ss is None:
+        raise SystemExit("--breakdown needs ss (apt-get install -y iproute2)")
+    out = subprocess.run([ss, "-xtpnH"], capture_output=True, text=True,  # noqa: S603
+                         check=False).stdout
+    owner: dict[str, int] = {}
+    peer_of: dict[str, str] = {}
+    for text in out.splitlines():
+        parts = text.split()
+        found = re.search(r"pid=(\d+)", text)
+        if found is None or len(parts) < 6:
+            continue
+        if parts[0] in ("u_str", "u_seq", "u_dgr"):  # unix: ... local inode peer inode
+            local, peer = parts[5], parts[7] if len(parts) > 7 else ""
+        else:  # tcp: state recv-q send-q local peer
+            local, peer = parts[3], parts[4]
+        owner[local] = int(found.group(1))
+        peer_of[local] = peer
+    peers: dict[int, int] = {}
+    for local, pid in owner.items():
+        other = owner.get(peer_of[local])
+        if other is not None and other != pid:
+            peers.setdefault(pid, other)
+    return peers
+
+
+class Breakdown:
+    """``--breakdown``: CPU µs per delivery by component during a window: the supervisor,
+    each child (projector, http-N), PostgreSQL's backends by the child they serve (matched
+    through their sockets), and the rest of PostgreSQL (walwriter, checkpointer, exited
+    backends, other clients). HTTP workers and their backends are divided by the
+    deliveries stored in the window, the projector and its backends by the events it
+    projected in it (its checkpoint's count)."""
+
+    def __init__(self, server: int, pg: int, log: Path, db_url: str) -> None:
+        self.server, self.pg, self.log, self.db_url = server, pg, log, db_url
+        self.marks: dict[str, float] = {}
+
+    def _cpu(self) -> dict[str, float]:
+        roles = child_roles(self.log)
+        out: dict[str, float] = {"supervisor": cpu_of(self.server)}
+        for pid in children_of(self.server):
+            out[roles.get(pid, str(pid))] = cpu_of(pid)
+        peers = socket_peers()
+        for pid in children_of(self.pg):
+            client = peers.get(pid)
+            key = f"postgres for {roles[client]}" if client in roles else "postgres, the rest"
+            out[key] = out.get(key, 0.0) + cpu_of(pid)
+        out["postgres, the rest"] = out.get("postgres, the rest", 0.0) + cpu_of(self.pg,
+                                                                              reaped=True)
+        return out
+
+    async def _counts(self) -> tuple[int, int]:
+        conn = await asyncpg.connect(self.db_url)
+        try:
+            row = await conn.fetchrow(
+                """SELECT (SELECT count(*) FROM events) AS stored,
+                          (SELECT coalesce(max(events), 0) FROM projector_checkpoint)
+                          AS projected""")
+        finally:
+            await conn.close()
+        return int(row["stored"]), int(row["projected"])
+
+    async def start(self) -> None:
+        stored, projected = await self._counts()
+        self.marks = {**self._cpu(), "_stored": stored, "_projected": projected}
+
+    async def stop(self) -> str:
+        end = self._cpu()
+        stored, projected = await self._counts()
+        stored -= int(self.marks["_stored"])
+        projected -= int(self.marks["_projected"])
+        rows, total = [], 0.0
+        for key in sorted(set(end) | {k for k in self.marks if not k.startswith("_")}):
+            used = end.get(key, 0.0) - self.marks.get(key, 0.0)
+            by_projected = "projector" in key
+            n = projected if by_projected else stored
+            per = 1e6 * used / n if n else float("nan")
+            total += per
+            rows.append(f"           {key:28s} {per:7.0f} µs per "
+                        f"{'event projected' if by_projected else 'delivery stored'}")
+        return (f"CPU breakdown: {stored} deliveries stored, {projected} events projected\n"
+                + "\n".join(rows) + f"\n           {'in all':28s} {total:7.0f} µs")
+
+
 LUA = r"""
 -- Distinct Alertmanager deliveries: bench/_common.Bodies' templates; the startsAt
--- fraction makes each body (so each idempotency key) new, while fingerprints and
+-- fraction makes each body (so each idempotency key) new, in every run of the script
+-- (run_wrk passes each its own number: a body sent again would be a duplicate, answered
+-- and stored as a copy at another cost), while fingerprints and
 -- instances cycle through %(subjects)d per thread: alerts that repeat, resolve and come
 -- back, as a real fleet's do, not a new incident per delivery.
 local templates = {%(templates)s}
@@ -146,8 +249,10 @@ local function now_ms()
   ffi.C.clock_gettime(1, ts)
   return tonumber(ts.tv_sec) * 1000 + tonumber(ts.tv_nsec) / 1e6
 end
+local first = 0  -- this run's first number: every wrk run of the script sends new bodies
 function init(args)
   if rate > 0 then interval = 1000 * %(threads)d / rate end
+  first = tonumber(args[1] or "0") * 10000000
 end
 function delay()  -- paced: the next free slot of this thread's share of the rate
   if interval == 0 then return 0 end
@@ -157,7 +262,7 @@ function delay()  -- paced: the next free slot of this thread's share of the rat
 end
 function request()
   counter = counter + 1
-  local n = counter
+  local n = first + counter
   local body = templates[n %% #templates + 1]
   local s = n %% %(subjects)d
   body = body:gsub("@FP(%%d)@", tag .. tid .. "x" .. s .. "x%%1")
@@ -177,15 +282,25 @@ end
 
 
 SUBJECTS = 500  # distinct alerts per wrk thread
+FIXTURE_DAY = "2025-03-14T"  # the day every bench/_common.Bodies fixture is dated
 
 
 def lua_script(path: Path, token: str, rate: float, threads: int) -> Path:
+    """The wrk script. Its alerts are dated yesterday, as a live fleet's are (hours
+    before their receipt), not on their fixtures' day: an alert received long after
+    retention (30 days) found its resolved incident archived, and the engine brought it
+    back and archived it again at every delivery, a cost live traffic does not have."""
     bodies = c.Bodies()
-    quoted = ", ".join(f"[==[{t}]==]" for t in bodies.templates)
+    yesterday = time.strftime("%Y-%m-%dT", time.gmtime(time.time() - 86400))
+    quoted = ", ".join(f"[==[{t.replace(FIXTURE_DAY, yesterday)}]==]"
+                       for t in bodies.templates)
     path.write_text(LUA % {"templates": quoted, "token": token, "tag": bodies.tag,
                            "rate": rate, "threads": threads, "subjects": SUBJECTS},
                     encoding="utf-8")
     return path
+
+
+_RUNS = itertools.count()  # each wrk run's number: its bodies' startsAt fractions
 
 
 @dataclass
@@ -200,8 +315,10 @@ class Round:
 async def run_wrk(base: str, script: Path, args: argparse.Namespace, duration: float,
                   connections: int, cpu: Cpu | None) -> Round:
     threads = min(args.threads, connections)
+    run = next(_RUNS)
     command = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{duration:g}s",
-               "--timeout", "10s", "-s", str(script), f"{base}/v1/webhooks/alertmanager"]
+               "--timeout", "10s", "-s", str(script), f"{base}/v1/webhooks/alertmanager",
+               "--", str(run)]
     proc = await asyncio.create_subprocess_exec(*command, stdout=subprocess.PIPE,
                                                 stderr=subprocess.STDOUT)
     if cpu is not None:
@@ -379,16 +496,22 @@ async def main(args: argparse.Namespace) -> None:
                 print(f"# server: default `hindsight serve`, supervisor pid {proc.pid} with "
                       f"{workers} children (1 projector + HTTP workers), {base}; "
                       f"PostgreSQL postmaster pid {pg} (its CPU alone is counted)")
+                breakdown = (Breakdown(proc.pid, pg, log, db_url) if args.breakdown
+                             else None)
                 full = lua_script(tmp / "full.lua", token, 0, args.threads)
                 paced = lua_script(tmp / "paced.lua", token, args.lag_rate, args.threads)
                 await run_wrk(base, full, args, args.warmup, args.connections, None)
                 for r in range(1, args.rounds + 1):
                     families = {"server": proc.pid, "postgres": pg}
+                    if breakdown is not None:
+                        await breakdown.start()
                     h = await run_wrk(base, full, args, args.duration, args.connections,
                                       Cpu(dict(families)))
                     http.append(h)
                     print(f"round {r}: {line('HTTP deliveries (2xx)', h)}\n         {h.cpu}",
                           flush=True)
+                    if breakdown is not None:
+                        print(f"         {await breakdown.stop()}", flush=True)
                     b = await run_pgbench(db_url, tmp, args, Cpu({"postgres": pg}))
                     bare.append(b)
                     print(f"round {r}: {line('bare INSERT txns', b)}\n         {b.cpu}",
@@ -463,6 +586,8 @@ def parse() -> argparse.Namespace:
     p.add_argument("--lag-connections", type=int, default=16)
     p.add_argument("--workers", type=int, default=0,
                    help="serve --workers (default: serve's own, the number of cores)")
+    p.add_argument("--breakdown", action="store_true",
+                   help="print CPU µs per delivery by component for each HTTP phase")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
                    help="the server's log level (default: serve's default, info)")
     return p.parse_args()
