@@ -165,7 +165,9 @@ def safe_labels(labels: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
     pairs = []
     for key, value in labels.items():
         text = "" if value is None else str(value)
-        if key.startswith("__") or key.lower() in PERSON_KEYS or EMAIL.search(text):
+        # An address holds "@": the search runs only on the few values that could.
+        if key.startswith("__") or key.lower() in PERSON_KEYS or ("@" in text
+                                                                 and EMAIL.search(text)):
             continue
         pairs.append((str(key), text))
     return tuple(sorted(pairs))

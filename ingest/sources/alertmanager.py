@@ -158,6 +158,7 @@ def _signal(
 
     if fingerprint:
         attributes = [("fingerprint", fingerprint), *attributes]
+    shown = safe_labels(labels)
     return Signal(
         source=source,
         kind="alert",
@@ -167,11 +168,11 @@ def _signal(
         notified_at=notified_at,
         service=service_from_labels(labels) or group_service,
         severity=severity_from_labels(labels),
-        summary=_summary(annotations, labels, alert_subject(labels) or subject),
+        summary=_summary(annotations, labels, shown, subject),
         time_source=time_source,
         started_at=started_at,
         links=_links(alert, annotations),
-        labels=safe_labels(labels),
+        labels=shown,
         attributes=tuple(attributes),
     )
 
@@ -197,8 +198,12 @@ def alert_subject(labels: Mapping[str, str]) -> str:
     sorted. Tool-internal ``__`` labels
     are no part of an alert's identity, and a label naming a person (``owner``, an e-mail
     address) stays out: the subject is shown on the timeline and in the draft."""
-    name = labels.get("alertname", "")
-    rest = [(k, v) for k, v in safe_labels(labels) if k != "alertname"]
+    return _subject(labels.get("alertname", ""), safe_labels(labels))
+
+
+def _subject(name: str, shown: tuple[tuple[str, str], ...]) -> str:
+    """:func:`alert_subject` from the alert's ``safe_labels`` (worked out once per alert)."""
+    rest = [(k, v) for k, v in shown if k != "alertname"]
     if not rest:
         return name
     inner = ", ".join(f'{key}="{_escape(value)}"' for key, value in rest)
@@ -225,12 +230,15 @@ def _string_map(value: dict[str, Any], where: str) -> dict[str, str]:
     return value
 
 
-def _summary(annotations: Mapping[str, str], labels: Mapping[str, str], subject: str) -> str:
+def _summary(annotations: Mapping[str, str], labels: Mapping[str, str],
+             shown: tuple[tuple[str, str], ...], subject: str) -> str:
+    """The first summary annotation, else the alertname, else the alert's labels as
+    :func:`alert_subject` writes them (else its subject): worked out only when needed."""
     for key in SUMMARY_ANNOTATIONS:
         text = annotations.get(key, "").strip()
         if text:
             return clip(no_people(text))
-    return clip(labels.get("alertname") or subject)
+    return clip(labels.get("alertname") or _subject("", shown) or subject)
 
 
 def _links(alert: Mapping[str, Any], annotations: Mapping[str, str]) -> tuple[Link, ...]:
