@@ -505,6 +505,10 @@ class EventStore:
         # backing off towards the timer, instead of sleeping a whole interval.
         retry: float | None = None
         while True:
+            # Cleared before the read, not after the batch is handled: a notification
+            # that arrives while the consumer folds it is kept, and the next read comes
+            # at once instead of after the timer.
+            wake.clear()
             batch = await self.read(cursor, limit)
             if batch:
                 retry = None
@@ -512,7 +516,6 @@ class EventStore:
                 yield batch
                 if len(batch) == limit:
                     continue
-            wake.clear()
             try:
                 await asyncio.wait_for(wake.wait(), retry or poll_interval)
                 retry = 0.005

@@ -358,6 +358,42 @@ async def test_follow_wakes_on_an_append(pool: asyncpg.Pool, database_url: str) 
         await listener.close()
 
 
+async def test_an_append_notified_while_a_batch_is_handled_is_read_at_once(
+        pool: asyncpg.Pool, database_url: str) -> None:
+    """``follow``: a notification that arrives while the consumer handles a batch (the
+    projector folding it) is not lost: the next event is read as soon as the consumer
+    is done, not after the timer (``wake`` "only shortens the wait"; a lost wake-up
+    would cost a live event up to ``poll_interval`` of lag)."""
+    from ingest.store import Listener
+
+    store = EventStore(pool)
+    listener = Listener(database_url)
+    await listener.start()
+    try:
+        got: list[int] = []
+        first_of: list[int] = []
+
+        async def consume() -> None:
+            async for batch in store.follow(Cursor(), wake=listener.wake, poll_interval=30):
+                got.extend(e.position for e in batch)
+                if len(got) >= 2:
+                    return
+                if first_of and first_of[0] in got:
+                    # While this batch is handled, the next append commits and notifies.
+                    [second] = await store.append_independent([delivery("during-2")])
+                    got.append(-second.position)  # marks what must come next
+                    await asyncio.sleep(0.5)  # the notification arrives meanwhile
+
+        task = asyncio.create_task(consume())
+        await asyncio.sleep(0.1)
+        [first] = await store.append_independent([delivery("during-1")])
+        first_of.append(first.position)
+        await asyncio.wait_for(task, 10)  # far below the 30 s timer
+        assert got[-1] == -got[-2]
+    finally:
+        await listener.close()
+
+
 # --- a commit whose answer is lost (issue 12, item 1) ---------------------------------
 
 class _LosingConnection:

@@ -10,6 +10,7 @@ against copies folded by re-parsing.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
@@ -19,6 +20,7 @@ import asyncpg
 import pytest
 
 from hindsight.app import engine_config_from
+from hindsight.database import connect
 from ingest.delivery import Delivery, stored_delivery
 from ingest.signals import Signal
 from ingest.sources import SOURCES, adapter_for, adapter_version, signal_json, understand
@@ -27,6 +29,7 @@ from ingest.store import EventStore, RecordedEvent
 from ingest.webhooks import delivery_data
 from projections.engine.facts import signal_from_json
 from projections.runtime.projection import Pending, Projection
+from projections.runtime.projector import Projector
 from projections.runtime.rebuild import rebuild
 from tests.fixtures import FIXTURES, Fixture, load_fixture
 from tests.helpers import settings_for_tests, signed_headers
@@ -239,3 +242,52 @@ async def test_an_unchanged_version_is_not_re_parsed_on_rebuild(
     after = await rebuilt(database_url, pool)
     assert counting.calls == 0
     assert after == before
+
+
+async def live_projected(database_url: str, pool: asyncpg.Pool, total: int
+                         ) -> list[tuple[Any, ...]]:
+    """The live projector (``serve``'s) run until it has folded ``total`` events."""
+    projector = Projector(EventStore(pool), database_url,
+                          engine_config_from(settings_for_tests()),
+                          connect=lambda: connect(database_url), poll_interval=0.05)
+    task = asyncio.create_task(projector.run())
+    try:
+        async with projector.projected:
+            await asyncio.wait_for(projector.projected.wait_for(
+                lambda: projector.status.events >= total), 30)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    rows = await pool.fetch("SELECT id, service, title, status FROM incidents ORDER BY id")
+    return [tuple(r) for r in rows]
+
+
+async def test_the_live_projector_re_parses_only_what_an_older_adapter_read(
+        make_client: Any, database_url: str, pool: asyncpg.Pool,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Parse once, live: a delivery an older adapter version parsed is folded by the
+    live projector as the current adapter reads its stored body (ARCHITECTURE.md,
+    "Deliveries are the events": "re-parse only deliveries whose adapter version
+    changed"), as a rebuild folds it."""
+    await ingest(make_client, ["firing", "resolved"])
+    counting = Counting(monkeypatch, "alertmanager", change=renamed)
+    monkeypatch.setattr(alertmanager_adapter, "ADAPTER_VERSION",
+                        alertmanager_adapter.ADAPTER_VERSION + 1)
+    after = await live_projected(database_url, pool, 2)
+    assert counting.calls == 2
+    assert after
+    assert [service for _, service, _, _ in after] == ["payments-fixed"] * len(after)
+
+
+async def test_the_live_projector_folds_current_deliveries_without_the_adapter(
+        make_client: Any, database_url: str, pool: asyncpg.Pool,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Parse once, live: with the adapter's version unchanged the projector folds the
+    stored signals (the adapter never runs) and ends where a rebuild, which re-reads
+    the same log, ends."""
+    await ingest(make_client, ["firing", "resolved"])
+    counting = Counting(monkeypatch, "alertmanager", change=renamed)
+    live = await live_projected(database_url, pool, 2)
+    assert counting.calls == 0
+    assert live
+    assert live == await rebuilt(database_url, pool)
