@@ -351,6 +351,13 @@ class Engine:
         self._joins.clear()
         return changes
 
+    def drop_renders(self) -> None:
+        """Forget the cached renders (recomputed on demand: they are a pure function of
+        the state). A rebuild calls it after each ``take_changes``: it never reads an
+        unchanged incident again, and keeping every incident's render would hold the
+        whole read model in memory."""
+        self._views.clear()
+
     def incidents(self) -> list[Incident]:
         views = [self._view(inc_id) for inc_id in sorted(self._incidents)]
         return sorted(views, key=lambda i: (i.started_at, i.id))

@@ -22,6 +22,7 @@ seen yet (``hindsight import`` uses it when no projector leads).
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -55,6 +56,7 @@ from projections.runtime.projector import (
 REBUILD_BATCH = 2000
 QUEUE = 2  # folded batches waiting for the writer, at most
 SLICE = 250  # events folded between returns to the event loop (the writer's turn)
+GC_THRESHOLD = 200_000  # allocations between young collections while replaying
 SNAPSHOT_CHUNK = 100  # services dumped and saved at a time by the final snapshot
 HORIZON_WAIT = 0.05  # seconds between reads while the horizon holds events back
 MOMENTS = ("started_at", "detected_at", "acknowledged_at", "resolved_at")
@@ -232,6 +234,28 @@ async def _replay(
     events: an interrupted rebuild leaves the previous snapshot, and the next projector
     folds from it to the checkpoint again without writing (``restore``)."""
     timing = timing if timing is not None else Timing()
+    # The fold allocates millions of long-lived objects: with the default thresholds the
+    # cyclic collector walks the whole engine again and again. Rarer collections, for
+    # the replay only.
+    thresholds = gc.get_threshold()
+    gc.set_threshold(GC_THRESHOLD, *thresholds[1:])
+    try:
+        return await _replay_collected(conn, store, config, batch_size, progress, fault,
+                                       timing, shard)
+    finally:
+        gc.set_threshold(*thresholds)
+
+
+async def _replay_collected(
+    conn: asyncpg.Connection,
+    store: EventStore,
+    config: EngineConfig,
+    batch_size: int,
+    progress: Callable[[int], None] | None,
+    fault: Callable[[str], None] | None,
+    timing: Timing,
+    shard: Shard | None,
+) -> Replayed:
     started = time.perf_counter()
     target = await log_size(conn)
     if shard is None:
@@ -281,6 +305,7 @@ async def _replay(
                 await asyncio.sleep(0)  # the writer's next statement goes out
             t1 = time.perf_counter()
             changes = projection.engine.take_changes()
+            projection.engine.drop_renders()  # memory: written, never read again here
             projection.unsaved.update(changes.services)
             t2 = time.perf_counter()
             timing.fold += t1 - t0
