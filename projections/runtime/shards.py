@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
-from hindsight.database import connect, create_pool
+from ingest.connections import connect, create_pool
 from ingest.store import Cursor, EventStore
 from projections.engine.fold import EngineConfig
 from projections.runtime.projection import Shard
