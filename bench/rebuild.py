@@ -222,7 +222,8 @@ def report(label: str, replayed: Replayed, timing: Timing, cpu_s: float,
           f"{cpu_s:.1f} s = {cpu_s / replayed.events * 1e6:,.0f} us per delivery")
     print(f"  split (wall s): read+decode {timing.read:.1f}, fold {timing.fold:.1f}, "
           f"render {timing.render:.1f}, waiting for the writer {timing.wait:.1f}, "
-          f"final snapshot {timing.snapshot:.1f}"
+          f"final snapshot {timing.snapshot:.1f}, final writes {timing.final:.1f}, "
+          f"indexes built {timing.indexes:.1f}"
           + (" (the slowest shard's)" if timing.shard_peak_mb else ""))
 
 

@@ -326,13 +326,32 @@ class Engine:
         # (``take_changes`` still reports its final value).
         self._prune(self._services[root.home])
 
-    def take_changes(self) -> Changes:
+    def take_changes(self, *, held: bool = True, limit: int | None = None) -> Changes:
+        """``held=False`` (a full rebuild, which writes each incident once): report only
+        the incidents retention dropped (their final values, already rendered) and keep
+        the held ones dirty, unrendered, for a later call. ``limit``: report at most that
+        many incidents (the first by id); the rest stay for the next call."""
         changed: list[Incident] = []
         merged: list[Incident] = []
-        for inc_id in sorted(self._dirty | self._gone.keys()):
+        gone = self._gone
+        if held:
+            ids = sorted(self._dirty | gone.keys())
+        else:  # a dirty one's current value wins over the dropped one
+            ids = sorted(gone.keys() - self._dirty)
+            self._gone = {}
+        if limit is not None:
+            ids = ids[:limit]
+        for inc_id in ids:
             # Dirty means held (``_forget`` clears it); an id dropped and then opened
             # again is dirty, and its current value wins over the dropped one.
-            now = self._view(inc_id) if inc_id in self._dirty else self._gone[inc_id]
+            if inc_id in self._dirty:
+                now = self._view(inc_id)
+                if limit is not None:
+                    self._dirty.discard(inc_id)
+            else:
+                now = gone[inc_id]
+            if limit is not None:
+                gone.pop(inc_id, None)
             (merged if now.merged_into is not None else changed).append(now)
         services = tuple(sorted(self._changed_services))
         changes = Changes(
@@ -344,12 +363,18 @@ class Engine:
             joins=dict(sorted(self._joins.items())),
             services=services,
         )
-        self._dirty.clear()
-        self._gone.clear()
+        if limit is None and held:
+            self._dirty.clear()
+            gone.clear()
         self._changed_services.clear()
         self._changed_subjects.clear()
         self._joins.clear()
         return changes
+
+    @property
+    def pending_incidents(self) -> int:
+        """Incidents changed and not yet reported by ``take_changes``."""
+        return len(self._dirty | self._gone.keys())
 
     def drop_renders(self) -> None:
         """Forget the cached renders (recomputed on demand: they are a pure function of

@@ -9,14 +9,19 @@ with bigger batches, so a rebuild and a live fold cannot disagree.
    holds it, ``serve`` processes keep serving and their projectors wait.
 2. Reset, in one transaction: TRUNCATE every read model and set the checkpoint to the
    start of the log, so a reader never sees rows without the checkpoint that made them.
-3. Replay in batches: each commits its rows with the checkpoint (compare-and-set), like
-   the live projector. An interrupted rebuild leaves consistent read models up to its
-   checkpoint, and the next projector to lead simply carries on from there.
+3. Replay, in one transaction: the read models' secondary indexes dropped (built again
+   at the end, in the same transaction, so a crash cannot lose one); what each batch
+   adds for good written as it is folded (the delivery log, subject states, signals'
+   incidents, risks, the incidents retention dropped); the incidents still held
+   rendered and written once at the end, not every intermediate version; the
+   checkpoint and the engine snapshot with them. An interrupted rebuild leaves the
+   empty read models of step 2, and the next projector to lead replays the log.
 4. Release the lock: a waiting live projector restores the engine state the rebuild
    saved and follows the log from the rebuild's checkpoint.
 
-``catch_up`` is steps 1, 3 and 4 without the reset: fold whatever the checkpoint has not
-seen yet (``hindsight import`` uses it when no projector leads).
+``catch_up`` is steps 1 and 4 around the live projector's way of step 3: batches, each
+committing its rows with the checkpoint (compare-and-set), from the checkpoint to
+whatever it has not seen yet (``hindsight import`` uses it when no projector leads).
 """
 
 from __future__ import annotations
@@ -57,8 +62,11 @@ REBUILD_BATCH = 2000
 QUEUE = 2  # folded batches waiting for the writer, at most
 SLICE = 250  # events folded between returns to the event loop (the writer's turn)
 GC_THRESHOLD = 200_000  # allocations between young collections while replaying
+FINAL_CHUNK = 1000  # held incidents rendered and written at a time at a full rebuild's end
 SNAPSHOT_CHUNK = 100  # services dumped and saved at a time by the final snapshot
 HORIZON_WAIT = 0.05  # seconds between reads while the horizon holds events back
+READ_MODELS = ("incidents", "timeline_entries", "subject_states", "service_risks",
+               "signal_incidents", "delivery_log", "action_items")
 MOMENTS = ("started_at", "detected_at", "acknowledged_at", "resolved_at")
 SNAPSHOT_FIELDS = (*MOMENTS, "severity", "status", "detection_latency_seconds")
 
@@ -79,6 +87,8 @@ class Timing:
     render: float = 0.0
     wait: float = 0.0
     snapshot: float = 0.0
+    final: float = 0.0  # a full rebuild's last writes (the incidents still held)
+    indexes: float = 0.0  # a full rebuild's secondary indexes, built again
     shard_peak_mb: float = 0.0  # the largest shard process's peak RSS (sharded only)
 
 
@@ -166,11 +176,17 @@ class WriteFailed(RuntimeError):
 
 
 async def _writer(conn: asyncpg.Connection, queue: asyncio.Queue[_Batch | None],
-                  fault: Callable[[str], None] | None, checkpoint: bool = True) -> None:
+                  fault: Callable[[str], None] | None, checkpoint: bool = True,
+                  deferred: bool = False) -> None:
     """Commit batches in order, each with its checkpoint (compare-and-set), on the
     leader's connection, while the fold goes on with the next ones. A shard writes its
     rows only: the leader moves the checkpoint once every shard has finished."""
     while (item := await queue.get()) is not None:
+        if deferred:  # inside the rebuild's one transaction
+            await write(conn, item.changes, item.pending)
+            if fault is not None:
+                fault("after-read-models")
+            continue
         async with conn.transaction():
             await write(conn, item.changes, item.pending)
             if fault is not None:
@@ -215,6 +231,7 @@ async def _replay(
     fault: Callable[[str], None] | None = None,
     timing: Timing | None = None,
     shard: Shard | None = None,
+    deferred: bool = False,
 ) -> Replayed:
     """Step 3: fold from the checkpoint to the end of the log as it was when we started.
 
@@ -241,7 +258,7 @@ async def _replay(
     gc.set_threshold(GC_THRESHOLD, *thresholds[1:])
     try:
         return await _replay_collected(conn, store, config, batch_size, progress, fault,
-                                       timing, shard)
+                                       timing, shard, deferred)
     finally:
         gc.set_threshold(*thresholds)
 
@@ -255,6 +272,48 @@ async def _replay_collected(
     fault: Callable[[str], None] | None,
     timing: Timing,
     shard: Shard | None,
+    deferred: bool = False,
+) -> Replayed:
+    if not deferred:
+        return await _replay_batches(conn, store, config, batch_size, progress, fault,
+                                     timing, shard)
+    async with conn.transaction():
+        indexes = await _drop_indexes(conn)
+        replayed = await _replay_batches(conn, store, config, batch_size, progress, fault,
+                                         timing, shard, deferred=True)
+        t0 = time.perf_counter()
+        for definition in indexes:
+            await conn.execute(definition)
+        timing.indexes += time.perf_counter() - t0
+    return replayed
+
+
+async def _drop_indexes(conn: asyncpg.Connection) -> list[str]:
+    """Drop the read models' secondary indexes (neither primary keys nor unique ones,
+    which the writes' ON CONFLICT needs): their definitions, to build them again once
+    the rows are in (the caller's transaction: a crash cannot lose one)."""
+    rows = await conn.fetch(
+        """SELECT c.relname AS name, pg_get_indexdef(i.indexrelid) AS definition
+           FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+           JOIN pg_class t ON t.oid = i.indrelid
+           WHERE t.relname = ANY($1::text[]) AND NOT i.indisprimary AND NOT i.indisunique
+             AND t.relnamespace = current_schema()::regnamespace
+           ORDER BY c.relname""", list(READ_MODELS))
+    for row in rows:
+        await conn.execute(f'DROP INDEX "{row["name"]}"')
+    return [row["definition"] for row in rows]
+
+
+async def _replay_batches(
+    conn: asyncpg.Connection,
+    store: EventStore,
+    config: EngineConfig,
+    batch_size: int,
+    progress: Callable[[int], None] | None,
+    fault: Callable[[str], None] | None,
+    timing: Timing,
+    shard: Shard | None,
+    deferred: bool = False,
 ) -> Replayed:
     started = time.perf_counter()
     target = await log_size(conn)
@@ -264,9 +323,10 @@ async def _replay_collected(
     else:  # a shard of a full rebuild: from the start, the leader has reset
         cursor, events = Cursor(), 0
         projection = Projection(config, shard)
-    done = 0
+    begun, done = cursor, 0
     queue: asyncio.Queue[_Batch | None] = asyncio.Queue(maxsize=QUEUE)
-    writer = asyncio.ensure_future(_writer(conn, queue, fault, checkpoint=shard is None))
+    writer = asyncio.ensure_future(_writer(conn, queue, fault, checkpoint=shard is None,
+                                           deferred=deferred))
     pending: asyncio.Task[list[RecordedEvent]] = asyncio.ensure_future(
         _read(store, cursor, batch_size))
 
@@ -304,7 +364,7 @@ async def _replay_collected(
                 projection.apply(batch[start:start + SLICE], item, firsts)
                 await asyncio.sleep(0)  # the writer's next statement goes out
             t1 = time.perf_counter()
-            changes = projection.engine.take_changes()
+            changes = projection.engine.take_changes(held=not deferred)
             projection.engine.drop_renders()  # memory: written, never read again here
             projection.unsaved.update(changes.services)
             t2 = time.perf_counter()
@@ -320,6 +380,18 @@ async def _replay_collected(
         t0 = time.perf_counter()
         await writer
         timing.wait += time.perf_counter() - t0
+        if deferred:
+            # Each held incident once, as it ends: a few at a time (memory).
+            while projection.engine.pending_incidents:
+                t0 = time.perf_counter()
+                changes = projection.engine.take_changes(limit=FINAL_CHUNK)
+                projection.engine.drop_renders()
+                projection.unsaved.update(changes.services)
+                t1 = time.perf_counter()
+                await write(conn, changes, Pending())
+                timing.render += t1 - t0
+                timing.final += time.perf_counter() - t1
+            await _move_checkpoint(conn, begun, cursor, events)
         if projection.unsaved:
             t0 = time.perf_counter()
             names = sorted(projection.unsaved)
@@ -367,7 +439,8 @@ async def rebuild(
 
             return await replay_sharded(conn, dsn, config, shards, batch_size, progress,
                                         timing)
-        return await _replay(conn, store, config, batch_size, progress, fault, timing)
+        return await _replay(conn, store, config, batch_size, progress, fault, timing,
+                             deferred=True)
     finally:
         await _unlock(conn)
 

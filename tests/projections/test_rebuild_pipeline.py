@@ -176,17 +176,22 @@ async def test_a_log_with_a_merge_is_rebuilt_in_one_process(
         without_state(live))
 
 
-async def test_a_failing_writer_stops_the_rebuild_at_a_whole_batch(
+async def test_a_failing_writer_leaves_empty_read_models_and_a_catch_up_recovers(
     make_client: Any, database_url: str, pool: asyncpg.Pool
 ) -> None:
-    """The writer fails while committing the third batch: the rebuild raises, the read
-    models hold exactly the first two batches with their checkpoint (never rows without
-    their checkpoint, never a checkpoint without its rows), and a catch-up from there
-    ends where a clean rebuild ends."""
+    """A full rebuild commits its read models once, with its checkpoint (never rows
+    without their checkpoint, never a checkpoint without its rows). The writer fails
+    while writing the third batch: the rebuild raises, the read models are empty at the
+    start of the log, their secondary indexes all there (dropped and built again in
+    that same transaction), and a catch-up from there, batch by batch, ends where a
+    clean rebuild ends."""
     client = await make_client(projector=False, services=SERVICES)
     await import_deliveries_unprojected(client, traffic(
         500, seed=9, start=datetime.now(UTC) - timedelta(days=1), services=60))
     await client.close()
+    async with pool.acquire() as conn:
+        indexes = sorted(r[0] for r in await conn.fetch(
+            "SELECT indexdef FROM pg_indexes WHERE schemaname = current_schema()"))
     calls: list[int] = []
 
     def fault(where: str) -> None:
@@ -196,11 +201,12 @@ async def test_a_failing_writer_stops_the_rebuild_at_a_whole_batch(
 
     with pytest.raises(rb.WriteFailed, match="disk is full"):
         await rebuilt(database_url, pool, SERVICES, batch_size=100, fault=fault)
-    mark = await checkpoint(pool)
-    assert mark["events"] == 200
+    assert (await checkpoint(pool))["events"] == 0
     async with pool.acquire() as conn:
-        assert await conn.fetchval("SELECT count(*) FROM delivery_log") == 200
-        assert await conn.fetchval("SELECT max(position) FROM delivery_log") == mark["position"]
+        assert await conn.fetchval("SELECT count(*) FROM delivery_log") == 0
+        assert await conn.fetchval("SELECT count(*) FROM incidents") == 0
+        assert sorted(r[0] for r in await conn.fetch(
+            "SELECT indexdef FROM pg_indexes WHERE schemaname = current_schema()")) == indexes
 
     conn = await connect(database_url)
     try:
