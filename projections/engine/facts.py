@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 from ingest.signals import Kind, Link, Severity, Signal, State, TimeSource, format_time
 
@@ -96,32 +96,38 @@ def signal_to_json(signal: Signal) -> dict[str, Any]:
 def signal_from_json(data: dict[str, Any]) -> Signal:
     """The inverse of ``Signal.to_json``: ``signal_from_json(s.to_json()) == s``; and of
     the compact form stored with a delivery (``ingest.sources.signal_data``), which
-    leaves out keys holding their default (``notified_at`` equal to ``occurred_at``)."""
-    started = data.get("started_at")
-    occurred_at = parse_time(data["occurred_at"])
-    notified = data.get("notified_at")
+    leaves out keys holding their default (``notified_at`` equal to ``occurred_at``).
+
+    Written for speed (a rebuild decodes every stored signal): no ``cast`` calls, list
+    comprehensions, the time parsed by ``datetime.fromisoformat`` with ``parse_time``'s
+    check."""
+    get = data.get
+    occurred_at = _parse(data["occurred_at"])
+    if occurred_at.tzinfo is None:
+        raise ValueError(f"time without a zone: {data['occurred_at']!r}")
+    notified = get("notified_at")
+    started = get("started_at")
+    links = get("links")
+    labels = get("labels")
+    attributes = get("attributes")
+    kind: Kind = data["kind"]
+    state: State = data["state"]
+    severity: Severity | None = get("severity")
+    time_source: TimeSource = get("time_source", "source")
     return Signal(
-        source=str(data["source"]),
-        kind=cast(Kind, data["kind"]),
-        subject=str(data["subject"]),
-        state=cast(State, data["state"]),
-        occurred_at=occurred_at,
-        notified_at=occurred_at if notified is None else parse_time(notified),
-        service=data.get("service"),
-        severity=cast("Severity | None", data.get("severity")),
-        summary=str(data.get("summary", "")),
-        time_source=cast(TimeSource, data.get("time_source", "source")),
-        started_at=None if started is None else parse_time(started),
-        action=data.get("action"),
-        links=tuple(
-            Link(url=str(link["url"]), title=str(link.get("title", "")))
-            for link in data.get("links", ())
-        ),
-        labels=tuple((str(k), str(v)) for k, v in dict(data.get("labels", {})).items()),
-        attributes=tuple(
-            (str(k), str(v)) for k, v in dict(data.get("attributes", {})).items()
-        ),
+        str(data["source"]), kind, str(data["subject"]), state, occurred_at,
+        occurred_at if notified is None else parse_time(notified),
+        get("service"), severity, str(get("summary", "")), time_source,
+        None if started is None else parse_time(started),
+        get("action"),
+        tuple([Link(url=str(link["url"]), title=str(link.get("title", "")))
+               for link in links]) if links else (),
+        tuple([(str(k), str(v)) for k, v in dict(labels).items()]) if labels else (),
+        tuple([(str(k), str(v)) for k, v in dict(attributes).items()]) if attributes else (),
     )
+
+
+_parse = datetime.fromisoformat
 
 
 def is_pending(signal: Signal) -> bool:

@@ -155,6 +155,9 @@ def incident_id_for(service: str, signal: Signal, attempt: int = 0) -> str:
     return "inc_" + hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+_ZERO = timedelta(0)
+
+
 class _Index:
     """The live incidents covering one service, by ``started_at``: which incidents a
     signal at a given time may touch, in O(log n + k) rather than a scan of all (a
@@ -503,11 +506,12 @@ class Engine:
         what: What = "period" if fact.is_period else "fail"
         subject = fact.subject_key
         s = fact.signal
-        key = (what, s.kind, fact.failing_since, s.occurred_at)
+        since = fact.failing_since
+        key = (what, s.kind, since, s.occurred_at)
         # An equal report is in an incident whose span holds its start: if archived, back.
-        self._thaw_touching(self._cold_live, svc.name, fact.failing_since,
-                            fact.failing_since, timedelta(0), timedelta(0))
-        for inc_id in sorted(self._lines_of.get(subject, ())):
+        self._thaw_touching(self._cold_live, svc.name, since, since, _ZERO, _ZERO)
+        holding = self._lines_of.get(subject, ())
+        for inc_id in (sorted(holding) if len(holding) > 1 else holding):
             inc = self._incidents[inc_id]
             if key in inc.lines[subject].reports and svc.name in inc.services:
                 self._add(inc, fact, what)
@@ -939,9 +943,11 @@ class Engine:
         leaving = [] if not adopt or not inc.acks else [
             f for f in inc.acks.values() if f.signal.occurred_at < span[0] or (
                 span[1] is not None and f.signal.occurred_at > span[1])]
-        for f in sorted(leaving, key=lambda g: g.key):
-            del inc.acks[f.id]
-            self._touch(inc.id)
+        if leaving:
+            leaving.sort(key=lambda g: g.key)
+            for f in leaving:
+                del inc.acks[f.id]
+                self._touch(inc.id)
         for service in sorted(inc.services):
             index = self._index.get(service)
             if index is None:
@@ -952,7 +958,7 @@ class Engine:
                 svc = self._services.get(service)
                 if svc is not None:  # the deploys its timeline window now reaches
                     self._thaw_facts(svc, span[0] - self._config.deploy_lookback)
-        for f in sorted(leaving, key=lambda g: g.key):
+        for f in leaving:  # sorted above
             self._joins[f.id] = self._apply_ack(self._service(self.service_of(f.signal)), f)
 
     def _adopt(self, inc: IncidentState, service: str,

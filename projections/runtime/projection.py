@@ -210,6 +210,14 @@ async def save_state(conn: asyncpg.Connection, dumps: dict[str, dict[str, Any]])
         [(name, orjson.dumps(dump).decode()) for name, dump in sorted(dumps.items())])
 
 
+async def copy_state(conn: asyncpg.Connection, dumps: dict[str, dict[str, Any]]) -> None:
+    """``save_state`` into a table without these services' rows (a full rebuild's one
+    snapshot, after the reset emptied it): COPY, no conflict to resolve."""
+    await conn.copy_records_to_table(
+        "projector_state", columns=["service", "state"],
+        records=[(name, orjson.dumps(dump).decode()) for name, dump in sorted(dumps.items())])
+
+
 # Read models are written set-wise: one statement per table per batch, whatever the
 # number of rows (UNNEST of one array per column, or COPY for rows that are only added),
 # instead of a round of parse-bind-execute per row (``executemany``).

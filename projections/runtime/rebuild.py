@@ -45,6 +45,7 @@ from projections.runtime.projection import (
     Pending,
     Projection,
     Shard,
+    copy_state,
     save_state,
     stored_firsts,
     write,
@@ -398,8 +399,9 @@ async def _replay_batches(
             async with conn.transaction():
                 # A few services at a time: every service's dump at once would hold the
                 # whole engine twice in memory (objects and JSON).
+                saver = copy_state if deferred else save_state  # deferred: emptied
                 for lo in range(0, len(names), SNAPSHOT_CHUNK):
-                    await save_state(conn, {name: projection.engine.dump(name)
+                    await saver(conn, {name: projection.engine.dump(name)
                                             for name in names[lo:lo + SNAPSHOT_CHUNK]})
                 if shard is None:
                     await _move_checkpoint(conn, cursor, cursor, events, snapshot=True)
