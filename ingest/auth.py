@@ -12,7 +12,7 @@ import base64
 import binascii
 import hashlib
 import hmac
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -181,25 +181,34 @@ def check_standard_webhooks(request: Request, creds: Credentials, tolerance: int
     return "webhook-signature does not match"
 
 
+def _body_hmac_sent_at(request: Request, creds: Credentials, headers: tuple[str, str],
+                       too_old: Callable[[str], str | None]) -> str | None:
+    """A hex HMAC-SHA256 of the body in one header and the send time in another, which
+    ``too_old`` checks against the window (the signature does not cover it)."""
+    signature_header, time_header = headers
+    signature = request.headers.get(signature_header.lower(), "").strip().lower()
+    if not signature:
+        return f"missing {signature_header}"
+    sent = request.headers.get(time_header.lower())
+    if not sent:
+        return f"missing {time_header}"
+    problem = too_old(sent)
+    if problem:
+        return problem
+    for secret in creds.secrets:
+        if _equal(signature, _hmac_hex(secret, request.body)):
+            return None
+    return f"{signature_header} does not match"
+
+
 def check_checkly(request: Request, creds: Credentials, tolerance: int) -> str | None:
     """Checkly's webhook secret: ``x-checkly-signature`` is the hex HMAC-SHA256 of the
     body (checklyhq.com/docs/integrations/alerts/webhooks, "Webhook Secrets"), and every
     webhook carries its send time in ``x-checkly-timestamp`` ("Webhook Retries"). The
     signature does not cover the timestamp, so the window refuses a captured delivery
     replayed as it was sent, not one replayed with a new timestamp."""
-    signature = request.headers.get("x-checkly-signature", "").strip().lower()
-    if not signature:
-        return "missing x-checkly-signature"
-    sent = request.headers.get("x-checkly-timestamp")
-    if not sent:
-        return "missing x-checkly-timestamp"
-    problem = _within_instant(sent, request.received_at, tolerance)
-    if problem:
-        return problem
-    for secret in creds.secrets:
-        if _equal(signature, _hmac_hex(secret, request.body)):
-            return None
-    return "x-checkly-signature does not match"
+    return _body_hmac_sent_at(request, creds, ("x-checkly-signature", "x-checkly-timestamp"),
+                              lambda sent: _within_instant(sent, request.received_at, tolerance))
 
 
 def _within_instant(value: str, received_at: datetime, tolerance: int) -> str | None:
@@ -278,19 +287,8 @@ def check_sentry(request: Request, creds: Credentials, tolerance: int) -> str | 
     integration-platform/webhooks; sentry ``app_platform_event.py``). The signature does
     not cover the timestamp: the window refuses a captured delivery replayed as it was
     sent, not one replayed with a rewritten timestamp."""
-    signature = request.headers.get("sentry-hook-signature", "").strip().lower()
-    if not signature:
-        return "missing Sentry-Hook-Signature"
-    timestamp = request.headers.get("sentry-hook-timestamp")
-    if not timestamp:
-        return "missing Sentry-Hook-Timestamp"
-    problem = _within(timestamp, request.received_at, tolerance)
-    if problem:
-        return problem
-    for secret in creds.secrets:
-        if _equal(signature, _hmac_hex(secret, request.body)):
-            return None
-    return "Sentry-Hook-Signature does not match"
+    return _body_hmac_sent_at(request, creds, ("Sentry-Hook-Signature", "Sentry-Hook-Timestamp"),
+                              lambda sent: _within(sent, request.received_at, tolerance))
 
 
 def _within(timestamp: str, received_at: datetime, tolerance: int) -> str | None:
