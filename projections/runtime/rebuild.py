@@ -16,6 +16,8 @@ with bigger batches, so a rebuild and a live fold cannot disagree.
    rendered and written once at the end, not every intermediate version; the
    checkpoint and the engine snapshot with them. An interrupted rebuild leaves the
    empty read models of step 2, and the next projector to lead replays the log.
+   Dropping an index locks its table: a reader of the read models (a ``serve`` still
+   answering) waits for the rebuild's commit instead of reading half-built tables.
 4. Release the lock: a waiting live projector restores the engine state the rebuild
    saved and follows the log from the rebuild's checkpoint.
 

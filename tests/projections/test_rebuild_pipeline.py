@@ -219,6 +219,27 @@ async def test_a_failing_writer_leaves_empty_read_models_and_a_catch_up_recovers
         without_state(caught_up))
 
 
+async def test_a_full_rebuild_builds_the_secondary_indexes_again(
+    make_client: Any, database_url: str, pool: asyncpg.Pool
+) -> None:
+    """Issue 11, item 4: "secondary indexes built after a full rebuild". The rebuild
+    drops them while it writes and builds them again before it commits: afterwards the
+    schema holds the very same index definitions, and the rows are the live fold's."""
+    client = await make_client(projector=True, services=SERVICES)
+    await import_all(client, traffic(300, seed=4, start=datetime.now(UTC) - timedelta(days=1),
+                                     services=30))
+    await settle(client, bound=120)
+    live = await read_models(database_url)
+    await client.close()
+    sql = "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema()"
+    async with pool.acquire() as conn:
+        before = sorted(tuple(r) for r in await conn.fetch(sql))
+    assert any(name == "delivery_log_services" for name, _ in before)
+    assert without_state(await rebuilt(database_url, pool, SERVICES)) == without_state(live)
+    async with pool.acquire() as conn:
+        assert sorted(tuple(r) for r in await conn.fetch(sql)) == before
+
+
 async def test_a_failing_shard_leaves_empty_read_models_and_says_so(
     make_client: Any, database_url: str, pool: asyncpg.Pool
 ) -> None:
