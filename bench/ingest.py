@@ -273,6 +273,7 @@ function request()
   local ip = string.format("%%d.%%d.%%d", tid, math.floor(s / 256) %% 256, s %% 256)
   body = body:gsub("@IP%%d@", ip)
   body = body:gsub("@NS%%d@", string.format("%%09d", n %% 1000000000))
+  body = body:gsub("@SV@", "bench-" .. (s %% %(services)d))
   return wrk.format("POST", "/v1/webhooks/alertmanager", headers, body)
 end
 function done(summary, latency, requests)
@@ -289,19 +290,32 @@ SUBJECTS = 500  # distinct alerts per wrk thread
 FIXTURE_DAY = "2025-03-14T"  # the day every bench/_common.Bodies fixture is dated
 
 
-def lua_script(path: Path, token: str, rate: float, threads: int) -> Path:
+def lua_script(path: Path, token: str, rate: float, threads: int, services: int = 0) -> Path:
     """The wrk script. Its alerts are dated yesterday, as a live fleet's are (hours
     before their receipt), not on their fixtures' day: an alert received long after
     retention (30 days) found its resolved incident archived, and the engine brought it
-    back and archived it again at every delivery, a cost live traffic does not have."""
+    back and archived it again at every delivery, a cost live traffic does not have.
+
+    ``services`` > 0 gives each alert a ``service`` label, one of that many: a fleet's
+    alerts spread over its services. With 0 every alert keeps its fixture's labels, so
+    a whole run's alerts pile into the few incidents of the fixtures' services (an alert
+    storm: incidents of thousands of entries, each re-rendered whole per batch)."""
     bodies = c.Bodies()
     yesterday = time.strftime("%Y-%m-%dT", time.gmtime(time.time() - 86400))
-    quoted = ", ".join(f"[==[{t.replace(FIXTURE_DAY, yesterday)}]==]"
-                       for t in bodies.templates)
+    templates = [_with_service_marker(t) if services else t for t in bodies.templates]
+    quoted = ", ".join(f"[==[{t.replace(FIXTURE_DAY, yesterday)}]==]" for t in templates)
     path.write_text(LUA % {"templates": quoted, "token": token, "tag": bodies.tag,
-                           "rate": rate, "threads": threads, "subjects": SUBJECTS},
+                           "rate": rate, "threads": threads, "subjects": SUBJECTS,
+                           "services": max(services, 1)},
                     encoding="utf-8")
     return path
+
+
+def _with_service_marker(template: str) -> str:
+    body = orjson.loads(template)
+    for alert in body.get("alerts", []):
+        alert.setdefault("labels", {})["service"] = "@SV@"
+    return orjson.dumps(body).decode()
 
 
 _RUNS = itertools.count()  # each wrk run's number: its bodies' startsAt fractions
@@ -515,8 +529,9 @@ async def main(args: argparse.Namespace) -> None:
                       f"PostgreSQL postmaster pid {pg} (its CPU alone is counted)")
                 breakdown = (Breakdown(proc.pid, pg, log, db_url) if args.breakdown
                              else None)
-                full = lua_script(tmp / "full.lua", token, 0, args.threads)
-                paced = lua_script(tmp / "paced.lua", token, args.lag_rate, args.threads)
+                full = lua_script(tmp / "full.lua", token, 0, args.threads, args.services)
+                paced = lua_script(tmp / "paced.lua", token, args.lag_rate, args.threads,
+                                   args.services)
                 await run_wrk(base, full, args, args.warmup, args.connections, None)
                 for r in range(1, args.rounds + 1):
                     families = {"server": proc.pid, "postgres": pg}
@@ -604,6 +619,9 @@ def parse() -> argparse.Namespace:
     p.add_argument("--lag-rate", type=float, default=1000.0,
                    help="deliveries per second during the live-lag phase")
     p.add_argument("--lag-connections", type=int, default=16)
+    p.add_argument("--services", type=int, default=0,
+                   help="spread alerts over this many services (0: the fixtures' own "
+                        "labels, an alert storm in a few services)")
     p.add_argument("--workers", type=int, default=0,
                    help="serve --workers (default: serve's own, the number of cores)")
     p.add_argument("--breakdown", action="store_true",
