@@ -65,6 +65,31 @@ _DELIVERY_ID_HEADERS = ("x-github-delivery", "x-gitlab-event-uuid", "webhook-id"
 _GITLAB_ID_HEADERS = ("idempotency-key", "webhook-id", "x-gitlab-event-uuid")
 
 
+# Sources whose delivery id is in the body, by its path there; each is the same on every
+# retry of one event. Amazon SNS: the signed ``MessageId`` (also sent as the unsigned
+# x-amz-sns-message-id header). Vercel: the event ``id`` (vercel.com/docs/webhooks,
+# "Events"; its signature has no timestamp, so this is its replay protection).
+# PagerDuty V3: ``event.id``.
+_BODY_DELIVERY_IDS: dict[str, tuple[str, ...]] = {
+    "cloudwatch": ("MessageId",),
+    "vercel": ("id",),
+    "pagerduty": ("event", "id"),
+}
+
+
+def _body_id(body: bytes, path: tuple[str, ...]) -> str | None:
+    """The non-empty string at ``path`` in a JSON body, else None."""
+    try:
+        value: Any = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    for key in path:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value if isinstance(value, str) and value else None
+
+
 def delivery_id(source: str, headers: Mapping[str, str], body: bytes) -> tuple[str, bool]:
     """A delivery's dedup key and whether it holds only within the retry window
     (ARCHITECTURE.md, "Idempotent appends").
@@ -89,31 +114,11 @@ def delivery_id(source: str, headers: Mapping[str, str], body: bytes) -> tuple[s
         value = headers.get(header)
         if value:
             return f"{source}:{header}:{value}", False
-    if source == "cloudwatch":
-        # SNS: the signed MessageId (also sent as x-amz-sns-message-id), kept by retries.
-        try:
-            message_id = orjson.loads(body).get("MessageId")
-            if isinstance(message_id, str) and message_id:
-                return f"{source}:MessageId:{message_id}", False
-        except (orjson.JSONDecodeError, AttributeError):
-            pass
-    if source == "vercel":
-        # Vercel's event id ("id": <eventId>), the same on each retry of the event
-        # (vercel.com/docs/webhooks, "Events"; webhooks-api "Delivery Attempts and
-        # Retries"). Its signature has no timestamp: this is its replay protection.
-        try:
-            event_id = orjson.loads(body).get("id")
-            if isinstance(event_id, str) and event_id:
-                return f"{source}:id:{event_id}", False
-        except (orjson.JSONDecodeError, AttributeError):
-            pass
-    if source == "pagerduty":
-        try:
-            event = orjson.loads(body).get("event", {})
-            if isinstance(event, dict) and isinstance(event.get("id"), str):
-                return f"{source}:event.id:{event['id']}", False
-        except (orjson.JSONDecodeError, AttributeError):
-            pass
+    path = _BODY_DELIVERY_IDS.get(source)
+    if path is not None:
+        found = _body_id(body, path)
+        if found is not None:
+            return f"{source}:{'.'.join(path)}:{found}", False
     return f"{source}:sha256:{hashlib.sha256(body).hexdigest()}", True
 
 
