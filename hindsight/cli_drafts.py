@@ -63,15 +63,14 @@ def _run(settings: Settings, work: Any) -> int:
 
 def cmd_draft(args: argparse.Namespace, settings: Settings) -> int:
     from projections.drafts.draft import build_draft
-    from projections.engine.codec import incident_from_json
+    from projections.engine.codec import READ_DOCUMENT, incident_from_json, stored_document
 
     async def work(conn: Any) -> int:
-        raw = await conn.fetchval("SELECT doc::text FROM incidents WHERE id = $1",
-                                  args.incident_id)
-        if raw is None:
+        row = await conn.fetchrow(READ_DOCUMENT, args.incident_id)
+        if row is None:
             print(f"hindsight: no incident {args.incident_id!r}", file=sys.stderr)
             return 1
-        doc = orjson.loads(raw)
+        doc = stored_document(row["doc"], row["timeline"])
         if doc.get("merged_into"):
             print(f"hindsight: incident {args.incident_id!r} was merged into "
                   f"{doc['merged_into']!r}; draft that one", file=sys.stderr)

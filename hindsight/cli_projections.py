@@ -26,6 +26,7 @@ from rich.console import Console
 from hindsight.cli_output import Column, add_format_option, emit
 from hindsight.settings import Settings
 from projections.drafts.formats import UNKNOWN, duration, plural
+from projections.engine.codec import READ_DOCUMENT, stored_document
 
 IMPORT_CHUNK = 5000  # lines held in memory at once
 MAX_SHARDS = 4  # rebuild processes: each reads the whole log, so more stop paying
@@ -208,7 +209,7 @@ def cmd_incidents(args: argparse.Namespace, settings: Settings) -> int:
         conn = await connect(url)
         try:
             rows = await conn.fetch(
-                f"""SELECT (doc - 'timeline')::text AS doc FROM incidents
+                f"""SELECT doc::text AS doc FROM incidents
                     WHERE {' AND '.join(clauses)}
                     ORDER BY started_at DESC, id LIMIT {int(args.limit)}""", *values)
         finally:
@@ -246,15 +247,14 @@ def cmd_incident(args: argparse.Namespace, settings: Settings) -> int:
     async def work(url: str) -> int:
         conn = await connect(url)
         try:
-            raw = await conn.fetchval("SELECT doc::text FROM incidents WHERE id = $1",
-                                      args.incident_id)
+            row = await conn.fetchrow(READ_DOCUMENT, args.incident_id)
         finally:
             await conn.close()
-        if raw is None:
+        if row is None:
             _console(stderr=True).print(f"hindsight: no incident {args.incident_id!r}",
                                         highlight=False)
             return 1
-        doc = orjson.loads(raw)
+        doc = stored_document(row["doc"], row["timeline"])
         out = _console()
         out.print(f"[bold]{doc['title']}[/bold]  ({doc['id']})", highlight=False)
         if doc.get("merged_into"):

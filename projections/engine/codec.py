@@ -12,6 +12,8 @@ from dataclasses import MISSING, fields
 from datetime import datetime
 from typing import Any
 
+import orjson
+
 from ingest.signals import format_time
 from projections.engine.model import Incident, Risk, TimelineEntry
 
@@ -127,6 +129,19 @@ def _stored_entry(data: dict[str, Any]) -> dict[str, Any]:
                     for link in out["links"]]
     out["attributes"] = dict(sorted(out["attributes"].items()))
     return out
+
+
+# An incident with its timeline, as stored (schema/0007_timeline_rows.sql): the row's
+# document, which has no timeline, and the timeline's rows aggregated in order.
+READ_DOCUMENT = ("SELECT doc::text AS doc, timeline::text AS timeline "
+                 "FROM incident_documents WHERE id = $1")
+
+
+def stored_document(doc: str, timeline: str) -> dict[str, Any]:
+    """The API's JSON of a stored incident (``READ_DOCUMENT``'s two columns)."""
+    data = orjson.loads(doc)
+    data["timeline"] = orjson.loads(timeline)
+    return stored_to_json(data)
 
 
 def stored_to_json(data: dict[str, Any]) -> dict[str, Any]:

@@ -19,10 +19,11 @@ from ingest.signals import Severity, Signal
 from ingest.sources import is_current, signal_data, understand
 from ingest.store import RecordedEvent, read_positions
 from projections.engine import action_items as items
-from projections.engine.codec import incident_summary, incident_to_json
+from projections.engine.codec import incident_summary
 from projections.engine.facts import PENDING_EVENT, parse_time, pending_signal, signal_from_json
 from projections.engine.fold import Changes, Engine, EngineConfig
 from projections.engine.model import Incident
+from projections.runtime import timeline_rows
 
 DELIVERY = "delivery.received"
 COPY = "delivery.copy"  # another receipt of a stored delivery (ingest/webhooks.py)
@@ -75,6 +76,8 @@ class Projection:
         self.items: dict[str, items.ActionItem] = {}
         # Services changed since the engine's state was last saved (see projector.py).
         self.unsaved: set[str] = set()
+        # The timeline rows committed so far (the live projector writes deltas from it).
+        self.written = timeline_rows.WrittenTimelines()
         self.events_unsaved = 0
 
     def apply(self, events: Sequence[RecordedEvent], pending: Pending,
@@ -279,11 +282,17 @@ def columns(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
     return [list(col) for col in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
 
 
-async def write(conn: asyncpg.Connection, changes: Changes, pending: Pending) -> None:
-    """Write one batch's read-model rows (the caller holds the transaction)."""
+async def write(conn: asyncpg.Connection, changes: Changes, pending: Pending,
+                written: timeline_rows.WrittenTimelines | None = None) -> timeline_rows.Delta:
+    """Write one batch's read-model rows (the caller holds the transaction). Timelines
+    are written as deltas from ``written`` (what the live projector committed before),
+    else whole; the caller tells ``written`` about the returned delta once it commits."""
     incidents = [*changes.incidents, *changes.merged]
+    delta = (timeline_rows.full(incidents) if written is None
+             else written.delta(incidents))
     if incidents:
-        await _write_incidents(conn, incidents)
+        await conn.execute(_UPSERT_INCIDENTS, *columns(incident_rows(incidents), 19))
+        await timeline_rows.write(conn, delta)
     if changes.services:
         await conn.execute("DELETE FROM service_risks WHERE service = ANY($1::text[])",
                            list(changes.risks))
@@ -309,38 +318,21 @@ async def write(conn: asyncpg.Connection, changes: Changes, pending: Pending) ->
         await conn.execute(_UPSERT_ITEMS, *columns(
             [(i.id, i.incident_id, i.status, i.owner, i.due_date, i.created_at,
               orjson.dumps(i.to_json()).decode()) for i in pending.items.values()], 7))
+    return delta
 
 
-def incident_rows(incidents: Iterable[Incident]
-                  ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-    """The ``incidents`` row and the ``timeline_entries`` rows of each incident."""
+def incident_rows(incidents: Iterable[Incident]) -> list[tuple[Any, ...]]:
+    """The ``incidents`` row of each incident (its timeline is written as rows apart,
+    ``timeline_rows``)."""
     rows = []
-    entries = []
     for inc in incidents:
         first_source = next((e.source for e in inc.timeline if e.marker == "detected"), None)
+        summary = orjson.dumps(incident_summary(inc)).decode()
         rows.append((
             inc.id, inc.service, inc.title, inc.severity, inc.status, inc.started_at,
             inc.detected_at, inc.acknowledged_at, inc.resolved_at,
             inc.detection_latency_seconds, inc.duration_seconds, inc.detected_by,
             inc.detection_verdict, first_source, inc.public, inc.merged_into, inc.version,
-            orjson.dumps(incident_summary(inc)).decode(),
-            orjson.dumps(incident_to_json(inc)).decode(),
+            summary, summary,
         ))
-        entries += [
-            (inc.id, seq, e.at, e.received_at, e.position, e.marker, e.source, e.kind,
-             e.subject, e.state, e.text, e.repeats)
-            for seq, e in enumerate(inc.timeline)
-        ]
-    return rows, entries
-
-
-async def _write_incidents(conn: asyncpg.Connection, incidents: Iterable[Incident]) -> None:
-    rows, entries = incident_rows(incidents)
-    await conn.execute(_UPSERT_INCIDENTS, *columns(rows, 19))
-    await conn.execute("DELETE FROM timeline_entries WHERE incident_id = ANY($1::text[])",
-                       [r[0] for r in rows])
-    if entries:
-        await conn.copy_records_to_table(
-            "timeline_entries", records=entries,
-            columns=["incident_id", "seq", "at", "received_at", "position", "marker", "source",
-                     "kind", "subject", "state", "text", "repeats"])
+    return rows

@@ -251,7 +251,7 @@ async def project_batch(
     after = batch[-1].cursor
     saving = snapshot_due(projection) if save is None else save
     async with conn.transaction():
-        await write(conn, changes, pending)
+        written = await write(conn, changes, pending, projection.written)
         if saving:
             await save_state(conn, {name: projection.engine.dump(name)
                                     for name in projection.unsaved})
@@ -267,6 +267,7 @@ async def project_batch(
             previous.transaction_id, previous.position, saving)
         if moved != "UPDATE 1":
             raise LostLeadership("the checkpoint moved: another projector is writing")
+    projection.written.committed(written)
     if saving:
         projection.unsaved.clear()
         projection.events_unsaved = 0

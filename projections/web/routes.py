@@ -45,7 +45,12 @@ from ingest.store import NewEvent
 from projections.drafts.draft import build_draft
 from projections.drafts.markdown import to_markdown
 from projections.engine import action_items as items
-from projections.engine.codec import incident_from_json, incident_to_json, stored_to_json
+from projections.engine.codec import (
+    READ_DOCUMENT,
+    incident_from_json,
+    incident_to_json,
+    stored_document,
+)
 from projections.engine.facts import signal_from_json
 from projections.engine.fold import Engine
 from projections.engine.model import Incident
@@ -245,9 +250,9 @@ class StoredIncident:
     __slots__ = ("_body", "_incident", "doc", "drafts", "version")
     MAX_DRAFTS = 16
 
-    def __init__(self, raw: str, version: tuple[str, int]) -> None:
+    def __init__(self, doc: dict[str, Any], version: tuple[str, int]) -> None:
         self.version = version  # (xmin, jsonb_hash_extended(doc, 0)) of the row read
-        self.doc: dict[str, Any] = stored_to_json(orjson.loads(raw))
+        self.doc = doc
         self._body: bytes | None = None
         self._incident: Incident | None = None
         self.drafts: OrderedDict[DraftKey, bytes] = OrderedDict()
@@ -281,13 +286,11 @@ class StoredIncident:
 # both read without turning the document into text, and only a document whose two
 # differ from the kept ones is sent. Both would have to repeat for a stale answer (a
 # cluster restored to an earlier point and rewritten by the same transaction id, with
-# a colliding hash).
-_READ_STORED = """
-    SELECT v.xmin, v.hash, CASE WHEN v.xmin = $2 AND v.hash = $3 THEN NULL
-                                ELSE i.doc::text END AS doc
-    FROM incidents i, LATERAL (SELECT i.xmin::text AS xmin,
-                                      jsonb_hash_extended(i.doc, 0) AS hash) v
-    WHERE i.id = $1"""
+# a colliding hash). The timeline's rows change only with their incident's row (one
+# batch writes both), so the row's version is the timeline's too.
+_READ_VERSION = """
+    SELECT i.xmin::text AS xmin, jsonb_hash_extended(i.doc, 0) AS hash
+    FROM incidents i WHERE i.id = $1"""
 
 
 class StoredIncidents:
@@ -303,15 +306,23 @@ class StoredIncidents:
 
     async def read(self, conn: asyncpg.Connection, incident_id: str) -> StoredIncident | None:
         kept = self._by_id.get(incident_id)
-        xmin, hash_ = (None, None) if kept is None else kept.version
-        row = await conn.fetchrow(_READ_STORED, incident_id, xmin, hash_)
-        if row is None:
+        version = await conn.fetchrow(_READ_VERSION, incident_id)
+        if version is None:
             self._by_id.pop(incident_id, None)
             return None
-        if row["doc"] is None and kept is not None:
+        if kept is not None and kept.version == (version["xmin"], version["hash"]):
             self._by_id.move_to_end(incident_id)
             return kept
-        found = self._by_id[incident_id] = StoredIncident(row["doc"], (row["xmin"], row["hash"]))
+        async with conn.transaction(isolation="repeatable_read", readonly=True):
+            # The version and the document of one snapshot.
+            version = await conn.fetchrow(_READ_VERSION, incident_id)
+            stored = await conn.fetchrow(READ_DOCUMENT, incident_id)
+        if version is None or stored is None:
+            self._by_id.pop(incident_id, None)
+            return None
+        found = self._by_id[incident_id] = StoredIncident(
+            stored_document(stored["doc"], stored["timeline"]),
+            (version["xmin"], version["hash"]))
         self._by_id.move_to_end(incident_id)
         if len(self._by_id) > self.MAX_INCIDENTS:
             self._by_id.popitem(last=False)

@@ -25,7 +25,8 @@ from tests.scenarios.traffic import service_map, traffic
 
 TABLES = {
     "incidents": "SELECT *, doc::text AS doc FROM incidents ORDER BY id",
-    "timeline_entries": "SELECT * FROM timeline_entries ORDER BY incident_id, seq",
+    "timeline_entries": "SELECT *, doc::text AS doc FROM timeline_entries "
+                        "ORDER BY incident_id, at, position, rank",
     "subject_states": "SELECT * FROM subject_states ORDER BY service, source, subject",
     "service_risks": "SELECT * FROM service_risks ORDER BY service, subject, kind, since, position",
     "signal_incidents": "SELECT * FROM signal_incidents ORDER BY position, idx",

@@ -23,6 +23,7 @@ from ingest.store import EventStore
 from projections.runtime import rebuild as rb
 from projections.runtime.projection import Pending, Projection, stored_firsts, write
 from projections.runtime.projector import reset_read_models
+from projections.runtime.timeline_rows import WrittenTimelines
 from tests.helpers import api_headers, settings_for_tests
 from tests.projections.test_projector_determinism import (
     SERVICES,
@@ -296,9 +297,11 @@ async def per_row_write(conn: asyncpg.Connection, changes: Any, pending: Pending
     """The reference: every row its own INSERT ... ON CONFLICT (as the projector wrote
     before set-wise writes), in the order the changes list them."""
     from projections.runtime.projection import incident_rows
+    from projections.runtime.timeline_rows import COLUMNS, keyed
+    from projections.runtime.timeline_rows import row as entry_row
 
-    rows, entries = incident_rows([*changes.incidents, *changes.merged])
-    for row in rows:
+    incidents = [*changes.incidents, *changes.merged]
+    for row in incident_rows(incidents):
         await conn.execute(
             "DELETE FROM incidents WHERE id = $1", row[0])
         await conn.execute(
@@ -308,11 +311,12 @@ async def per_row_write(conn: asyncpg.Connection, changes: Any, pending: Pending
             f"merged_into, version, summary, doc) VALUES "
             f"({', '.join(f'${i}' for i in range(1, 18))}, $18::json, $19::jsonb)", *row)
         await conn.execute("DELETE FROM timeline_entries WHERE incident_id = $1", row[0])
-    for entry in entries:
-        await conn.execute(
-            "INSERT INTO timeline_entries (incident_id, seq, at, received_at, position, "
-            "marker, source, kind, subject, state, text, repeats) VALUES "
-            "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)", *entry)
+    for inc in incidents:
+        for key, entry in keyed(inc.timeline).items():
+            await conn.execute(
+                f"INSERT INTO timeline_entries ({', '.join(COLUMNS)}) VALUES "
+                f"({', '.join(f'${i}' for i in range(1, len(COLUMNS) + 1))})",
+                *entry_row(inc.id, key, entry))
     for service in changes.risks:
         await conn.execute("DELETE FROM service_risks WHERE service = $1", service)
         for r in changes.risks[service]:
@@ -343,8 +347,9 @@ async def per_row_write(conn: asyncpg.Connection, changes: Any, pending: Pending
 async def test_set_wise_writes_equal_per_row_writes(
     make_client: Any, database_url: str, pool: asyncpg.Pool
 ) -> None:
-    """The same folded batches written set-wise (``projection.write``) and row by row
-    give the same tables."""
+    """The same folded batches written set-wise (``projection.write``), set-wise with
+    timelines as row deltas (what the live projector writes, from the rows it committed
+    before: ``timeline_rows.WrittenTimelines``), and row by row give the same tables."""
     client = await make_client(projector=False, services=SERVICES)
     await import_deliveries_unprojected(client, traffic(
         800, seed=21, start=datetime.now(UTC) - timedelta(days=2), services=60))
@@ -362,7 +367,11 @@ async def test_set_wise_writes_equal_per_row_writes(
     config = engine_config_from(settings_for_tests(services=SERVICES))
     tables = [t for t in TABLES if t not in ("projector_state", "projector_checkpoint")]
     results = []
-    for writer in (write, per_row_write):
+    async def delta_write(conn: asyncpg.Connection, changes: Any, pending: Pending) -> None:
+        written.committed(await write(conn, changes, pending, written))
+
+    written = WrittenTimelines()
+    for writer in (write, delta_write, per_row_write):
         projection = Projection(config)
         conn = await connect(database_url)
         try:
@@ -380,7 +389,7 @@ async def test_set_wise_writes_equal_per_row_writes(
         results.append({t: models[t] for t in tables})
     assert results[0]["incidents"]
     assert results[0]["signal_incidents"]
-    assert results[0] == results[1]
+    assert results[0] == results[1] == results[2]
 
 
 async def test_the_rebuild_read_walks_the_read_order_index_without_sorting(
