@@ -20,7 +20,12 @@ from typing import Any
 import orjson
 import pytest
 
-from projections.engine.codec import incident_from_json, incident_to_json, stored_to_json
+from projections.engine.codec import (
+    READ_DOCUMENT,
+    incident_from_json,
+    incident_to_json,
+    stored_to_json,
+)
 from projections.engine.model import Incident, TimelineEntry
 from tests.api.test_postmortem import SERVICES, draft, missed_cron_run, post
 from tests.helpers import api_headers
@@ -104,13 +109,13 @@ async def _get(client: Any, path: str) -> bytes:
     return bytes(await response.read())
 
 
-async def _stored_doc(client: Any, incident: str) -> str:
+async def _stored_doc(client: Any, incident: str) -> tuple[str, str]:
+    """The incident's row document (no timeline) and its timeline's rows, as stored."""
     from ingest.keys import POOL
 
     async with client.app[POOL].acquire() as conn:
-        doc: str = await conn.fetchval("SELECT doc::text FROM incidents WHERE id = $1",
-                                       incident)
-    return doc
+        row = await conn.fetchrow(READ_DOCUMENT, incident)
+    return row["doc"], row["timeline"]
 
 
 async def _rewrite(client: Any, incident: str, sql: str) -> None:
@@ -126,8 +131,9 @@ async def test_answers_follow_every_new_version_of_the_stored_row(make_client: A
     incident = await missed_cron_run(client)
     path = f"/v1/incidents/{incident}"
     first = await _get(client, path)
-    stored = await _stored_doc(client, incident)
-    assert first == orjson.dumps(incident_to_json(incident_from_json(orjson.loads(stored))))
+    stored, timeline = await _stored_doc(client, incident)
+    assert first == orjson.dumps(incident_to_json(incident_from_json(
+        {**orjson.loads(stored), "timeline": orjson.loads(timeline)})))
     first_md = await _get(client, path + "/postmortem")
     assert await _get(client, path) == first  # kept: the same bytes again
     assert await _get(client, path + "/postmortem") == first_md
