@@ -5,9 +5,10 @@ incident's entries at that (time, position). The timeline is sorted by (time, po
 index in the delivery, phase), so ordering rows by their key gives it back, and an entry
 inserted before others moves no row but its siblings at the same (time, position).
 
-The live projector keeps the entries it last committed per incident
-(``WrittenTimelines``): a batch deletes the rows whose entry left or changed and copies
-the changed and new ones, nothing else. An incident it does not remember (a restart, one
+The live projector keeps the timeline it last committed per incident
+(``WrittenTimelines``): a batch finds the span between the entries the old and new
+timelines share at both ends, deletes the rows of that span whose entry left or changed
+and copies the changed and new ones, nothing else. An incident it does not remember (a restart, one
 evicted to bound memory, a rebuild) has all its rows replaced.
 """
 
@@ -27,6 +28,7 @@ from projections.engine.model import Incident, TimelineEntry
 
 RowKey = tuple[datetime, int, int]  # (at, position, rank)
 Rows = dict[RowKey, TimelineEntry]
+Timeline = tuple[TimelineEntry, ...]
 
 COLUMNS = ("incident_id", "at", "position", "rank", "received_at", "marker", "source",
            "kind", "subject", "state", "text", "repeats", "doc")
@@ -60,7 +62,8 @@ class Delta:
     replaced: list[str] = field(default_factory=list)  # incidents whose rows all go
     deleted: list[tuple[str, RowKey]] = field(default_factory=list)
     added: list[tuple[Any, ...]] = field(default_factory=list)
-    remembered: dict[str, Rows] = field(default_factory=dict)  # to remember once committed
+    # The timelines written, to remember once the transaction commits.
+    timelines: dict[str, Timeline] = field(default_factory=dict)
 
 
 def full(incidents: Iterable[Incident]) -> Delta:
@@ -68,50 +71,89 @@ def full(incidents: Iterable[Incident]) -> Delta:
     projector does not remember)."""
     delta = Delta()
     for inc in incidents:
-        _replace(delta, inc.id, keyed(inc.timeline))
+        _replace(delta, inc)
     return delta
 
 
-def _replace(delta: Delta, incident_id: str, rows: Rows) -> None:
-    delta.replaced.append(incident_id)
-    delta.added += [row(incident_id, key, e) for key, e in rows.items()]
-    delta.remembered[incident_id] = rows
+def _replace(delta: Delta, inc: Incident) -> None:
+    delta.replaced.append(inc.id)
+    delta.added += [row(inc.id, key, e) for key, e in keyed(inc.timeline).items()]
+    delta.timelines[inc.id] = inc.timeline
+
+
+def _same_prefix(a: Timeline, b: Timeline, most: int) -> int:
+    """The length of the longest common prefix of ``a`` and ``b``, at most ``most``.
+    Tuple equality runs in C and takes an identical entry as equal without comparing
+    fields; halving the range compares each entry about twice."""
+    if a[:most] == b[:most]:
+        return most
+    lo, hi = 0, most  # a[:lo] == b[:lo], a[:hi] != b[:hi]
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if a[lo:mid] == b[lo:mid]:
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+def _same_suffix(a: Timeline, b: Timeline, most: int) -> int:
+    return _same_prefix(a[::-1], b[::-1], most)
+
+
+def _group(e: TimelineEntry) -> tuple[datetime, int]:
+    return (e.at, e.position)
+
+
+def _changed_span(old: Timeline, new: Timeline) -> tuple[int, int]:
+    """(p, s): ``old`` and ``new`` share their first ``p`` and last ``s`` entries, and
+    both spans end on a boundary between (at, position) groups in both timelines, so the
+    shared entries keep their rank and key."""
+    p = _same_prefix(old, new, min(len(old), len(new)))
+    while p > 0 and any(p < len(t) and _group(t[p]) == _group(t[p - 1]) for t in (old, new)):
+        p -= 1
+    s = _same_suffix(old, new, min(len(old), len(new)) - p)
+    while s > 0 and any(len(t) - s - 1 >= p and _group(t[len(t) - s - 1]) == _group(t[len(t) - s])
+                        for t in (old, new)):
+        s -= 1
+    return p, s
 
 
 class WrittenTimelines:
-    """The timeline rows last committed, per incident (the live projector's)."""
+    """The timelines last committed, per incident (the live projector's)."""
 
     def __init__(self, most: int = MOST_REMEMBERED) -> None:
         self.most = most
-        self._rows: OrderedDict[str, Rows] = OrderedDict()
+        self._timelines: OrderedDict[str, Timeline] = OrderedDict()
         self._count = 0
 
     def delta(self, incidents: Iterable[Incident]) -> Delta:
         delta = Delta()
         for inc in incidents:
-            now = keyed(inc.timeline)
-            before = self._rows.get(inc.id)
+            before = self._timelines.get(inc.id)
             if before is None:
-                _replace(delta, inc.id, now)
+                _replace(delta, inc)
                 continue
-            for key, old in before.items():
-                new = now.get(key)
-                if new is None or (new is not old and new != old):
+            p, s = _changed_span(before, inc.timeline)
+            old = keyed(before[p:len(before) - s])
+            now = keyed(inc.timeline[p:len(inc.timeline) - s])
+            for key, before_entry in old.items():
+                e = now.get(key)
+                if e is None or (e is not before_entry and e != before_entry):
                     delta.deleted.append((inc.id, key))
             delta.added += [row(inc.id, key, e) for key, e in now.items()
-                            if (was := before.get(key)) is None
-                            or (e is not was and e != was)]
-            delta.remembered[inc.id] = now
+                            if (was := old.get(key)) is None or (e is not was and e != was)]
+            delta.timelines[inc.id] = inc.timeline
         return delta
 
     def committed(self, delta: Delta) -> None:
         """Remember what ``delta`` wrote, once its transaction committed."""
-        for incident_id, rows in delta.remembered.items():
-            old = self._rows.pop(incident_id, None)
-            self._count += len(rows) - (0 if old is None else len(old))
-            self._rows[incident_id] = rows
-        while self._count > self.most and len(self._rows) > 1:
-            _, dropped = self._rows.popitem(last=False)
+        for incident_id, timeline in delta.timelines.items():
+            old = self._timelines.pop(incident_id, None)
+            self._count += len(timeline) - (0 if old is None else len(old))
+            self._timelines[incident_id] = timeline
+        while self._count > self.most and len(self._timelines) > 1:
+            _, dropped = self._timelines.popitem(last=False)
             self._count -= len(dropped)
 
 

@@ -12,9 +12,12 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from ingest.signals import Signal
 from projections.engine.fold import Engine
-from projections.engine.model import Incident
+from projections.engine.model import Incident, TimelineEntry
 from projections.runtime.projection import engine_config
 from projections.runtime.timeline_rows import WrittenTimelines, full, keyed
 
@@ -111,3 +114,45 @@ def test_row_keys_order_the_timeline() -> None:
     assert len(rows) == len(incident.timeline)
     assert [rows[k] for k in sorted(rows)] == list(incident.timeline)
     assert any(k[2] > 0 for k in rows)  # this timeline has entries sharing a key
+
+
+def _entry(at: int, position: int, text: str) -> TimelineEntry:
+    return TimelineEntry(at=T0 + timedelta(seconds=at), received_at=T0, position=position,
+                         marker=None, source="alertmanager", kind="alert", subject="s",
+                         state="failing", text=text)
+
+
+_ENTRIES = st.lists(st.tuples(st.integers(0, 6), st.integers(1, 4), st.sampled_from("abc")),
+                    max_size=14)
+
+
+@settings(max_examples=400, deadline=None)
+@given(old=_ENTRIES, edits=_ENTRIES, drop=st.sets(st.integers(0, 13)), keep=st.booleans())
+def test_a_delta_applied_to_the_rows_gives_the_new_timeline(
+    old: list[tuple[int, int, str]], edits: list[tuple[int, int, str]], drop: set[int],
+    keep: bool,
+) -> None:
+    """Whatever changed between two timelines (entries added anywhere, removed, or
+    changed in place, many at one (at, position)), the old rows minus the deleted plus
+    the added are exactly the new timeline's rows."""
+    before = tuple(sorted((_entry(*e) for e in old), key=lambda e: (e.at, e.position)))
+    kept = [e for i, e in enumerate(before) if i not in drop]
+    # Entries kept as the same objects (what the engine's render cache gives) or as
+    # equal copies (a fresh render).
+    kept = kept if keep else [replace(e) for e in kept]
+    after = tuple(sorted([*kept, *(_entry(*e) for e in edits)],
+                         key=lambda e: (e.at, e.position)))
+    inc = Incident(id="inc_a", title="t", service="checkout", severity="P2", status="open",
+                   started_at=T0, detected_at=None, acknowledged_at=None, resolved_at=None,
+                   detection_latency_seconds=None, duration_seconds=None,
+                   detected_by="monitor", detection_verdict="ok", version=0, timeline=before)
+    written = WrittenTimelines()
+    written.committed(written.delta([inc]))
+    delta = written.delta([replace(inc, timeline=after)])
+    rows = {(r[1], r[2], r[3]): r for r in full([inc]).added}
+    for _, key in delta.deleted:
+        del rows[key]
+    for r in delta.added:
+        assert (r[1], r[2], r[3]) not in rows  # deleted first, or new
+        rows[(r[1], r[2], r[3])] = r
+    assert rows == {(r[1], r[2], r[3]): r for r in full([replace(inc, timeline=after)]).added}
