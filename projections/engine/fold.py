@@ -239,6 +239,9 @@ class Engine:
         self._frozen: dict[str, set[str]] = {}  # service -> incidents merged away (held)
         self._pruned: dict[str, int] = {}  # service -> data hour of its last full prune
         self._views: dict[str, Incident] = {}  # renders, dropped on every touch
+        # Renders keep per-line caches (``render_incident(cache=...)``) unless renders
+        # are dropped (a rebuild: ``drop_renders``).
+        self._render_cache = True
         # The archive, found again (derived from each service's ``cold``):
         self._cold_home: dict[str, str] = {}  # archived incident -> its home service
         self._cold_live: dict[str, _Index] = {}  # service -> archived incidents, by span
@@ -383,8 +386,14 @@ class Engine:
         """Forget the cached renders (recomputed on demand: they are a pure function of
         the state). A rebuild calls it after each ``take_changes``: it never reads an
         unchanged incident again, and keeping every incident's render would hold the
-        whole read model in memory."""
+        whole read model in memory. Nor does it keep the renders' per-line caches
+        from then on (``render_incident(cache=False)``): each incident is rendered
+        about once, and the caches would weigh on every held incident."""
         self._views.clear()
+        if self._render_cache:
+            self._render_cache = False
+            for inc in self._incidents.values():
+                inc.drop_caches()
 
     def incidents(self) -> list[Incident]:
         views = [self._view(inc_id) for inc_id in sorted(self._incidents)]
@@ -1112,6 +1121,7 @@ class Engine:
                 inc, deploys,
                 default_severity=self._config.default_severity,
                 deploy_lookback=self._config.deploy_lookback,
+                cache=self._render_cache,
             )
         return view
 

@@ -110,6 +110,9 @@ class Report:
     severities: set[Severity | None]
     last_notified: datetime
     facts: array[int] = field(default_factory=lambda: array("q"))
+    # The line holding it (``Line.insert``): folding a fact in drops that line's render
+    # cache (``Line.view``). Never dumped, never copied, never compared.
+    owner: Line | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def of(cls, what: What, fact: Fact) -> Report:
@@ -131,6 +134,7 @@ class Report:
 
     def add(self, fact: Fact) -> None:
         """Fold one more equal report in (O(1))."""
+        self.changed()
         self.count += 1
         self.first = min(self.first, fact.id)
         self.last_position = max(self.last_position, fact.position)
@@ -147,6 +151,7 @@ class Report:
 
     def absorb(self, other: Report) -> None:
         """Fold another incident's equal report in (merges)."""
+        self.changed()
         if other.first == self.first and other.what == "recover":
             # One recovery may end runs in two incidents: merged, it is still one.
             self.count = max(self.count, other.count)
@@ -162,6 +167,12 @@ class Report:
             self.notice = other.notice
         self.severities |= other.severities
         self.last_notified = max(self.last_notified, other.last_notified)
+
+    def changed(self) -> None:
+        """Call first in every method that changes the report: its line's render cache
+        no longer holds."""
+        if self.owner is not None:
+            self.owner.view = None
 
     def copy(self) -> Report:
         return Report(self.what, self.kind, self.since, self.at, self.first,
@@ -195,17 +206,31 @@ def _notice_key(fact: Fact) -> tuple[datetime, int, int]:
 
 @dataclass(slots=True)
 class Line:
-    """One subject's reports in one incident, and their moments in time order."""
+    """One subject's reports in one incident, and their moments in time order.
+
+    ``view`` caches what rendering the line gives (``projections.engine.timeline``):
+    derived, never dumped. It is dropped by the only ways a line changes: ``insert``,
+    ``remove``, and a change of one of its reports (``Report.changed``, through
+    ``Report.owner``). Change ``reports`` and ``moments`` through these methods only.
+    """
 
     reports: dict[ReportKey, Report] = field(default_factory=dict)
     moments: list[Moment] = field(default_factory=list)
+    view: Any = field(default=None, compare=False, repr=False)
 
     def insert(self, report: Report) -> None:
+        self.view = None
+        if report.owner is not None and report.owner is not self:
+            report.owner.view = None  # (a report is in one line at a time)
+        report.owner = self
         self.reports[report.key] = report
         for moment in report.moments():
             insort(self.moments, moment, key=moment_key)
 
     def remove(self, report: Report) -> None:
+        self.view = None
+        if report.owner is self:
+            report.owner = None
         del self.reports[report.key]
         self.moments = [m for m in self.moments if m[4] is not report]
 
@@ -287,6 +312,15 @@ class IncidentState:
     merged_at: datetime | None = None
     origin: tuple[SubjectKey, datetime] | None = None
     agg: Aggregates = field(default_factory=Aggregates)
+    # The last render's sorted signal entries (``projections.engine.timeline``): derived
+    # from the lines' views alone, never dumped.
+    memo: Any = field(default=None, compare=False, repr=False)
+
+    def drop_caches(self) -> None:
+        """Forget every render cache (memory; they are rebuilt on demand)."""
+        self.memo = None
+        for line in self.lines.values():
+            line.view = None
 
     def add_manual(self, record: ManualRecord) -> None:
         insort(self.manual, record, key=lambda r: r.position)

@@ -8,10 +8,14 @@ arrived in. It runs once per changed incident per ``take_changes``, never per si
 
 from __future__ import annotations
 
+import sys
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Literal
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from itertools import chain
+from operator import attrgetter, itemgetter
+from typing import Literal, cast
 
 from ingest.manual import (
     IncidentAcknowledged,
@@ -27,7 +31,14 @@ from ingest.signals import Kind, Severity, State
 from projections.engine import texts
 from projections.engine.facts import NOT_LISTED, Fact, SubjectKey, is_pending
 from projections.engine.model import DetectedBy, Incident, Marker, TimelineEntry, Verdict
-from projections.engine.state import FAILURE, IncidentState, ManualRecord, Report, content_key
+from projections.engine.state import (
+    FAILURE,
+    IncidentState,
+    Line,
+    ManualRecord,
+    Report,
+    content_key,
+)
 
 GAP_SECONDS = 300.0  # a P1 detected more than 5 min after it started has a monitoring gap
 CRITICAL_SECONDS = 1800.0  # over 30 min (or found by a human): we learned it from a user
@@ -135,19 +146,48 @@ class _EntryRun:
             self.last_notified = report.last_notified
 
 
-@dataclass(slots=True)
-class _Walk:
-    """The member reports replayed in time order (TIMELINE.md rules 3–5)."""
+_NEVER = datetime.max.replace(tzinfo=UTC)
+_NO_FIRST: EntryKey = (_NEVER, sys.maxsize, sys.maxsize, sys.maxsize)  # sorts last
+_NO_END: EntryKey = (datetime.min.replace(tzinfo=UTC), -sys.maxsize, -sys.maxsize,
+                     -sys.maxsize)  # sorts first
+Notice = tuple[datetime, bool, int, int, "Fact | None"]
+_NO_NOTICE: Notice = (_NEVER, True, sys.maxsize, sys.maxsize, None)
+_notice_order = itemgetter(slice(0, 4))
+_SETS: dict[frozenset[str], frozenset[str]] = {}  # a few distinct sets, shared
 
-    drafts: list[_Draft] = field(default_factory=list)
-    failing: set[SubjectKey] = field(default_factory=set)  # open failing runs at the end
-    failed: dict[SubjectKey, str] = field(default_factory=dict)  # every subject that failed
-    openers: list[tuple[_Draft, SubjectKey]] = field(default_factory=list)  # run entries
-    recoveries: dict[SubjectKey, _Draft] = field(default_factory=dict)  # run-ending, last
+
+def _shared(values: set[str]) -> frozenset[str]:
+    key = frozenset(values)
+    return _SETS.setdefault(key, key)
 
 
-def _walk(inc: IncidentState, severity: Callable[[Fact], Severity]) -> _Walk:
-    """Replay each subject's line in time order and build the signal entries.
+@dataclass(slots=True, eq=False)
+class _LineView:
+    """What one subject's line gives the render (``_line_view``), kept on the line
+    (``Line.view``) until the line changes: its entries (in line order, unmarked) and
+    its share of the incident's aggregates. Sentinels stand for "none" so that the
+    incident combines thousands of views with ``min``/``max``/``sum`` over ``map``."""
+
+    subject: SubjectKey
+    severities: Mapping[str, Severity]  # the default severities it was drafted with
+    keys: tuple[EntryKey, ...]
+    entries: tuple[TimelineEntry, ...]
+    first_key: EntryKey  # its earliest run entry (``_NO_FIRST``: it never failed)
+    last_end: EntryKey  # the entry that ended its last run, unless failing (``_NO_END``)
+    failing: bool  # an open run at the end
+    name: str | None  # the subject as its latest failure named it (None: never failed)
+    since: datetime  # the earliest start of a failing report (``_NEVER``: none)
+    notice: Notice  # the earliest notification of a failing report
+    severity: Severity | None  # the highest severity of its failing reports
+    uptime: bool  # a failing report of an uptime check
+    sources: frozenset[str]
+    kinds: frozenset[str]
+    count: int  # the reports it folded
+
+
+def _line_view(subject: SubjectKey, line: Line, severity: Callable[[Fact], Severity],
+               default_severity: Mapping[str, Severity]) -> _LineView:
+    """Replay one subject's line in time order and build its signal entries.
 
     1. A line's moments are sorted by (time, position, index, phase): a failure at its
        start, a failing period seen after the fact at its start and its end, any other
@@ -163,12 +203,17 @@ def _walk(inc: IncidentState, severity: Callable[[Fact], Severity]) -> _Walk:
        received first (``content_key``), whichever reached the log first.
     4. A recovery while the subject is failing ends the run with an entry; a recovery
        of a subject that is not failing adds nothing (it says what we already knew).
-    5. A subject is recovered when its last run has ended; the ending entries are kept
-       to find ``resolved_at`` and its marker.
-    """
-    walk = _Walk()
+    5. A subject is recovered when its last run has ended; the entry that ended it is
+       kept to find ``resolved_at`` and its marker.
 
-    def opened(subject: SubjectKey, run: _EntryRun) -> None:
+    Each line is walked alone: what it gives depends on its own reports only, so an
+    unchanged line's view (and its entry objects) is reused by the next render.
+    """
+    drafts: list[_Draft] = []
+    first_key, last_end = _NO_FIRST, _NO_END
+    name: str | None = None
+
+    def opened(run: _EntryRun) -> _Draft:
         r = run.report
         if r.what != "fail":
             text = texts.period_start_text(r.rep.signal)
@@ -179,34 +224,283 @@ def _walk(inc: IncidentState, severity: Callable[[Fact], Severity]) -> _Walk:
         draft = _signal_draft(r.rep, run.at, 0, "failing", text, severity(r.rep))
         if run.failing > 1:
             draft.repeats, draft.last_repeat_at = run.failing - 1, run.last_notified
-        walk.drafts.append(draft)
-        walk.openers.append((draft, subject))
+        drafts.append(draft)
+        return draft
 
-    for subject, line in inc.lines.items():
-        run: _EntryRun | None = None
-        for at, _, _, phase, report in line.moments:
-            if phase == FAILURE:
-                walk.failed[subject] = report.rep.signal.subject
-                if run is None:
-                    run = _EntryRun(at, report)
-                    walk.recoveries.pop(subject, None)
-                elif at == run.at and (content_key(report.what, report.rep)
-                                       < content_key(run.report.what, run.report.rep)):
-                    run.report = report
-                run.count(report)
-            elif run is not None:
-                opened(subject, run)
-                run = None
-                s = report.rep.signal
-                state: State = "ok" if s.state == "failing" else s.state
-                draft = _signal_draft(report.rep, at, 1, state, texts.state_text(s, state),
-                                      None)
-                walk.drafts.append(draft)
-                walk.recoveries[subject] = draft
-        if run is not None:
-            opened(subject, run)
-            walk.failing.add(subject)
-    return walk
+    run: _EntryRun | None = None
+    for at, _, _, phase, report in line.moments:
+        if phase == FAILURE:
+            name = report.rep.signal.subject
+            if run is None:
+                run = _EntryRun(at, report)
+                last_end = _NO_END
+            elif at == run.at and (content_key(report.what, report.rep)
+                                   < content_key(run.report.what, run.report.rep)):
+                run.report = report
+            run.count(report)
+        elif run is not None:
+            first_key = min(first_key, opened(run).key)
+            run = None
+            s = report.rep.signal
+            state: State = "ok" if s.state == "failing" else s.state
+            draft = _signal_draft(report.rep, at, 1, state, texts.state_text(s, state), None)
+            drafts.append(draft)
+            last_end = draft.key
+    if run is not None:
+        first_key = min(first_key, opened(run).key)
+
+    since, notice = _NEVER, _NO_NOTICE
+    highest: Severity | None = None
+    uptime = False
+    sources: set[str] = set()
+    kinds: set[str] = set()
+    count = 0
+    for r in line.reports.values():
+        count += r.count
+        sources.add(r.rep.signal.source)
+        kinds.add(r.kind)
+        if not r.failing:
+            continue
+        since = min(since, r.since)
+        n = r.notice
+        candidate: Notice = (n.notified, is_pending(n.signal), n.position, n.index, n)
+        if candidate[:4] < notice[:4]:  # equal: the first, as ``min`` keeps it
+            notice = candidate
+        level = severity_of(r, default_severity)
+        highest = level if highest is None else min(highest, level)
+        uptime = uptime or r.kind == "uptime"
+    return _LineView(
+        subject=subject, severities=default_severity,
+        keys=tuple(d.key for d in drafts), entries=tuple(d.entry() for d in drafts),
+        first_key=first_key, last_end=last_end, failing=run is not None, name=name,
+        since=since, notice=notice, severity=highest, uptime=uptime,
+        sources=_shared(sources), kinds=_shared(kinds), count=count)
+
+
+def _count(counts: dict[str, int], value: str, step: int) -> bool:
+    """Add ``step`` to a multiset; whether ``value`` entered or left it."""
+    n = counts.get(value, 0) + step
+    if n:
+        counts[value] = n
+    else:
+        del counts[value]
+    return n == step or n == 0
+
+
+@dataclass(slots=True, eq=False)
+class _Totals:
+    """The incident's aggregates over its lines' views, kept as views enter and leave
+    (``enter``, ``leave``) instead of recomputed from thousands of them: multisets and
+    counts exactly; each extreme (``since``, ``notice``, ``first``, ``last``) as its value
+    or holder, None once unknown (its holder left, or a newcomer tied it), and then
+    recomputed from all the views in line order (``settle``), as ``min``/``max`` would."""
+
+    count: int = 0
+    failing: int = 0  # views with an open run
+    uptime: int = 0
+    sources: dict[str, int] = field(default_factory=dict)
+    kinds: dict[str, int] = field(default_factory=dict)
+    names: dict[str, int] = field(default_factory=dict)
+    severities: dict[str, int] = field(default_factory=dict)
+    toggled: set[str] = field(default_factory=set)  # names in or out since last asked
+    since: datetime | None = None
+    notice: Notice | None = None
+    first: _LineView | None = None
+    last: _LineView | None = None
+
+    def enter(self, v: _LineView) -> None:
+        self._step(v, 1)
+        if self.since is not None and v.since < self.since:
+            self.since = v.since
+        if self.notice is not None and v.notice[4] is not None:
+            if v.notice[:4] < self.notice[:4]:
+                self.notice = v.notice
+            elif v.notice[:4] == self.notice[:4]:
+                self.notice = None
+        if self.first is not None and v.first_key != _NO_FIRST:
+            if v.first_key < self.first.first_key:
+                self.first = v
+            elif v.first_key == self.first.first_key:
+                self.first = None
+        if self.last is not None and v.last_end != _NO_END:
+            if v.last_end > self.last.last_end:
+                self.last = v
+            elif v.last_end == self.last.last_end:
+                self.last = None
+
+    def leave(self, v: _LineView) -> None:
+        self._step(v, -1)
+        if self.since is not None and v.since == self.since:
+            self.since = None
+        if self.notice is not None and v.notice[:4] == self.notice[:4]:
+            self.notice = None
+        if self.first is v:
+            self.first = None
+        if self.last is v:
+            self.last = None
+
+    def _step(self, v: _LineView, step: int) -> None:
+        self.count += step * v.count
+        self.failing += step * v.failing
+        self.uptime += step * v.uptime
+        for source in v.sources:
+            _count(self.sources, source, step)
+        for kind in v.kinds:
+            _count(self.kinds, kind, step)
+        if v.name is not None and _count(self.names, v.name, step):
+            self.toggled ^= {v.name}
+        if v.severity is not None:
+            _count(self.severities, v.severity, step)
+
+    def settle(self, views: list[_LineView]) -> None:
+        """Recompute the extremes that are unknown (O(n) in C: ``min``/``max`` over
+        ``map``); equal values keep the first in line order, as before."""
+        if self.since is None:
+            self.since = min(map(attrgetter("since"), views), default=_NEVER)
+        if self.notice is None:
+            self.notice = min(map(attrgetter("notice"), views), key=_notice_order,
+                              default=_NO_NOTICE)
+        if self.first is None:
+            self.first = min(views, key=attrgetter("first_key"), default=None)
+        if self.last is None and not self.failing:
+            self.last = max(views, key=attrgetter("last_end"), default=None)
+
+    @classmethod
+    def of(cls, views: list[_LineView]) -> _Totals:
+        totals = cls()
+        for v in views:
+            totals._step(v, 1)
+        totals.settle(views)
+        return totals
+
+
+@dataclass(slots=True, eq=False)
+class _Memo:
+    """The last render of an incident (``IncidentState.memo``): each line's view by
+    subject and the entries of all of them sorted by key (unmarked), so that the next
+    render sorts in only what changed. ``marked`` and ``others`` keep the entries made
+    for markers and for acknowledgements, manual events, detection and deploys, so that
+    an unchanged entry is the same object in the next render."""
+
+    severities: Mapping[str, Severity]
+    views: dict[SubjectKey, _LineView]
+    keys: list[EntryKey]
+    entries: list[TimelineEntry]
+    subjects: tuple[str, ...]
+    totals: _Totals
+    # id(plain) -> (plain, marked)
+    marked: dict[int, tuple[TimelineEntry, TimelineEntry]] = field(default_factory=dict)
+    others: dict[EntryKey, TimelineEntry] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Lines:
+    """The lines' part of one render: each line's view (in line order), the lines'
+    entries sorted by key, and what the memo must learn once the render is done."""
+
+    views: list[_LineView]
+    keys: list[EntryKey]
+    entries: list[TimelineEntry]
+    fresh: list[tuple[SubjectKey, Line, _LineView]]  # views drafted by this render
+    gone: list[SubjectKey]  # subjects of the memo's views whose line is no more
+    totals: _Totals
+
+
+def _lines(inc: IncidentState, severity: Callable[[Fact], Severity],
+           default_severity: Mapping[str, Severity], memo: _Memo | None) -> _Lines:
+    """Each line's view: its cached one while it is unchanged (``Line.view``), else a
+    new one; and the lines' entries sorted by key (stable, in line order on equal keys).
+
+    With the last render's memo (``memo``), only the changed lines are visited: a line's
+    view is set together with the memo (end of ``render_incident``), so every line that
+    still has a view has the same one in ``memo.views``; the new views' entries enter the
+    memo's sorted lists, and those of the views they replace, or of lines gone, leave
+    (binary search). Keys are unique in practice (a fact's position and index); an
+    equal key, or more change than that pays for, sorts everything again instead."""
+    lines = inc.lines
+    fresh: list[tuple[SubjectKey, Line, _LineView]] = []
+    if memo is None:
+        views: list[_LineView] = []
+        for subject, line in lines.items():
+            view = line.view
+            if not isinstance(view, _LineView) or view.severities is not default_severity:
+                view = _line_view(subject, line, severity, default_severity)
+                fresh.append((subject, line, view))
+            views.append(view)
+        return _Lines(views, *_sort(views), fresh, [], _Totals.of(views))
+    slots: list[_LineView | None] = [line.view for line in lines.values()]
+    if None in slots:
+        subjects, members = list(lines), list(lines.values())
+        at = slots.index(None)
+        while True:
+            subject, line = subjects[at], members[at]
+            view = slots[at] = _line_view(subject, line, severity, default_severity)
+            before = memo.views.get(subject)
+            if before is not None:
+                _keep_equal(view, before)
+            fresh.append((subject, line, view))
+            try:
+                at = slots.index(None, at + 1)
+            except ValueError:
+                break
+    previous = memo.views
+    replaced = [previous[s] for s, _, _ in fresh if s in previous]
+    gone: list[SubjectKey] = []
+    if len(previous) - len(replaced) > len(lines) - len(fresh):  # some lines are no more
+        gone = sorted(previous.keys() - lines.keys())
+    leaving = replaced + [previous[s] for s in gone]
+    entering = [v for _, _, v in fresh]
+    work = sum(len(v.keys) for v in leaving) + sum(len(v.keys) for v in entering)
+    keys, entries = memo.keys, memo.entries
+    views = cast(list[_LineView], slots)  # no None left
+    totals = memo.totals
+    for v in leaving:
+        totals.leave(v)
+    for v in entering:
+        totals.enter(v)
+    totals.settle(views)
+    if work * 16 <= len(keys) and _patch(keys, entries, leaving, entering):
+        return _Lines(views, keys, entries, fresh, gone, totals)
+    return _Lines(views, *_sort(views), fresh, gone, totals)
+
+
+def _keep_equal(view: _LineView, before: _LineView) -> None:
+    """Reuse the entries of a line's former view that are equal to the new ones: an
+    unchanged entry stays the same object (writers compare with ``is`` first)."""
+    old = dict(zip(before.keys, before.entries, strict=True))
+    kept = []
+    for key, entry in zip(view.keys, view.entries, strict=True):
+        was = old.get(key)
+        kept.append(was if was is not None and was == entry else entry)
+    view.entries = tuple(kept)
+
+
+def _sort(views: list[_LineView]) -> tuple[list[EntryKey], list[TimelineEntry]]:
+    keys = list(chain.from_iterable(v.keys for v in views))
+    entries = list(chain.from_iterable(v.entries for v in views))
+    order = sorted(range(len(keys)), key=keys.__getitem__)
+    return [keys[i] for i in order], [entries[i] for i in order]
+
+
+def _patch(keys: list[EntryKey], entries: list[TimelineEntry], leaving: list[_LineView],
+           entering: list[_LineView]) -> bool:
+    """Take ``leaving``'s entries out of the sorted lists and put ``entering``'s in.
+    False (the lists are then spoilt) on an equal key: only a full sort orders those."""
+    for view in leaving:
+        for key, entry in zip(view.keys, view.entries, strict=True):
+            at = bisect_left(keys, key)
+            if at == len(keys) or entries[at] is not entry:
+                return False
+            del keys[at]
+            del entries[at]
+    for view in entering:
+        for key, entry in zip(view.keys, view.entries, strict=True):
+            at = bisect_left(keys, key)
+            if at < len(keys) and keys[at] == key:
+                return False
+            keys.insert(at, key)
+            entries.insert(at, entry)
+    return True
 
 
 def _latest(records: Iterable[ManualRecord], kind: type) -> ManualRecord | None:
@@ -220,11 +514,12 @@ def render_incident(
     *,
     default_severity: Mapping[str, Severity],
     deploy_lookback: timedelta,
+    cache: bool = True,
 ) -> Incident:
     """The incident as the API shows it. Steps:
 
-    1. Walk the member reports (``_walk``): entries, repeats, failed and recovered
-       subjects.
+    1. Each subject's line gives its entries and its share of the aggregates
+       (``_line_view``): repeats, failed and recovered subjects.
     2. ``started_at``: the engineer's latest correction, else the earliest failure (or a
        declaration's reported start, or the declaration itself when it gives none).
     3. ``detected_at``: the earliest notification of a failing report; a declaration
@@ -236,11 +531,15 @@ def render_incident(
     6. Severity, latency (never negative), duration, verdict, detectors, publicity.
     7. The timeline: signals, deploys in the window, manual entries, each moment marked
        exactly once, ordered by (time, position).
+
+    ``cache``: keep each line's view on the line (``Line.view``) and the sorted entries
+    on the incident (``IncidentState.memo``), so that the next render redoes only the
+    lines that changed since (the state drops a line's view whenever the line changes).
+    The answer is the same either way (TIMELINE.md rule 11: the facts decide, not their
+    arrival, nor what was remembered); an unchanged entry is then the same object.
     """
     records = inc.manual
     declarations = [r for r in records if isinstance(r.event, IncidentDeclared)]
-    reports = inc.reports()
-    failing = [r for r in reports if r.failing]
     acks = sorted(inc.acks.values(), key=lambda f: f.key)
 
     def severity(fact: Fact) -> Severity:
@@ -248,20 +547,30 @@ def render_incident(
                                                             FALLBACK_SEVERITY)
 
     # 1. Signals, in time order.
-    walk = _walk(inc, severity)
-    drafts = list(walk.drafts)
+    memo = inc.memo if cache and isinstance(inc.memo, _Memo) and (
+        inc.memo.severities is default_severity) else None
+    if cache:
+        inc.memo = None  # until this render is done (an error leaves no half a memo)
+        part = _lines(inc, severity, default_severity, memo)
+    else:  # nothing cached is read, nor kept
+        views = [_line_view(s, line, severity, default_severity)
+                 for s, line in inc.lines.items()]
+        part = _Lines(views, *_sort(views), [], [], _Totals.of(views))
+    views, totals = part.views, part.totals
+    others: list[_Draft] = []  # entries not of a line, in the order they sort after them
 
     # 2. started_at.
     correction = _latest(records, IncidentImpactStartCorrected)
     declared_starts = _declared_starts(declarations)
-    started_at = _started_at(inc, failing, correction, declared_starts)
+    since = totals.since
+    started_at = _started_at(inc, None if since == _NEVER else since, correction,
+                             declared_starts)
 
     # 3. detected_at.
     # Equal notifications: the delivery's own report before the pending period that
     # completes it (the same notification), whichever reached the log first (rule 11).
-    first_notice = min(((r.notice.notified, is_pending(r.notice.signal), r.notice.position,
-                         r.notice.index, r.notice) for r in failing),
-                       key=lambda n: n[:4], default=None)
+    notice = totals.notice
+    first_notice = None if notice is None or notice[4] is None else notice
     first_declared = declarations[0] if declarations else None
     detected_by: DetectedBy = "monitor"
     detected_at: datetime | None = None
@@ -272,6 +581,7 @@ def render_incident(
         detected_by = "human"
         detected_at = first_declared.recorded_at
     elif first_notice is not None:
+        assert first_notice[4] is not None
         detected_at = first_notice[0]
         first_detector = first_notice[4].signal.subject
 
@@ -280,12 +590,12 @@ def render_incident(
     for f in acks:
         d = _signal_draft(f, f.signal.occurred_at, 0, f.signal.state, texts.ack_text(f.signal),
                           None)
-        drafts.append(d)
+        others.append(d)
         ack_moments.append((d.key, d))
     for r in records:
         if isinstance(r.event, IncidentAcknowledged):
             d = _manual_draft(r, r.event.at, inc.home, "Incident acknowledged")
-            drafts.append(d)
+            others.append(d)
             ack_moments.append((d.key, d))
     acknowledged_at: datetime | None = None
     if ack_moments:
@@ -298,72 +608,77 @@ def render_incident(
     resolution = _latest(records, IncidentResolved)
     resolved_at: datetime | None = None
     resolved_draft: _Draft | None = None
+    resolved_view: _LineView | None = None  # or the line whose recovery resolved it
+    failed = bool(totals.names)
     if resolution is not None:
         assert isinstance(resolution.event, IncidentResolved)
         manual_at = resolution.event.resolved_at
-        reopened = _reopened(resolution, failing)
+        reopened = _reopened(resolution, [r for r in inc.reports() if r.failing])
         text = "Incident resolved" + (f": {resolution.event.text}" if resolution.event.text
                                       else "")
         if reopened:
             text += " (it failed again afterwards)"
         d = _manual_draft(resolution, manual_at, inc.home, text)
-        drafts.append(d)
+        others.append(d)
         if not reopened:
             resolved_at, resolved_draft = manual_at, d
-    if resolved_draft is None and walk.failed and not walk.failing and walk.recoveries:
-        resolved_draft = max(walk.recoveries.values(), key=lambda d: d.key)
-        resolved_at = resolved_draft.key[0]
+    if resolved_draft is None and failed and not totals.failing:
+        last = totals.last
+        if last is not None and last.last_end != _NO_END:
+            resolved_view, resolved_at = last, last.last_end[0]
     if resolved_draft is not None:
         resolved_draft.marker = "resolved"
 
     # 6. Severity, latency, verdict, detectors, publicity.
-    incident_severity = _severity(records, [severity_of(r, default_severity)
-                                            for r in failing])
+    incident_severity = _severity(records, cast(Iterable[Severity], totals.severities))
     latency = None if detected_at is None else max(0.0, (detected_at - started_at)
                                                    .total_seconds())
     duration = None if resolved_at is None else max(0.0, (resolved_at - started_at)
                                                     .total_seconds())
     verdict = _verdict(incident_severity, latency, detected_by)
-    first_failure = min(walk.openers, key=lambda o: o[0].key, default=None)
+    first_view = totals.first
+    if first_view is not None and first_view.first_key == _NO_FIRST:
+        first_view = None
     late_detector: str | None = None
-    if first_failure is not None:
-        first_subject = first_failure[1]
-        detector_key = None if first_notice is None else first_notice[4].subject_key
-        if detected_by == "human" or detector_key != first_subject:
-            late_detector = walk.failed[first_subject]
+    if first_view is not None:
+        detector_key = None if first_notice is None else first_notice[4].subject_key  # type: ignore[union-attr]
+        if detected_by == "human" or detector_key != first_view.subject:
+            late_detector = first_view.name
     publicity = _latest(records, IncidentPublicitySet)
     marked_public: bool | None = None
     if publicity is not None:
         assert isinstance(publicity.event, IncidentPublicitySet)
         public = marked_public = publicity.event.public
     else:
-        public = incident_severity in ("P1", "P2") or any(r.kind == "uptime" for r in failing)
+        public = incident_severity in ("P1", "P2") or totals.uptime > 0
 
     # 7. The timeline.
+    started_view: _LineView | None = None
     if correction is not None:
         assert isinstance(correction.event, IncidentImpactStartCorrected)
         d = _manual_draft(correction, started_at, inc.home,
                           f"Impact start corrected to this time: {correction.event.evidence}")
         d.marker = "started"
-        drafts.append(d)
-    elif first_failure is not None and first_failure[0].key[0] == started_at:
-        first_failure[0].marker = "started"
+        others.append(d)
+    elif first_view is not None and first_view.first_key[0] == started_at:
+        started_view = first_view
     elif declared_starts:
         _, r = min(declared_starts, key=lambda d: (d[0], d[1].position))
         d = _manual_draft(r, started_at, inc.home, "Impact started (as reported)")
         d.key = (started_at, r.position, _MANUAL_INDEX, -1)  # before its declaration entry
         d.marker = "started"
-        drafts.append(d)
+        others.append(d)
 
     if detected_by == "monitor" and first_notice is not None:
-        f = first_notice[4]
-        d = _signal_draft(f, first_notice[0], 2, "failing", texts.detected_text(f.signal),
-                          severity(f))
+        noticed = first_notice[4]
+        assert noticed is not None
+        d = _signal_draft(noticed, first_notice[0], 2, "failing",
+                          texts.detected_text(noticed.signal), severity(noticed))
         d.marker = "detected"
-        drafts.append(d)
+        others.append(d)
 
     for r in records:
-        drafts.extend(_manual_entries(r, inc, first_declared, detected_by))
+        others.extend(_manual_entries(r, inc, first_declared, detected_by))
 
     window_start = started_at - deploy_lookback
     for f in deploys:
@@ -375,11 +690,47 @@ def render_incident(
         d = _signal_draft(f, at, 0, f.signal.state, texts.deploy_text(f.signal), None)
         d.marker = "deploy"
         d.candidate_factor = at < started_at
-        drafts.append(d)
+        others.append(d)
 
-    drafts.sort(key=lambda d: d.key)
-    sources = {r.rep.signal.source for r in reports} | {f.signal.source for f in acks}
-    kinds = {r.kind for r in reports} | {f.signal.kind for f in acks}
+    keys, entries = list(part.keys), list(part.entries)
+    marked: dict[int, tuple[TimelineEntry, TimelineEntry]] = {}
+    if started_view is not None:
+        _mark(keys, entries, started_view, started_view.first_key, "started", memo, marked)
+    if resolved_view is not None:
+        _mark(keys, entries, resolved_view, resolved_view.last_end, "resolved", memo, marked)
+    made: dict[EntryKey, TimelineEntry] = {}
+    for d in others:  # after the lines' entries of an equal key, as a stable sort puts them
+        entry = d.entry()
+        before = None if memo is None else memo.others.get(d.key)
+        if before is not None and before == entry:
+            entry = before
+        made[d.key] = entry
+        place = bisect_right(keys, d.key)
+        keys.insert(place, d.key)
+        entries.insert(place, entry)
+
+    subjects = None if memo is None else memo.subjects
+    if subjects is None or not totals.toggled.issubset(totals.names):
+        subjects = tuple(sorted(totals.names))
+    elif totals.toggled:  # new names only: a merge of sorted runs
+        subjects = tuple(sorted(chain(subjects, totals.toggled)))
+    totals.toggled = set()
+    if cache:
+        if memo is None:
+            memo = _Memo(severities=default_severity, views=dict(zip(inc.lines, views,
+                                                                     strict=True)),
+                         keys=part.keys, entries=part.entries, subjects=subjects,
+                         totals=totals)
+        else:
+            for subject in part.gone:
+                del memo.views[subject]
+            memo.keys, memo.entries, memo.subjects = part.keys, part.entries, subjects
+        for subject, line, view in part.fresh:
+            memo.views[subject] = line.view = view
+        memo.marked, memo.others = marked, made
+        inc.memo = memo
+    sources = set(totals.sources) | {f.signal.source for f in acks}
+    kinds = set(totals.kinds) | {f.signal.kind for f in acks}
     return Incident(
         id=inc.id,
         title=inc.title,
@@ -399,13 +750,31 @@ def render_incident(
         late_detector=late_detector,
         public=public,
         marked_public=marked_public,
-        subjects=tuple(sorted(set(walk.failed.values()))),
+        subjects=subjects,
         sources=tuple(sorted(sources)),
         kinds=tuple(sorted(kinds)),
-        signal_count=sum(r.count for r in reports) + len(acks),
+        signal_count=totals.count + len(acks),
         merged_into=inc.merged_into,
-        timeline=tuple(d.entry() for d in drafts),
+        timeline=tuple(entries),
     )
+
+
+def _mark(keys: list[EntryKey], entries: list[TimelineEntry], view: _LineView,
+          key: EntryKey, marker: Marker, memo: _Memo | None,
+          marked: dict[int, tuple[TimelineEntry, TimelineEntry]]) -> None:
+    """Mark a line's entry in the sorted lists with a copy: the view's stays unmarked.
+    The last render's marked copy of the same entry is reused (the same object)."""
+    plain = view.entries[view.keys.index(key)]
+    place = bisect_left(keys, key)
+    while entries[place] is not plain:
+        place += 1
+    before = None if memo is None else memo.marked.get(id(plain))
+    if before is not None and before[0] is plain and before[1].marker == marker:
+        entry = before[1]
+    else:
+        entry = replace(plain, marker=marker)
+    entries[place] = entry
+    marked[id(plain)] = (plain, entry)  # holds ``plain``: its id is not reused meanwhile
 
 
 def severity_of(report: Report, default_severity: Mapping[str, Severity]) -> Severity:
@@ -422,7 +791,8 @@ def incident_span(inc: IncidentState) -> tuple[datetime, datetime | None]:
     records = inc.manual
     failing = [r for r in inc.reports() if r.failing]
     declarations = [r for r in records if isinstance(r.event, IncidentDeclared)]
-    started_at = _started_at(inc, failing, _latest(records, IncidentImpactStartCorrected),
+    started_at = _started_at(inc, min((r.since for r in failing), default=None),
+                             _latest(records, IncidentImpactStartCorrected),
                              _declared_starts(declarations))
     resolution = _latest(records, IncidentResolved)
     if resolution is not None and not _reopened(resolution, failing):
@@ -445,13 +815,14 @@ def _declared_starts(declarations: list[ManualRecord]) -> list[tuple[datetime, M
 
 
 def _started_at(
-    inc: IncidentState, failing: list[Report], correction: ManualRecord | None,
+    inc: IncidentState, since: datetime | None, correction: ManualRecord | None,
     declared_starts: list[tuple[datetime, ManualRecord]],
 ) -> datetime:
+    """``since``: the earliest start of a failing report (None: none failed)."""
     if correction is not None:
         assert isinstance(correction.event, IncidentImpactStartCorrected)
         return correction.event.started_at
-    natural = min([*(r.since for r in failing), *(d for d, _ in declared_starts)],
+    natural = min([*(() if since is None else (since,)), *(d for d, _ in declared_starts)],
                   default=None)
     if natural is None:  # unreachable: an incident opens with a failure or a declaration
         natural = inc.fallback_start()
@@ -465,7 +836,7 @@ def _reopened(resolution: ManualRecord, failing: list[Report]) -> bool:
                and r.at > resolution.event.resolved_at for r in failing)
 
 
-def _severity(records: list[ManualRecord], severities: list[Severity]) -> Severity:
+def _severity(records: list[ManualRecord], severities: Iterable[Severity]) -> Severity:
     """The engineer's latest choice (declared or set), else the highest of the signals
     (P1 is highest, so the least string), else the fallback."""
     chosen: Severity | None = None
