@@ -140,6 +140,7 @@ def cmd_rebuild(args: argparse.Namespace, settings: Settings) -> int:
     from hindsight.database import connect, create_pool
     from ingest.store import EventStore
     from projections.runtime import rebuild as rb
+    from projections.runtime.projector import RestoredFromAnotherCluster
 
     out, err = _console(), _console(stderr=True)
 
@@ -160,7 +161,8 @@ def cmd_rebuild(args: argparse.Namespace, settings: Settings) -> int:
                         batch_size=args.batch_size,
                         progress=lambda n: bar.advance(task, n),
                         shards=max(1, min(MAX_SHARDS, args.shards)), dsn=url)
-                except (rb.ProjectorRunning, rb.WriteFailed) as exc:
+                except (rb.ProjectorRunning, rb.WriteFailed,
+                        RestoredFromAnotherCluster) as exc:
                     err.print(f"hindsight: cannot rebuild: {exc}", style="red", highlight=False)
                     return 1
             after = await rb.snapshot(conn)

@@ -57,6 +57,7 @@ from projections.runtime.projector import (
     PROJECTOR_LOCK,
     LostLeadership,
     load_checkpoint,
+    refuse_a_log_from_another_cluster,
     reset_read_models,
     restore,
 )
@@ -434,7 +435,12 @@ async def rebuild(
 
     ``shards`` > 1 (with ``dsn``, where the shard processes connect) folds the services
     in that many processes (``projections.runtime.shards``), unless the log holds a
-    manual merge (docs/architecture.md, "Sharded rebuild"): then in this process."""
+    manual merge (docs/architecture.md, "Sharded rebuild"): then in this process.
+
+    A log restored from another cluster is refused as ``serve`` refuses it: its events
+    would read as none, and the rebuild would empty the read models.
+    """
+    await refuse_a_log_from_another_cluster(conn)
     await _lock(conn)
     try:
         await reset(conn)

@@ -15,7 +15,9 @@ from hindsight.app import create_app
 from hindsight.database import create_pool
 from hindsight.migrations import migrate
 from ingest.store import Cursor, EventStore, NewEvent
+from projections.runtime.projection import engine_config
 from projections.runtime.projector import RestoredFromAnotherCluster
+from projections.runtime.rebuild import rebuild
 from tests.faults.conftest import DedicatedPostgres
 from tests.faults.harness import count, until
 from tests.helpers import settings_for_tests
@@ -173,3 +175,22 @@ async def test_a_checkpoint_restored_from_another_cluster_is_replayed_not_left_a
 
 async def _reaches(url: str, query: str, value: int) -> bool:
     return await count(url, query) >= value
+
+
+async def test_rebuild_refuses_a_log_restored_from_another_cluster(
+    database_url: str, dedicated_postgres: DedicatedPostgres
+) -> None:
+    """The rebuild refuses what ``serve`` refuses (docs/operations.md, "Backup and
+    restore"): it would read none of the restored events and leave empty read models.
+    The refusal names the renumbering."""
+    await append(database_url, [event(n) for n in range(1, 21)])
+    restored_url = await restore_into_a_fresh_cluster(database_url, dedicated_postgres)
+    conn = await asyncpg.connect(restored_url)
+    pool = await create_pool(restored_url, min_size=1, max_size=2)
+    try:
+        with pytest.raises(RestoredFromAnotherCluster) as refused:
+            await rebuild(conn, EventStore(pool), engine_config())
+        assert "UPDATE events SET transaction_id = pg_current_xact_id()" in str(refused.value)
+    finally:
+        await pool.close()
+        await conn.close()
