@@ -116,9 +116,12 @@ class ServiceMap:
         return known
 
     def _service_of(self, signal: Signal) -> str:
-        configured = self.configured(*names_of(signal))
-        if configured is not None:
-            return configured
+        # With no pattern configured nothing can match: the names are not worked out
+        # (for an alert they cost more than all the rest of placing it).
+        if self._exact or self._globs:
+            configured = self.configured(*names_of(signal))
+            if configured is not None:
+                return configured
         if signal.service is not None and signal.service.strip():
             return signal.service.strip()
         return fallback_name(signal)
