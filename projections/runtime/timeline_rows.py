@@ -14,6 +14,7 @@ evicted to bound memory, a rebuild) has all its rows replaced.
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -119,6 +120,14 @@ def _changed_span(old: Timeline, new: Timeline) -> tuple[int, int]:
     return p, s
 
 
+def _group_rows(timeline: Timeline, group: tuple[datetime, int]) -> Rows:
+    """The rows of one (at, position) group of a timeline (or of a span of one that
+    starts on a group boundary), by key."""
+    lo = bisect_left(timeline, group, key=_group)
+    hi = bisect_right(timeline, group, lo=lo, key=_group)
+    return {(*group, rank): e for rank, e in enumerate(timeline[lo:hi])}
+
+
 class WrittenTimelines:
     """The timelines last committed, per incident (the live projector's)."""
 
@@ -135,14 +144,20 @@ class WrittenTimelines:
                 _replace(delta, inc)
                 continue
             p, s = _changed_span(before, inc.timeline)
-            old = keyed(before[p:len(before) - s])
-            now = keyed(inc.timeline[p:len(inc.timeline) - s])
-            for key, before_entry in old.items():
-                e = now.get(key)
-                if e is None or (e is not before_entry and e != before_entry):
-                    delta.deleted.append((inc.id, key))
-            delta.added += [row(inc.id, key, e) for key, e in now.items()
-                            if (was := old.get(key)) is None or (e is not was and e != was)]
+            old, now = before[p:len(before) - s], inc.timeline[p:len(inc.timeline) - s]
+            # Between them, only the (at, position) groups holding an entry that is not
+            # in the other timeline (as the same object) can have changed rows.
+            old_ids, now_ids = set(map(id, old)), set(map(id, now))
+            groups = {_group(e) for e in old if id(e) not in now_ids}
+            groups.update(_group(e) for e in now if id(e) not in old_ids)
+            for group in sorted(groups):
+                was, is_ = _group_rows(old, group), _group_rows(now, group)
+                for key, entry in was.items():
+                    e = is_.get(key)
+                    if e is None or (e is not entry and e != entry):
+                        delta.deleted.append((inc.id, key))
+                delta.added += [row(inc.id, key, e) for key, e in is_.items()
+                                if (w := was.get(key)) is None or (e is not w and e != w)]
             delta.timelines[inc.id] = inc.timeline
         return delta
 
