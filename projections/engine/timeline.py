@@ -4,6 +4,13 @@
 services: the engine decides which reports belong to which incident, this module
 decides everything that can be read off them, in time order, whatever order they
 arrived in. It runs once per changed incident per ``take_changes``, never per signal.
+
+An alert storm puts thousands of subjects in one incident and the live projector renders
+it after every small batch, so a render redoes only what changed: each subject's line
+keeps what it gives (``_LineView`` on ``Line.view``, dropped by the state whenever the
+line changes) and the incident the last render's sorted entries and totals (``_Memo`` on
+``IncidentState.memo``). The answer never depends on them (``cache=False`` reads and keeps
+none; tests/projections/test_render_cache.py holds the two equal).
 """
 
 from __future__ import annotations
@@ -406,6 +413,9 @@ class _Lines:
     totals: _Totals
 
 
+_view_of = attrgetter("view")
+
+
 def _lines(inc: IncidentState, severity: Callable[[Fact], Severity],
            default_severity: Mapping[str, Severity], memo: _Memo | None) -> _Lines:
     """Each line's view: its cached one while it is unchanged (``Line.view``), else a
@@ -428,7 +438,7 @@ def _lines(inc: IncidentState, severity: Callable[[Fact], Severity],
                 fresh.append((subject, line, view))
             views.append(view)
         return _Lines(views, *_sort(views), fresh, [], _Totals.of(views))
-    slots: list[_LineView | None] = [line.view for line in lines.values()]
+    slots: list[_LineView | None] = list(map(_view_of, lines.values()))
     if None in slots:
         subjects, members = list(lines), list(lines.values())
         at = slots.index(None)
@@ -710,11 +720,13 @@ def render_incident(
         entries.insert(place, entry)
 
     subjects = None if memo is None else memo.subjects
-    if subjects is None or not totals.toggled.issubset(totals.names):
+    toggled, totals.toggled = totals.toggled, set()
+    if subjects is None or len(toggled) > 8 or any(n not in totals.names for n in toggled):
         subjects = tuple(sorted(totals.names))
-    elif totals.toggled:  # new names only: a merge of sorted runs
-        subjects = tuple(sorted(chain(subjects, totals.toggled)))
-    totals.toggled = set()
+    else:  # a few new names: each goes in its place
+        for name in sorted(toggled):
+            place = bisect_left(subjects, name)
+            subjects = (*subjects[:place], name, *subjects[place:])
     if cache:
         if memo is None:
             memo = _Memo(severities=default_severity, views=dict(zip(inc.lines, views,
