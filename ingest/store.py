@@ -495,10 +495,18 @@ class EventStore:
         wake: asyncio.Event,
         poll_interval: float = 0.5,
         limit: int = 1000,
+        linger: float = 0.0,
     ) -> AsyncIterator[list[RecordedEvent]]:
         """Catch up from ``after``, then follow live: ``wake`` (set by a LISTEN callback,
         see ``Listener``) only shortens the wait; the timer polls regardless, so a lost
-        notification delays an event by at most ``poll_interval``."""
+        notification delays an event by at most ``poll_interval``.
+
+        ``linger``: reads start at least that many seconds apart. A read after a quiet
+        spell starts at once; under a steady stream, events gather for up to ``linger``
+        and come as one batch, whose fixed costs (for the projector: rendering each
+        changed incident, a transaction) are paid once for all of them."""
+        loop = asyncio.get_running_loop()
+        last_read = -linger
         cursor = after
         # After a wake-up that showed nothing, something committed that the horizon does
         # not let us read yet (an older transaction is still open): look again soon,
@@ -508,6 +516,9 @@ class EventStore:
             # Cleared before the read, not after the batch is handled: a notification
             # that arrives while the consumer folds it is kept, and the next read comes
             # at once instead of after the timer.
+            if (gap := last_read + linger - loop.time()) > 0:
+                await asyncio.sleep(gap)
+            last_read = loop.time()
             wake.clear()
             batch = await self.read(cursor, limit)
             if batch:

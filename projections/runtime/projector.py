@@ -47,6 +47,14 @@ YIELD_EVERY = 25  # events folded between returns to the event loop
 # two interleaved rounds: 1,000 -> 1,119 and 1,162 µs of projector CPU per event (its
 # PostgreSQL 340, 347), 5,000 -> 691 and 613 (178, 169); catching up in 33-38 s, not 58-65.
 BATCH_SIZE = 5000
+# Seconds between the starts of the projector's reads while events stream in (a read
+# after a quiet spell starts at once). Each batch pays fixed costs: every incident it
+# changed is rendered (an alert storm's incident of 20,000 entries: 5-15 ms even when
+# one entry changed), its timeline compared with the rows written, and one transaction
+# of several statements. Reading as soon as each delivery's notification came gave
+# batches of a few events under steady load, and those fixed costs per few events.
+# Lingering adds up to this much to the live lag (goal: under 1 s).
+LINGER = 0.1
 READ_MODELS = ("incidents", "timeline_entries", "subject_states", "service_risks",
                "signal_incidents", "delivery_log", "action_items", "projector_state")
 
@@ -283,6 +291,7 @@ class Projector:
         connect: Callable[[], Any],
         batch_size: int = BATCH_SIZE,
         poll_interval: float = 0.5,
+        linger: float = LINGER,
         fault: Callable[[str], None] | None = None,
     ) -> None:
         self.store = store
@@ -291,6 +300,7 @@ class Projector:
         self.connect = connect
         self.batch_size = batch_size
         self.poll_interval = poll_interval
+        self.linger = linger
         self.fault = fault
         self.status = Status()
         self.projected = asyncio.Condition()
@@ -356,7 +366,7 @@ class Projector:
         self.status.cursor, self.status.events = cursor, events
         async for batch in self.store.follow(cursor, wake=listener.wake,
                                              poll_interval=self.poll_interval,
-                                             limit=self.batch_size):
+                                             limit=self.batch_size, linger=self.linger):
             await project_batch(conn, projection, batch, cursor, events, self.fault)
             cursor, events = batch[-1].cursor, events + len(batch)
             self.status.cursor, self.status.events = cursor, events
