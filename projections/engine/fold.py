@@ -32,7 +32,6 @@ from ingest.manual import IncidentDeclared, IncidentMerged, ManualEvent
 from ingest.signals import Kind, Severity, Signal, State, format_time
 from projections.engine import texts
 from projections.engine.facts import (
-    DEPLOY_FAILURES,
     DEPLOY_OUTCOMES,
     Fact,
     FactId,
@@ -412,17 +411,17 @@ class Engine:
         if svc is None:
             return ()
         risks: list[Risk] = []
-        for fact in svc.subjects.values():
+        for key in svc.risky:
+            fact = svc.subjects[key]
             s = fact.signal
-            if s.kind != "deploy" and s.state == "warning":
-                reason = s.summary or texts.state_text(s, "warning")
-                risks.append(Risk(service, s.subject, s.kind, reason, s.occurred_at,
-                                  fact.position))
-        for fact in svc.outcomes.values():
+            reason = s.summary or texts.state_text(s, "warning")
+            risks.append(Risk(service, s.subject, s.kind, reason, s.occurred_at,
+                              fact.position))
+        for key in svc.risky_outcomes:
+            fact = svc.outcomes[key]
             s = fact.signal
-            if s.action in DEPLOY_FAILURES:
-                risks.append(Risk(service, s.subject, s.kind, texts.deploy_text(s),
-                                  s.occurred_at, fact.position))
+            risks.append(Risk(service, s.subject, s.kind, texts.deploy_text(s),
+                              s.occurred_at, fact.position))
         return tuple(sorted(risks, key=lambda r: (r.subject, r.kind, r.since, r.position)))
 
     def subject_states(self, service: str) -> list[SubjectState]:
@@ -497,7 +496,7 @@ class Engine:
         current = svc.subjects.get(fact.subject_key)
         if current is not None and current.key > fact.key:
             return
-        svc.subjects[fact.subject_key] = fact
+        svc.set_subject(fact)
         # Built when taken: a storm changes one subject's state thousands of times.
         self._changed_subjects[(svc.name, fact.signal.source, fact.signal.subject)] = fact
 
@@ -682,7 +681,7 @@ class Engine:
         if fact.signal.action in DEPLOY_OUTCOMES:
             current = svc.outcomes.get(fact.subject_key)
             if current is None or fact.key > current.key:
-                svc.outcomes[fact.subject_key] = fact
+                svc.set_outcome(fact)
         self._set_subject(svc, fact)
 
     # --- Members ------------------------------------------------------------------------

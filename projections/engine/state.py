@@ -34,6 +34,7 @@ from ingest.manual import (
 )
 from ingest.signals import Kind, Severity, format_time
 from projections.engine.facts import (
+    DEPLOY_FAILURES,
     Fact,
     FactId,
     SubjectKey,
@@ -489,6 +490,27 @@ class ServiceState:
     incidents: set[str] = field(default_factory=set)
     cold: dict[str, ColdIncident] = field(default_factory=dict)
     cold_facts: list[ColdFacts] = field(default_factory=list)
+    # The subjects that can be risks (``Engine.risks``): a warning as the latest state of
+    # a subject that is no deploy, a failure as a deploy subject's latest outcome. Kept
+    # as the two maps change, so listing risks never walks a storm's thousands of
+    # subjects; derived, never dumped.
+    risky: set[SubjectKey] = field(default_factory=set)
+    risky_outcomes: set[SubjectKey] = field(default_factory=set)
+
+    def set_subject(self, fact: Fact) -> None:
+        self.subjects[fact.subject_key] = fact
+        s = fact.signal
+        if s.kind != "deploy" and s.state == "warning":
+            self.risky.add(fact.subject_key)
+        else:
+            self.risky.discard(fact.subject_key)
+
+    def set_outcome(self, fact: Fact) -> None:
+        self.outcomes[fact.subject_key] = fact
+        if fact.signal.action in DEPLOY_FAILURES:
+            self.risky_outcomes.add(fact.subject_key)
+        else:
+            self.risky_outcomes.discard(fact.subject_key)
 
     def see(self, at: datetime) -> None:
         if self.watermark is None or at > self.watermark:
@@ -645,12 +667,12 @@ def service_from_json(
     if data["watermark"] is not None:
         svc.watermark = parse_time(data["watermark"])
     for fact in map(fact_from_json, data["subjects"]):
-        svc.subjects[fact.subject_key] = fact
+        svc.set_subject(fact)
     for fact in map(fact_from_json, data["history"]):
         svc.history.setdefault(fact.subject_key, []).append(fact)  # dumped in key order
     svc.deploys = [fact_from_json(f) for f in data["deploys"]]
     for fact in map(fact_from_json, data["outcomes"]):
-        svc.outcomes[fact.subject_key] = fact
+        svc.set_outcome(fact)
     svc.strays = [fact_from_json(f) for f in data["strays"]]
     for entry in map(_cold_from_json, data["cold"]):
         svc.cold[entry.id] = entry
