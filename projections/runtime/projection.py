@@ -4,6 +4,7 @@ projector, ``hindsight rebuild`` and "as of" answers, so they cannot disagree.""
 from __future__ import annotations
 
 import zlib
+from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -321,12 +322,26 @@ async def write(conn: asyncpg.Connection, changes: Changes, pending: Pending,
     return delta
 
 
+def detected_source(inc: Incident) -> str | None:
+    """The source of the entry marked ``detected``: it sits at ``detected_at`` in the
+    time-ordered timeline (found by bisection: a storm's timeline is long)."""
+    if inc.detected_at is None:
+        return None
+    at = bisect_left(inc.timeline, inc.detected_at, key=lambda e: e.at)
+    for entry in inc.timeline[at:]:
+        if entry.at != inc.detected_at:
+            break
+        if entry.marker == "detected":
+            return entry.source
+    return None
+
+
 def incident_rows(incidents: Iterable[Incident]) -> list[tuple[Any, ...]]:
     """The ``incidents`` row of each incident (its timeline is written as rows apart,
     ``timeline_rows``)."""
     rows = []
     for inc in incidents:
-        first_source = next((e.source for e in inc.timeline if e.marker == "detected"), None)
+        first_source = detected_source(inc)
         summary = orjson.dumps(incident_summary(inc)).decode()
         rows.append((
             inc.id, inc.service, inc.title, inc.severity, inc.status, inc.started_at,
