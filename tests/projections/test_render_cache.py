@@ -17,6 +17,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 
 from ingest.signals import Signal
@@ -52,40 +53,24 @@ def _same_changes(cached: Changes, fresh: Changes) -> None:
     assert cached.joins == fresh.joins
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@pytest.mark.parametrize("size", [1, 3])  # after every event; several lines at once
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(config=configs, plan=steps)
-def test_a_cached_render_equals_a_fresh_one_after_every_event(
-    config: EngineConfig, plan: list[Any]
+def test_a_cached_render_equals_a_fresh_one_whatever_the_batching(
+    size: int, config: EngineConfig, plan: list[Any]
 ) -> None:
     log = concrete_log(config, plan)
     cached, uncached = Engine(config), Engine(config)
     uncached.drop_renders()  # keeps no render cache from here on
-    for event in log:
-        feed(cached, [event])
-        feed(uncached, [event])
+    for start in range(0, len(log), size):
+        feed(cached, log[start:start + size])
+        feed(uncached, log[start:start + size])
         a, b = cached.take_changes(), uncached.take_changes()
         uncached.drop_renders()
         _same_changes(a, b)
         for incident in (*a.incidents, *a.merged):
             if incident.id in cached._incidents:  # (not archived)
                 assert incident == _fresh(cached, incident)
-    assert cached.incidents() == uncached.incidents()
-
-
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(config=configs, plan=steps)
-def test_a_cached_render_equals_a_fresh_one_whatever_the_batching(
-    config: EngineConfig, plan: list[Any]
-) -> None:
-    """Batches of several events between renders: several lines change at once."""
-    log = concrete_log(config, plan)
-    cached, uncached = Engine(config), Engine(config)
-    uncached.drop_renders()
-    for start in range(0, len(log), 3):
-        feed(cached, log[start:start + 3])
-        feed(uncached, log[start:start + 3])
-        _same_changes(cached.take_changes(), uncached.take_changes())
-        uncached.drop_renders()
     assert cached.incidents() == uncached.incidents()
 
 
