@@ -26,6 +26,8 @@ without an ``alertname`` label is shown by its subject.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from ingest.patterns import short_revision
 from ingest.signals import Signal
 
@@ -51,10 +53,19 @@ def _first_label(labels: dict[str, str], keys: tuple[str, ...]) -> str | None:
 def alert_name(signal: Signal) -> str:
     """How a check is named in texts: an alert by its alertname and at most two
     distinguishing label values (the module's rule), anything else by its subject."""
-    labels = signal.label_map
-    name = labels.get("alertname", "").strip()
-    if signal.kind != "alert" or not name:
+    if signal.kind != "alert":
         return signal.subject
+    return _alert_title(signal.labels) or signal.subject
+
+
+# Texts name an alert several times per signal (its entry, its check, its service), and
+# an alert's labels recur with every repeat: the title is a function of the labels alone.
+@lru_cache(maxsize=65_536)
+def _alert_title(label_pairs: tuple[tuple[str, str], ...]) -> str | None:
+    labels = dict(label_pairs)
+    name = labels.get("alertname", "").strip()
+    if not name:
+        return None
     part = _first_label(labels, _ALERT_PART)
     place = _first_label(labels, _ALERT_PLACE)
     return name + (f" for {part}" if part else "") + (f" on {place}" if place else "")
