@@ -35,8 +35,12 @@ COLUMNS = ("incident_id", "at", "position", "rank", "received_at", "marker", "so
            "kind", "subject", "state", "text", "repeats", "doc")
 
 # Remembered entries at most, over all incidents (least recently written forgotten
-# first): an alert storm's incident of 20,000 entries is about 20 MB of them.
-MOST_REMEMBERED = 200_000
+# first, never one the batch being committed wrote: forgetting an incident that every
+# batch changes would rewrite all its rows each time). The entries are the engine's own
+# objects while it holds the incident (its render keeps them), so remembering one costs
+# a pointer; an incident retention moved out of the engine keeps its entries alive here
+# until it is forgotten.
+MOST_REMEMBERED = 2_000_000
 
 
 def keyed(timeline: Sequence[TimelineEntry]) -> Rows:
@@ -167,7 +171,7 @@ class WrittenTimelines:
             old = self._timelines.pop(incident_id, None)
             self._count += len(timeline) - (0 if old is None else len(old))
             self._timelines[incident_id] = timeline
-        while self._count > self.most and len(self._timelines) > 1:
+        while self._count > self.most and len(self._timelines) > len(delta.timelines):
             _, dropped = self._timelines.popitem(last=False)
             self._count -= len(dropped)
 

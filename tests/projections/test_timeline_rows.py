@@ -156,3 +156,14 @@ def test_a_delta_applied_to_the_rows_gives_the_new_timeline(
         assert (r[1], r[2], r[3]) not in rows  # deleted first, or new
         rows[(r[1], r[2], r[3])] = r
     assert rows == {(r[1], r[2], r[3]): r for r in full([replace(inc, timeline=after)]).added}
+
+
+def test_the_incidents_a_batch_wrote_are_never_the_ones_forgotten() -> None:
+    """Over the memory bound, forgetting an incident the committed batch wrote would
+    have the next batch rewrite all its rows (and, with every storm incident changing
+    each batch, every batch rewrite all of them)."""
+    _, incident, _ = storm()
+    others = [replace(incident, id=f"inc_{n}") for n in range(3)]
+    written = WrittenTimelines(most=len(incident.timeline))  # room for one
+    written.committed(written.delta(others))
+    assert all(written.delta([o]).added == [] for o in others)
