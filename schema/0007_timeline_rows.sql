@@ -13,7 +13,8 @@
 --   position and its rank among the incident's entries at that (time, position); the key
 --   orders the timeline, so inserting an earlier entry moves no other row. `doc` is the
 --   entry as the API shows it (json: its text is kept, nothing to parse on write);
--- - `incident_documents` gives an incident with its timeline back, in order.
+-- - `incident_documents` gives an incident with its timeline back, in order, with the
+--   row's version (its xmin and the document's hash: what a reader's cache compares).
 --
 -- The read models are a function of the log: this migration empties them and moves the
 -- checkpoint to the start, so the projector replays the log into the new shape.
@@ -37,7 +38,7 @@ CREATE TABLE timeline_entries (
 );
 
 CREATE VIEW incident_documents AS
-SELECT i.id, i.version, i.doc,
+SELECT i.id, i.xmin::text AS row_xmin, jsonb_hash_extended(i.doc, 0) AS doc_hash, i.doc,
        (SELECT coalesce(json_agg(t.doc ORDER BY t.at, t.position, t.rank), '[]'::json)
         FROM timeline_entries t WHERE t.incident_id = i.id) AS timeline
 FROM incidents i;

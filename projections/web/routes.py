@@ -45,12 +45,7 @@ from ingest.store import NewEvent
 from projections.drafts.draft import build_draft
 from projections.drafts.markdown import to_markdown
 from projections.engine import action_items as items
-from projections.engine.codec import (
-    READ_DOCUMENT,
-    incident_from_json,
-    incident_to_json,
-    stored_document,
-)
+from projections.engine.codec import incident_from_json, incident_to_json, stored_document
 from projections.engine.facts import signal_from_json
 from projections.engine.fold import Engine
 from projections.engine.model import Incident
@@ -291,6 +286,10 @@ class StoredIncident:
 _READ_VERSION = """
     SELECT i.xmin::text AS xmin, jsonb_hash_extended(i.doc, 0) AS hash
     FROM incidents i WHERE i.id = $1"""
+# The version and the document together: one statement, one snapshot.
+_READ_STORED = """
+    SELECT row_xmin AS xmin, doc_hash AS hash, doc::text AS doc, timeline::text AS timeline
+    FROM incident_documents WHERE id = $1"""
 
 
 class StoredIncidents:
@@ -313,16 +312,13 @@ class StoredIncidents:
         if kept is not None and kept.version == (version["xmin"], version["hash"]):
             self._by_id.move_to_end(incident_id)
             return kept
-        async with conn.transaction(isolation="repeatable_read", readonly=True):
-            # The version and the document of one snapshot.
-            version = await conn.fetchrow(_READ_VERSION, incident_id)
-            stored = await conn.fetchrow(READ_DOCUMENT, incident_id)
-        if version is None or stored is None:
+        stored = await conn.fetchrow(_READ_STORED, incident_id)
+        if stored is None:
             self._by_id.pop(incident_id, None)
             return None
         found = self._by_id[incident_id] = StoredIncident(
             stored_document(stored["doc"], stored["timeline"]),
-            (version["xmin"], version["hash"]))
+            (stored["xmin"], stored["hash"]))
         self._by_id.move_to_end(incident_id)
         if len(self._by_id) > self.MAX_INCIDENTS:
             self._by_id.popitem(last=False)
