@@ -106,3 +106,18 @@ def live_body(source: str, body: bytes, at: datetime) -> bytes:
     message, whose signed Timestamp must be recent (it is published again and re-signed
     with the test key: tests/fixtures/sns.py)."""
     return restamped(body, at) if source == "cloudwatch" else body
+
+
+async def run_projector_until(projector: Any, events: int, seconds: float = 30) -> None:
+    """Run a ``Projector`` (its leader loop, as ``serve``'s projector process does) until
+    it has folded ``events`` events, then stop it."""
+    import asyncio
+
+    task = asyncio.create_task(projector.run())
+    try:
+        async with projector.projected:
+            await asyncio.wait_for(projector.projected.wait_for(
+                lambda: projector.status.events >= events), seconds)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

@@ -10,7 +10,6 @@ against copies folded by re-parsing.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
@@ -32,7 +31,7 @@ from projections.runtime.projection import Pending, Projection
 from projections.runtime.projector import Projector
 from projections.runtime.rebuild import rebuild
 from tests.fixtures import FIXTURES, Fixture, load_fixture
-from tests.helpers import settings_for_tests, signed_headers
+from tests.helpers import run_projector_until, settings_for_tests, signed_headers
 
 COPY = "delivery.copy"
 
@@ -250,14 +249,7 @@ async def live_projected(database_url: str, pool: asyncpg.Pool, total: int
     projector = Projector(EventStore(pool), database_url,
                           engine_config_from(settings_for_tests()),
                           connect=lambda: connect(database_url), poll_interval=0.05)
-    task = asyncio.create_task(projector.run())
-    try:
-        async with projector.projected:
-            await asyncio.wait_for(projector.projected.wait_for(
-                lambda: projector.status.events >= total), 30)
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+    await run_projector_until(projector, total)
     rows = await pool.fetch("SELECT id, service, title, status FROM incidents ORDER BY id")
     return [tuple(r) for r in rows]
 

@@ -19,7 +19,7 @@ from hindsight.database import connect
 from ingest.store import EventStore
 from projections.runtime.projector import PROJECTOR, Projector
 from projections.runtime.rebuild import ProjectorRunning, rebuild
-from tests.helpers import api_headers, settings_for_tests, signed_headers
+from tests.helpers import api_headers, run_projector_until, settings_for_tests, signed_headers
 from tests.scenarios.harness import settle
 from tests.scenarios.traffic import service_map, traffic
 
@@ -156,14 +156,7 @@ async def test_a_projector_crashing_before_its_checkpoint_counts_nothing_twice(
                           engine_config_from(settings_for_tests(services=SERVICES)),
                           connect=lambda: connect(database_url), batch_size=25,
                           poll_interval=0.05, fault=fault)
-    task = asyncio.create_task(projector.run())
-    try:
-        async with projector.projected:
-            await asyncio.wait_for(projector.projected.wait_for(
-                lambda: projector.status.events >= total), 60)
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+    await run_projector_until(projector, total, 60)
     crashed = await read_models(database_url)
     assert len(calls) > total // 25 + 2  # three batches were written twice
     assert crashed["projector_checkpoint"][0][3] == total

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import asyncpg
@@ -12,21 +11,14 @@ from hindsight.database import connect
 from ingest.store import EventStore
 from projections.runtime.projector import Projector
 from tests.fixtures import load_fixture
-from tests.helpers import settings_for_tests, signed_headers
+from tests.helpers import run_projector_until, settings_for_tests, signed_headers
 
 
 async def project_everything(database_url: str, pool: asyncpg.Pool, total: int) -> Projector:
     projector = Projector(EventStore(pool), database_url,
                           engine_config_from(settings_for_tests()),
                           connect=lambda: connect(database_url), poll_interval=0.05)
-    task = asyncio.create_task(projector.run())
-    try:
-        async with projector.projected:
-            await asyncio.wait_for(projector.projected.wait_for(
-                lambda: projector.status.events >= total), 30)
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+    await run_projector_until(projector, total)
     return projector
 
 
