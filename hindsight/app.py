@@ -269,8 +269,6 @@ class TimedCommitter(GroupCommitter):
         return appended
 
 
-
-
 async def keep_session(_: asyncpg.Connection) -> None:
     """The append pool's reset: nothing to undo. Its connections only run the store's
     append path (one autocommit INSERT, the lookup of a duplicate's first copy,
